@@ -1,0 +1,40 @@
+import { PERIODIC_METADATA } from '../hosting.constants.js';
+import type { PeriodicSchedule, PeriodicTaskOptions } from '../interfaces/periodic-options.interface.js';
+
+/** What `@Periodic` records; validated at start-up, where errors can name the class and method. */
+export interface PeriodicMetadata {
+  methodName: string | symbol;
+  isMethod: boolean;
+  schedule: PeriodicSchedule;
+  options: PeriodicTaskOptions;
+}
+
+/**
+ * Runs a method on a schedule with .NET PeriodicTimer semantics: fixed rate, never two runs at
+ * once, missed ticks coalesced into one. When the provider is request-scoped (or depends on one),
+ * each tick gets a fresh DI scope with its `TickContext` as the request.
+ *
+ * @param schedule a period in ms, `{ every }`, or `{ cron, timeZone }`, plus task options
+ * @param options task options (merged over those given in `schedule`)
+ * @example
+ * ```ts
+ * @Periodic(60_000)
+ * async purge(ctx: TickContext) { await this.orders.deleteExpired(ctx.signal); }
+ *
+ * @Periodic({ cron: CronExpression.EVERY_DAY_AT_MIDNIGHT, timeZone: 'Europe/Paris' }, { name: 'daily-report' })
+ * async report() {}
+ * ```
+ */
+export function Periodic(schedule: PeriodicSchedule, options: PeriodicTaskOptions = {}) {
+  return (target: object, methodName: string | symbol, descriptor?: PropertyDescriptor): void => {
+    const owner = (typeof target === 'function' ? target : target.constructor) as object;
+    const inherited: PeriodicMetadata[] = Reflect.getMetadata(PERIODIC_METADATA, owner) ?? [];
+    const entry: PeriodicMetadata = {
+      methodName,
+      isMethod: typeof target !== 'function' && typeof descriptor?.value === 'function',
+      schedule,
+      options,
+    };
+    Reflect.defineMetadata(PERIODIC_METADATA, [...inherited, entry], owner);
+  };
+}

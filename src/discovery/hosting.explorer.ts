@@ -1,0 +1,71 @@
+import { Injectable, type Type } from '@nestjs/common';
+import { DiscoveryService } from '@nestjs/core';
+import { BACKGROUND_SERVICE_METADATA, PERIODIC_METADATA } from '../hosting.constants.js';
+import { MISSING_EXECUTE, NOT_A_METHOD } from '../hosting.messages.js';
+import type { BackgroundServiceOptions } from '../interfaces/background-service-options.interface.js';
+import type { PeriodicMetadata } from '../decorators/periodic.decorator.js';
+import { definePeriodicTask, type PeriodicTaskDefinition } from '../scheduling/periodic-task-definition.js';
+
+/** A provider or controller as `DiscoveryService` hands it out. */
+export type DiscoveredWrapper = ReturnType<DiscoveryService['getProviders']>[number];
+
+export interface DiscoveredBackgroundService {
+  wrapper: DiscoveredWrapper;
+  className: string;
+  options: BackgroundServiceOptions;
+}
+
+export interface DiscoveredPeriodicTask {
+  wrapper: DiscoveredWrapper;
+  methodName: string | symbol;
+  definition: PeriodicTaskDefinition;
+}
+
+/** The class behind a wrapper: its metatype, or the constructor of a `useValue`/factory instance. */
+export function classOf(wrapper: DiscoveredWrapper): Type | undefined {
+  if (typeof wrapper.metatype === 'function' && !wrapper.inject) return wrapper.metatype as Type;
+  const instance = wrapper.instance as object | undefined;
+  const ctor = instance && Object.getPrototypeOf(instance)?.constructor;
+  return typeof ctor === 'function' && ctor !== Object ? ctor : undefined;
+}
+
+/** Finds decorated providers and controllers anywhere in the app, and validates what they declare. */
+@Injectable()
+export class HostingExplorer {
+  constructor(private readonly discovery: DiscoveryService) {}
+
+  /** Every provider and controller with a class, each once. */
+  wrappers(): DiscoveredWrapper[] {
+    const seen = new Set<unknown>();
+    return [...this.discovery.getProviders(), ...this.discovery.getControllers()].filter((w) => {
+      if (w.isAlias || !classOf(w) || seen.has(w)) return false;
+      seen.add(w);
+      return true;
+    });
+  }
+
+  backgroundServices(): DiscoveredBackgroundService[] {
+    return this.wrappers().flatMap((wrapper) => {
+      const cls = classOf(wrapper)!;
+      const options: BackgroundServiceOptions | undefined = Reflect.getMetadata(BACKGROUND_SERVICE_METADATA, cls);
+      if (!options) return [];
+      const execute = (cls.prototype as { execute?: unknown }).execute;
+      if (typeof execute !== 'function') throw new TypeError(MISSING_EXECUTE(cls.name, execute));
+      return [{ wrapper, className: cls.name, options }];
+    });
+  }
+
+  periodicTasks(): DiscoveredPeriodicTask[] {
+    return this.wrappers().flatMap((wrapper) => {
+      const cls = classOf(wrapper)!;
+      const entries: PeriodicMetadata[] = Reflect.getMetadata(PERIODIC_METADATA, cls) ?? [];
+      // A subclass that re-decorates an inherited method replaces the parent's entry.
+      const byMethod = new Map(entries.map((e) => [e.methodName, e]));
+      return [...byMethod.values()].map((entry) => {
+        const owner = `${cls.name}.${String(entry.methodName)}`;
+        if (!entry.isMethod) throw new TypeError(NOT_A_METHOD('@Periodic', owner));
+        return { wrapper, methodName: entry.methodName, definition: definePeriodicTask(owner, entry.schedule, entry.options) };
+      });
+    });
+  }
+}

@@ -1,0 +1,109 @@
+import type { LoggerService } from '@nestjs/common';
+import type { ServiceErrorBehavior } from '../interfaces/hosting-options.interface.js';
+import type { HostedBackgroundService, RestartPolicy } from '../interfaces/background-service-options.interface.js';
+import type { ServiceStatus } from '../interfaces/service-status.interface.js';
+import { RESTARTS_EXHAUSTED, SERVICE_FAULTED, SERVICE_RESTARTING } from '../hosting.messages.js';
+import type { HostedUnit, StopRequest } from '../registry/hosted-unit.js';
+import { StatusTracker } from '../registry/status-tracker.js';
+
+/** A validated `@BackgroundService`. */
+export interface BackgroundServiceDefinition {
+  name: string;
+  instance: HostedBackgroundService;
+  onError: ServiceErrorBehavior;
+  restart: Required<RestartPolicy>;
+}
+
+/**
+ * Runs one background service the way .NET's BackgroundService does: `execute` starts on a later
+ * turn of the event loop (never inline with start-up), stop aborts its signal and hands back its settling.
+ */
+export class BackgroundServiceRunner implements HostedUnit {
+  readonly kind = 'background';
+  private readonly tracker: StatusTracker;
+  private readonly controller = new AbortController();
+  private pendingStart?: NodeJS.Immediate;
+  private restartTimer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private restarts = 0;
+
+  constructor(
+    private readonly definition: BackgroundServiceDefinition,
+    private readonly logger: LoggerService,
+    /** Called when the failure policy says the host must stop. */
+    private readonly stopHost: (reason: string) => void,
+  ) {
+    this.tracker = new StatusTracker(definition.name, 'background');
+  }
+
+  get name(): string {
+    return this.definition.name;
+  }
+
+  status(): ServiceStatus {
+    return this.tracker.snapshot();
+  }
+
+  start(): void {
+    this.pendingStart = setImmediate(() => this.launch());
+  }
+
+  stop({ reason }: StopRequest): Promise<void> | undefined {
+    clearTimeout(this.restartTimer);
+    this.controller.abort(reason);
+    // execute is called exactly once per start, even when the stop came first (then with an aborted signal).
+    if (this.pendingStart) this.launch();
+    if (!this.running) {
+      this.tracker.state = this.tracker.state === 'faulted' ? 'faulted' : 'stopped';
+      return undefined;
+    }
+    this.tracker.state = 'stopping';
+    return this.running;
+  }
+
+  private launch(): void {
+    clearImmediate(this.pendingStart);
+    this.pendingStart = undefined;
+    this.restartTimer = undefined;
+    this.tracker.state = 'running';
+    this.tracker.runStarted();
+    this.running = this.runOnce(this.controller.signal, Date.now());
+  }
+
+  private async runOnce(signal: AbortSignal, startedAt: number): Promise<void> {
+    let failure: { error: unknown } | undefined;
+    try {
+      await this.definition.instance.execute(signal);
+    } catch (error) {
+      // A throw caused by our own abort is how a service acknowledges the stop, not a failure.
+      if (!signal.aborted) failure = { error };
+    }
+    this.running = undefined;
+    if (!failure) {
+      this.tracker.runSucceeded();
+      this.tracker.state = 'stopped';
+      return;
+    }
+    this.tracker.runFailed(failure.error);
+    this.onFailure(failure.error, Date.now() - startedAt);
+  }
+
+  private onFailure(error: unknown, ranForMs: number): void {
+    const { name, onError, restart } = this.definition;
+    this.logger.error(SERVICE_FAULTED(name, onError), (error as Error)?.stack ?? String(error));
+    if (onError === 'restart') {
+      if (ranForMs > restart.maxDelayMs) this.restarts = 0; // a long healthy run earns a fresh budget
+      if (this.restarts < restart.maxRestarts) {
+        const delayMs = Math.min(restart.initialDelayMs * 2 ** this.restarts, restart.maxDelayMs);
+        this.restarts++;
+        this.logger.warn(SERVICE_RESTARTING(name, this.restarts, restart.maxRestarts, delayMs));
+        this.tracker.state = 'starting';
+        this.restartTimer = setTimeout(() => this.launch(), delayMs);
+        return;
+      }
+      this.logger.error(RESTARTS_EXHAUSTED(name, restart.maxRestarts));
+    }
+    this.tracker.state = 'faulted';
+    if (onError !== 'ignore') this.stopHost(SERVICE_FAULTED(name, onError));
+  }
+}

@@ -1,0 +1,155 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import {
+  DEFAULT_MAX_RESTARTS,
+  DEFAULT_MAX_RESTART_DELAY_MS,
+  DEFAULT_RESTART_DELAY_MS,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+} from '../hosting.constants.js';
+import {
+  BACKGROUND_SERVICE_NOT_SINGLETON,
+  INVALID_HOSTING_OPTION,
+  NO_SHUTDOWN_HOOKS,
+  SHUTDOWN_ABANDONED,
+  STOPPING_HOST,
+  TASK_FAILED,
+} from '../hosting.messages.js';
+import { HOSTING_OPTIONS } from '../hosting.module-definition.js';
+import type { HostingOptions, ServiceErrorBehavior } from '../interfaces/hosting-options.interface.js';
+import { HostingExplorer } from '../discovery/hosting.explorer.js';
+import { HostingRegistry } from '../registry/hosting.registry.js';
+import { PeriodicTimer } from '../scheduling/periodic-timer.js';
+import { ScopeEndHooks } from '../scopes/scope-end-hooks.js';
+import { createInvoker } from '../scopes/scoped-invoker.js';
+import { BackgroundServiceRunner } from './background-service-runner.js';
+import { HostLifetime } from './host-lifetime.js';
+import { awaitWithDeadline } from './shutdown-deadline.js';
+import { findNestShutdownListener } from './shutdown-signals.js';
+
+const ERROR_BEHAVIORS: ServiceErrorBehavior[] = ['stopHost', 'ignore', 'restart'];
+
+/**
+ * Owns the host's life: finds hosted work at module init, starts it at bootstrap, and stops it
+ * within one deadline in `beforeApplicationShutdown` (so resources closed in
+ * `onApplicationShutdown` are still there for work in flight).
+ */
+@Injectable()
+export class HostingHost implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+  private readonly logger = new Logger('Hosting');
+  private readonly shutdownTimeoutMs: number;
+  private stopping?: Promise<void>;
+
+  constructor(
+    @Inject(HOSTING_OPTIONS) private readonly options: HostingOptions,
+    private readonly explorer: HostingExplorer,
+    private readonly registry: HostingRegistry,
+    private readonly lifetime: HostLifetime,
+    private readonly moduleRef: ModuleRef,
+    private readonly hooks: ScopeEndHooks,
+  ) {
+    this.shutdownTimeoutMs = validateOptions(options);
+    lifetime.setStopRequester((reason) => this.requestStop(reason));
+  }
+
+  onModuleInit(): void {
+    for (const { wrapper, className, options } of this.explorer.backgroundServices()) {
+      if (!wrapper.isDependencyTreeStatic() || wrapper.isTransient) throw new Error(BACKGROUND_SERVICE_NOT_SINGLETON(className));
+      const onError = options.onError ?? this.options.onServiceError ?? 'stopHost';
+      const runner = new BackgroundServiceRunner(
+        {
+          name: options.name ?? className,
+          instance: wrapper.instance as never,
+          onError,
+          restart: {
+            maxRestarts: options.restart?.maxRestarts ?? DEFAULT_MAX_RESTARTS,
+            initialDelayMs: options.restart?.initialDelayMs ?? DEFAULT_RESTART_DELAY_MS,
+            maxDelayMs: options.restart?.maxDelayMs ?? DEFAULT_MAX_RESTART_DELAY_MS,
+          },
+        },
+        this.logger,
+        (reason) => this.failHost(reason),
+      );
+      this.registry.register(runner, className);
+    }
+    for (const { wrapper, methodName, definition } of this.explorer.periodicTasks()) {
+      const invoke = createInvoker(wrapper, this.moduleRef, this.hooks);
+      const timer = new PeriodicTimer(
+        definition.name,
+        definition.createSchedule(Date.now()),
+        (context) => invoke(context, (instance) => instance[methodName](context)),
+        definition,
+        (error) => this.logger.error(TASK_FAILED('Periodic task', definition.name), (error as Error)?.stack ?? String(error)),
+      );
+      this.registry.register(timer, definition.owner);
+    }
+  }
+
+  onApplicationBootstrap(): void {
+    for (const unit of this.registry.units()) unit.start();
+    this.lifetime.notifyStarted();
+  }
+
+  beforeApplicationShutdown(signal?: string): Promise<void> {
+    return this.stopHostedWork(signal ? `received ${signal}` : 'the application is closing');
+  }
+
+  onApplicationShutdown(signal?: string): void {
+    this.lifetime.notifyStopped();
+    // Nest re-raises the signal after its hooks, which would end the process by that signal;
+    // like .NET, exit with the code instead (0, or 1 after a stopHost failure).
+    if (signal && this.options.exitAfterSignal !== false) process.once(signal, () => process.exit());
+  }
+
+  /** Signals all running work at once and awaits it together, up to the shutdown deadline. Idempotent. */
+  stopHostedWork(reason: unknown): Promise<void> {
+    this.stopping ??= (async () => {
+      this.lifetime.notifyStopping(reason);
+      const deadline = new AbortController();
+      const work = this.registry.units().flatMap((unit) => {
+        const settled = unit.stop({ reason, deadline: deadline.signal });
+        return settled ? [{ name: unit.name, settled }] : [];
+      });
+      const abandoned = await awaitWithDeadline(work, this.shutdownTimeoutMs);
+      deadline.abort();
+      if (abandoned.length) this.logger.error(SHUTDOWN_ABANDONED(this.shutdownTimeoutMs, abandoned));
+    })();
+    return this.stopping;
+  }
+
+  private failHost(reason: string): void {
+    process.exitCode = 1;
+    this.requestStop(reason);
+  }
+
+  private requestStop(reason: string): void {
+    if (this.stopping) return;
+    this.logger.warn(STOPPING_HOST(reason));
+    const nestShutdown = findNestShutdownListener();
+    if (nestShutdown) {
+      void nestShutdown.listener(nestShutdown.signal);
+      return;
+    }
+    this.logger.error(NO_SHUTDOWN_HOOKS());
+    process.exitCode = 1;
+    void this.stopHostedWork(reason);
+  }
+}
+
+function validateOptions(options: HostingOptions): number {
+  const { shutdownTimeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS, onServiceError, exitAfterSignal } = options ?? {};
+  if (typeof shutdownTimeoutMs !== 'number' || !(shutdownTimeoutMs >= 0) || !Number.isFinite(shutdownTimeoutMs))
+    throw new TypeError(INVALID_HOSTING_OPTION('shutdownTimeoutMs', 'a number of milliseconds >= 0', shutdownTimeoutMs));
+  if (onServiceError !== undefined && !ERROR_BEHAVIORS.includes(onServiceError))
+    throw new TypeError(INVALID_HOSTING_OPTION('onServiceError', `one of ${ERROR_BEHAVIORS.map((b) => `'${b}'`).join(', ')}`, onServiceError));
+  if (exitAfterSignal !== undefined && typeof exitAfterSignal !== 'boolean')
+    throw new TypeError(INVALID_HOSTING_OPTION('exitAfterSignal', 'a boolean', exitAfterSignal));
+  return shutdownTimeoutMs;
+}

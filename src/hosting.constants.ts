@@ -1,0 +1,13 @@
+/** Metadata keys, namespaced so they never clash with other libraries' metadata. */
+export const BACKGROUND_SERVICE_METADATA = 'hosting:background-service';
+export const PERIODIC_METADATA = 'hosting:periodic';
+export const QUEUE_WORKER_METADATA = 'hosting:queue-worker';
+
+/** Largest delay Node's timers accept; longer periods are reached by chaining timers. */
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+
+/** Defaults, stated once and referenced by the option docs. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_RESTARTS = 5;
+export const DEFAULT_RESTART_DELAY_MS = 1_000;
+export const DEFAULT_MAX_RESTART_DELAY_MS = 60_000;

@@ -1,0 +1,78 @@
+/**
+ * Every user-facing message is built here, so that the code, the tests and the docs quote one text.
+ */
+const show = (value: unknown): string => {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
+  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
+  if (value === undefined) return 'undefined';
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+};
+
+export const INVALID_PERIOD = (owner: string, value: unknown) =>
+  `@Periodic on ${owner}: period must be a positive, finite number of milliseconds, got ${show(value)}`;
+
+export const INVALID_CRON = (owner: string, expression: unknown, reason: string) =>
+  `@Periodic on ${owner}: invalid cron expression ${show(expression)} (${reason})`;
+
+export const INVALID_TIME_ZONE = (owner: string, timeZone: unknown) =>
+  `@Periodic on ${owner}: unknown time zone ${show(timeZone)}`;
+
+export const AMBIGUOUS_SCHEDULE = (owner: string, value: unknown) =>
+  `@Periodic on ${owner}: give exactly one of a period in milliseconds, { every } or { cron }, got ${show(value)}`;
+
+export const INVALID_OPTION = (decorator: string, owner: string, option: string, expected: string, value: unknown) =>
+  `${decorator} on ${owner}: option "${option}" must be ${expected}, got ${show(value)}`;
+
+export const NOT_A_METHOD = (decorator: string, owner: string) =>
+  `${decorator} on ${owner}: it decorates a property, not a method; put it on a method`;
+
+export const MISSING_EXECUTE = (className: string, value: unknown) =>
+  `@BackgroundService on ${className}: the class must have an execute(signal: AbortSignal) method, got ${show(value)}`;
+
+export const BACKGROUND_SERVICE_NOT_SINGLETON = (className: string) =>
+  `@BackgroundService on ${className}: a background service runs for the life of the host, so it must be a singleton, ` +
+  `but it is request-scoped or depends on a request-scoped provider; inject ScopeFactory and resolve scoped providers per unit of work`;
+
+export const DUPLICATE_NAME = (name: string, first: string, second: string) =>
+  `Duplicate hosted task name "${name}": used by ${first} and ${second}; give one of them a distinct { name }`;
+
+export const UNKNOWN_SERVICE = (method: string, name: unknown, known: string[]) =>
+  `HostingRegistry.${method}: no hosted service named ${show(name)}; known: ${known.length ? known.map((n) => `"${n}"`).join(', ') : '(none)'}`;
+
+export const WRONG_KIND = (method: string, name: string, kind: string, expected: string) =>
+  `HostingRegistry.${method}: "${name}" is a ${kind} service; ${method} applies to ${expected} services only`;
+
+export const TASK_FAILED = (kind: string, name: string) => `${kind} "${name}" failed`;
+
+export const SERVICE_FAULTED = (name: string, policy: string) =>
+  `Background service "${name}" failed (onError: '${policy}')`;
+
+export const SERVICE_RESTARTING = (name: string, attempt: number, max: number, delayMs: number) =>
+  `Background service "${name}" restarts in ${delayMs} ms (restart ${attempt} of ${max})`;
+
+export const RESTARTS_EXHAUSTED = (name: string, max: number) =>
+  `Background service "${name}" failed after ${max} restarts; stopping the host`;
+
+export const STOPPING_HOST = (reason: string) => `Stopping the host: ${reason}`;
+
+export const NO_SHUTDOWN_HOOKS = () =>
+  'HostLifetime.stopApplication: the app has no shutdown hooks, so it cannot be closed from inside; ' +
+  'call app.enableShutdownHooks() in main.ts. Hosted work has been stopped; the exit code is set to 1';
+
+export const SHUTDOWN_ABANDONED = (timeoutMs: number, names: string[]) =>
+  `Shutdown deadline of ${timeoutMs} ms passed; still running and abandoned: ${names.map((n) => `"${n}"`).join(', ')}`;
+
+export const SCOPE_HOOK_FAILED = (className: string) => `${className}.onScopeEnd failed`;
+
+export const SCOPE_DISPOSED = (method: string) =>
+  `HostScope.${method}: the scope has ended; create a new scope with ScopeFactory.create()`;
+
+export const INVALID_HOSTING_OPTION = (option: string, expected: string, value: unknown) =>
+  `HostingModule.forRoot: option "${option}" must be ${expected}, got ${show(value)}`;
+
+export { show as showValue };

@@ -1,0 +1,34 @@
+/** What a hosted unit is. */
+export type ServiceKind = 'background' | 'periodic' | 'queue';
+
+/** Where a hosted unit is in its life. */
+export type ServiceState = 'starting' | 'running' | 'idle' | 'stopping' | 'stopped' | 'faulted';
+
+/** A snapshot of one hosted unit, as `HostingRegistry` reports it. */
+export interface ServiceStatus {
+  name: string;
+  kind: ServiceKind;
+  state: ServiceState;
+  /** Runs started (ticks, `execute` calls, queue items). */
+  runs: number;
+  /** Runs that threw or rejected. */
+  failures: number;
+  /** Failures since the last success. */
+  consecutiveFailures: number;
+  lastStartedAt?: Date;
+  lastFinishedAt?: Date;
+  lastDurationMs?: number;
+  lastError?: { message: string; stack?: string; at: Date };
+  /** Periodic: ticks coalesced away because a run overran them. */
+  missedTicks: number;
+  /** Periodic: when the next tick is due (undefined while running, paused or stopped). */
+  nextRunAt?: Date;
+  /** Periodic and queue: paused through `HostingRegistry.pause`. */
+  paused?: boolean;
+  /** Periodic: the period in milliseconds, or the cron expression. */
+  schedule?: string;
+  /** Queue: items waiting. */
+  depth?: number;
+  /** Queue: items being handled now. */
+  inFlight?: number;
+}

@@ -1,0 +1,22 @@
+import type { ServiceKind, ServiceStatus } from '../interfaces/service-status.interface.js';
+
+/** How the host asks a unit to stop. */
+export interface StopRequest {
+  /** Why the host stops (becomes the abort reason of running work). */
+  reason: unknown;
+  /** Aborts when the shutdown deadline passes: work still running then is abandoned. */
+  deadline: AbortSignal;
+}
+
+/** Anything the host starts, stops and reports on: a background service, a periodic task, a queue. */
+export interface HostedUnit {
+  readonly name: string;
+  readonly kind: ServiceKind;
+  start(): void;
+  /** Stops starting new work and signals running work; returns its settling (never rejects). */
+  stop(request: StopRequest): Promise<unknown> | undefined;
+  status(): ServiceStatus;
+  trigger?(): Promise<void>;
+  pause?(): void;
+  resume?(): void;
+}

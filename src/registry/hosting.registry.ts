@@ -1,0 +1,76 @@
+import { Injectable } from '@nestjs/common';
+import { DUPLICATE_NAME, UNKNOWN_SERVICE, WRONG_KIND } from '../hosting.messages.js';
+import type { ServiceStatus } from '../interfaces/service-status.interface.js';
+import type { HostedUnit } from './hosted-unit.js';
+
+/**
+ * The public handle on everything the host runs (as `SchedulerRegistry` is for @nestjs/schedule).
+ *
+ * @example
+ * ```ts
+ * this.registry.list().filter((s) => s.state === 'faulted');
+ * await this.registry.trigger('CleanupJob.purge');
+ * ```
+ */
+@Injectable()
+export class HostingRegistry {
+  private readonly entries = new Map<string, { unit: HostedUnit; owner: string }>();
+
+  /** The status of every background service, periodic task and queue, in registration order. */
+  list(): ServiceStatus[] {
+    return [...this.entries.values()].map(({ unit }) => unit.status());
+  }
+
+  /** The status of one hosted unit, or undefined when no unit has that name. */
+  get(name: string): ServiceStatus | undefined {
+    return this.entries.get(name)?.unit.status();
+  }
+
+  /**
+   * Runs a periodic task now and resolves when that run has finished (its outcome is in its
+   * status). While a run is going, one follow-up run is queued instead: runs never overlap.
+   */
+  trigger(name: string): Promise<void> {
+    return this.periodic('trigger', name).trigger!();
+  }
+
+  /** Stops arming a periodic task's ticks (or a queue's deliveries); a running one finishes. */
+  pause(name: string): void {
+    this.pausable('pause', name).pause!();
+  }
+
+  /** Undoes `pause`: the task's next tick is the next slot of its schedule. */
+  resume(name: string): void {
+    this.pausable('resume', name).resume!();
+  }
+
+  /** @internal */
+  register(unit: HostedUnit, owner: string): void {
+    const existing = this.entries.get(unit.name);
+    if (existing) throw new Error(DUPLICATE_NAME(unit.name, existing.owner, owner));
+    this.entries.set(unit.name, { unit, owner });
+  }
+
+  /** @internal */
+  units(): HostedUnit[] {
+    return [...this.entries.values()].map((e) => e.unit);
+  }
+
+  private find(method: string, name: string): HostedUnit {
+    const entry = this.entries.get(name);
+    if (!entry) throw new Error(UNKNOWN_SERVICE(method, name, [...this.entries.keys()]));
+    return entry.unit;
+  }
+
+  private periodic(method: string, name: string): HostedUnit {
+    const unit = this.find(method, name);
+    if (!unit.trigger) throw new Error(WRONG_KIND(method, name, unit.kind, 'periodic'));
+    return unit;
+  }
+
+  private pausable(method: string, name: string): HostedUnit {
+    const unit = this.find(method, name);
+    if (!unit.pause || !unit.resume) throw new Error(WRONG_KIND(method, name, unit.kind, 'periodic and queue'));
+    return unit;
+  }
+}

@@ -1,0 +1,172 @@
+import type { ServiceStatus } from '../interfaces/service-status.interface.js';
+import type { HostedUnit, StopRequest } from '../registry/hosted-unit.js';
+import { StatusTracker } from '../registry/status-tracker.js';
+import { setLongTimeout, type LongTimeout } from './long-timeout.js';
+import type { Schedule } from './schedule.js';
+import { TickContext } from './tick-context.js';
+
+/** How a `PeriodicTimer` runs. */
+export interface PeriodicTimerOptions {
+  runOnStart: boolean;
+  jitterMs: number;
+  timeoutMs?: number;
+}
+
+/** Runs one tick; may reject (the timer reports the error and goes on). */
+export type TickRunner = (context: TickContext) => Promise<unknown> | unknown;
+
+/**
+ * .NET PeriodicTimer semantics for one task: slots on a fixed grid, never two runs at once,
+ * slots that pass during an overrun folded into one immediate run and counted as missed.
+ */
+export class PeriodicTimer implements HostedUnit {
+  readonly kind = 'periodic';
+  private readonly tracker: StatusTracker;
+  private timer?: LongTimeout;
+  private nextSlot?: number;
+  private lastSlot = 0;
+  private tickCount = 0;
+  private current?: { promise: Promise<void>; controller: AbortController };
+  private pendingTrigger?: { promise: Promise<void>; resolve: () => void };
+  private stopped = false;
+
+  constructor(
+    readonly name: string,
+    readonly schedule: Schedule,
+    private readonly run: TickRunner,
+    private readonly options: PeriodicTimerOptions,
+    private readonly onError: (error: unknown, context: TickContext) => void,
+  ) {
+    this.tracker = new StatusTracker(name, 'periodic');
+  }
+
+  /** When the next scheduled tick is due, if one is armed. */
+  get nextRunAt(): Date | undefined {
+    return this.nextSlot === undefined ? undefined : new Date(this.nextSlot);
+  }
+
+  status(): ServiceStatus {
+    return this.tracker.snapshot({ nextRunAt: this.nextRunAt, schedule: this.schedule.describe() });
+  }
+
+  /** Starts the schedule; the first slot is one period from now unless `runOnStart`. */
+  start(now: number = Date.now()): void {
+    this.lastSlot = now;
+    this.tracker.state = 'idle';
+    if (this.options.runOnStart) this.execute(now, 0, false);
+    else this.arm(this.schedule.next(now));
+  }
+
+  /** Runs the task now; while a run is going, one follow-up run is queued for all callers. */
+  trigger(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.current) {
+      if (!this.pendingTrigger) {
+        let resolve!: () => void;
+        const promise = new Promise<void>((r) => (resolve = r));
+        this.pendingTrigger = { promise, resolve };
+      }
+      return this.pendingTrigger.promise;
+    }
+    this.disarm();
+    return this.execute(Date.now(), 0, true);
+  }
+
+  /** Stops arming ticks; a running tick finishes. */
+  pause(): void {
+    this.tracker.paused = true;
+    this.disarm();
+  }
+
+  /** Re-arms at the next slot of the grid; slots passed while paused are not counted as missed. */
+  resume(): void {
+    if (!this.tracker.paused || this.stopped) return;
+    this.tracker.paused = false;
+    if (this.current) return;
+    const now = Date.now();
+    const { count, last } = this.schedule.slotsBetween(this.lastSlot, now);
+    if (count > 0) this.lastSlot = last;
+    this.arm(this.schedule.next(this.lastSlot));
+  }
+
+  /** No new tick from now on; aborts the running tick's signal and returns its settling. */
+  stop({ reason }: Pick<StopRequest, 'reason'>): Promise<void> | undefined {
+    this.stopped = true;
+    this.disarm();
+    this.pendingTrigger?.resolve();
+    this.pendingTrigger = undefined;
+    if (!this.current) {
+      this.tracker.state = 'stopped';
+      return undefined;
+    }
+    this.tracker.state = 'stopping';
+    this.current.controller.abort(reason);
+    return this.current.promise;
+  }
+
+  private arm(slot: number): void {
+    if (this.stopped || this.tracker.paused) return;
+    this.nextSlot = slot;
+    const jitter = this.options.jitterMs > 0 ? Math.random() * this.options.jitterMs : 0;
+    this.timer = setLongTimeout(() => {
+      this.timer = undefined;
+      this.execute(slot, 0, false);
+    }, slot + jitter - Date.now());
+  }
+
+  private disarm(): void {
+    this.timer?.clear();
+    this.timer = undefined;
+    this.nextSlot = undefined;
+  }
+
+  private execute(slot: number, missed: number, triggered: boolean): Promise<void> {
+    const controller = new AbortController();
+    const context = new TickContext(this.name, ++this.tickCount, new Date(slot), controller.signal, missed, triggered);
+    if (!triggered) this.lastSlot = slot;
+    this.nextSlot = undefined;
+    this.tracker.state = 'running';
+    this.tracker.runStarted();
+    const timeout =
+      this.options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => controller.abort(new Error(`tick of "${this.name}" timed out`)), this.options.timeoutMs);
+    const promise = this.settle(context, timeout);
+    this.current = { promise, controller };
+    return promise;
+  }
+
+  private async settle(context: TickContext, timeout: NodeJS.Timeout | undefined): Promise<void> {
+    try {
+      await this.run(context);
+      this.tracker.runSucceeded();
+    } catch (error) {
+      this.tracker.runFailed(error);
+      this.onError(error, context);
+    } finally {
+      if (timeout) clearTimeout(timeout);
+    }
+    this.current = undefined;
+    this.afterRun();
+  }
+
+  private afterRun(): void {
+    if (this.stopped) {
+      this.tracker.state = 'stopped';
+      return;
+    }
+    this.tracker.state = 'idle';
+    const trigger = this.pendingTrigger;
+    if (trigger) {
+      this.pendingTrigger = undefined;
+      void this.execute(Date.now(), 0, true).then(trigger.resolve);
+      return;
+    }
+    if (this.tracker.paused) return;
+    const { count, last } = this.schedule.slotsBetween(this.lastSlot, Date.now());
+    if (count === 0) return this.arm(this.schedule.next(this.lastSlot));
+    // PeriodicTimer: slots that passed during the run coalesce into one immediate run.
+    this.tracker.missedTicks += count - 1;
+    this.execute(last, count - 1, false);
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * What one run of a `@Periodic` task knows about itself. In a scoped tick it is also the
+ * request object: `@Inject(REQUEST)` in a request-scoped provider returns it.
+ */
+export class TickContext {
+  constructor(
+    /** The task's name. */
+    readonly name: string,
+    /** 1 for the first run of this task in this process, then 2, 3, … */
+    readonly tick: number,
+    /** The slot on the schedule this run stands for (the last one, when ticks were coalesced). */
+    readonly scheduledAt: Date,
+    /** Aborts when the host stops, or when `timeoutMs` passes. */
+    readonly signal: AbortSignal,
+    /** Ticks that passed while the previous run overran and were folded into this one. */
+    readonly missedTicks: number,
+    /** True when started through `HostingRegistry.trigger` rather than the schedule. */
+    readonly triggered: boolean,
+  ) {}
+
+  /**
+   * A key stable across processes for this slot (task name + scheduled time), for idempotent
+   * writes: a slot can run twice when an exclusive run's holder crashes.
+   */
+  get slotKey(): string {
+    return `${this.name}@${this.scheduledAt.toISOString()}`;
+  }
+}

@@ -1,0 +1,45 @@
+import { ContextIdFactory, ModuleRef, type ContextId, type DiscoveryService } from '@nestjs/core';
+import type { ScopeEndHooks } from './scope-end-hooks.js';
+
+type Wrapper = ReturnType<DiscoveryService['getProviders']>[number];
+
+/** Calls a method on a discovered provider: directly when static, in a fresh DI scope otherwise. */
+export type Invoker = (request: object, call: (instance: any) => unknown) => Promise<unknown>;
+
+/** The ModuleRef of the module that declares `wrapper`, so that a class provided twice resolves to its own. */
+export function hostModuleRef(wrapper: Wrapper, fallback: ModuleRef): { ref: ModuleRef; strict: boolean } {
+  const host = wrapper.host as unknown as { getProviderByKey?(key: unknown): { instance?: unknown } | undefined } | undefined;
+  const ref = host?.getProviderByKey?.(ModuleRef)?.instance;
+  return ref instanceof ModuleRef ? { ref, strict: true } : { ref: fallback, strict: false };
+}
+
+/** Opens a scope for `request`: a context id (through any registered ContextIdStrategy) with the request registered. */
+export function openScope(moduleRef: ModuleRef, request: object): ContextId {
+  const contextId = ContextIdFactory.getByRequest(request as Record<string, unknown>);
+  moduleRef.registerRequestByContextId(request, contextId);
+  return contextId;
+}
+
+/** Builds the invoker of one provider; the static check happens once, not per call. */
+export function createInvoker(wrapper: Wrapper, moduleRef: ModuleRef, hooks: ScopeEndHooks): Invoker {
+  if (wrapper.isDependencyTreeStatic() && !wrapper.isTransient) {
+    const instance = wrapper.instance;
+    return async (_request, call) => call(instance);
+  }
+  const { ref, strict } = hostModuleRef(wrapper, moduleRef);
+  return async (request, call) => {
+    const contextId = openScope(moduleRef, request);
+    let failed = false;
+    let error: unknown;
+    try {
+      const instance = await ref.resolve(wrapper.token as never, contextId, { strict });
+      return await call(instance);
+    } catch (e) {
+      failed = true;
+      error = e;
+      throw e;
+    } finally {
+      await hooks.run(contextId, failed, error);
+    }
+  };
+}

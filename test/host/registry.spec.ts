@@ -1,0 +1,131 @@
+import { Injectable } from '@nestjs/common';
+import { BackgroundService, HostingRegistry, HostLifetime, Periodic, type TickContext } from '../../src/index.js';
+import { UNKNOWN_SERVICE, WRONG_KIND } from '../../src/hosting.messages.js';
+import { sleep, startHostingApp, untilAborted, waitFor } from '../support/hosting-app.js';
+
+@BackgroundService({ name: 'pump' })
+class Pump {
+  async execute(signal: AbortSignal) {
+    await untilAborted(signal);
+  }
+}
+
+describe('HostingRegistry', () => {
+  it('lists every hosted unit with its kind, state and counters', async () => {
+    @Injectable()
+    class Jobs {
+      @Periodic(3_600_000)
+      hourly() {}
+    }
+    const { app } = await startHostingApp({ providers: [Pump, Jobs] });
+    await waitFor(() => app.get(HostingRegistry).get('pump')?.state === 'running');
+    const list = app.get(HostingRegistry).list();
+    expect(list.map((s) => [s.name, s.kind, s.state])).toEqual([
+      ['pump', 'background', 'running'],
+      ['Jobs.hourly', 'periodic', 'idle'],
+    ]);
+    const hourly = list[1];
+    expect(hourly).toMatchObject({ runs: 0, failures: 0, consecutiveFailures: 0, missedTicks: 0, paused: false });
+    expect(hourly.nextRunAt!.getTime()).toBeGreaterThan(Date.now() + 3_500_000);
+    expect(app.get(HostingRegistry).get('nope')).toBeUndefined();
+    await app.close();
+    expect(app.get(HostingRegistry).list().map((s) => s.state)).toEqual(['stopped', 'stopped']);
+  });
+
+  it('trigger runs a task now and resolves when that run finished', async () => {
+    const runs: TickContext[] = [];
+    @Injectable()
+    class Jobs {
+      @Periodic(3_600_000)
+      async hourly(ctx: TickContext) {
+        await sleep(20);
+        runs.push(ctx);
+      }
+    }
+    const { app } = await startHostingApp({ providers: [Jobs] });
+    const registry = app.get(HostingRegistry);
+    await registry.trigger('Jobs.hourly');
+    expect(runs).toHaveLength(1);
+    expect(runs[0].triggered).toBe(true);
+    const status = registry.get('Jobs.hourly')!;
+    expect(status).toMatchObject({ runs: 1, state: 'idle' });
+    expect(status.lastDurationMs).toBeGreaterThanOrEqual(15);
+    // the schedule goes on: the hourly slot is still armed
+    expect(status.nextRunAt!.getTime()).toBeGreaterThan(Date.now() + 3_500_000);
+    await app.close();
+  });
+
+  it('trigger while a run is going queues one follow-up run: runs never overlap', async () => {
+    let running = 0;
+    let maxRunning = 0;
+    let runs = 0;
+    @Injectable()
+    class Jobs {
+      @Periodic(3_600_000)
+      async slow() {
+        running++;
+        runs++;
+        maxRunning = Math.max(running, maxRunning);
+        await sleep(60);
+        running--;
+      }
+    }
+    const { app } = await startHostingApp({ providers: [Jobs] });
+    const registry = app.get(HostingRegistry);
+    const first = registry.trigger('Jobs.slow');
+    const second = registry.trigger('Jobs.slow');
+    const third = registry.trigger('Jobs.slow');
+    await Promise.all([first, second, third]);
+    expect(runs).toBe(2);
+    expect(maxRunning).toBe(1);
+    await app.close();
+  });
+
+  it('pause stops the ticks and resume starts them again', async () => {
+    let runs = 0;
+    @Injectable()
+    class Jobs {
+      @Periodic(15)
+      often() {
+        runs++;
+      }
+    }
+    const { app } = await startHostingApp({ providers: [Jobs] });
+    const registry = app.get(HostingRegistry);
+    await waitFor(() => runs >= 2);
+    registry.pause('Jobs.often');
+    await sleep(30); // a tick that had already started may finish
+    const paused = runs;
+    expect(registry.get('Jobs.often')).toMatchObject({ paused: true, nextRunAt: undefined });
+    await sleep(150);
+    expect(runs).toBe(paused);
+    registry.resume('Jobs.often');
+    await waitFor(() => runs >= paused + 2);
+    expect(registry.get('Jobs.often')?.paused).toBe(false);
+    await app.close();
+  });
+
+  it('names the unknown service and the known ones', async () => {
+    const { app } = await startHostingApp({ providers: [Pump] });
+    const registry = app.get(HostingRegistry);
+    expect(() => registry.trigger('pmup')).toThrow(UNKNOWN_SERVICE('trigger', 'pmup', ['pump']));
+    expect(() => registry.trigger('pump')).toThrow(WRONG_KIND('trigger', 'pump', 'background', 'periodic'));
+    expect(() => registry.pause('pump')).toThrow(WRONG_KIND('pause', 'pump', 'background', 'periodic and queue'));
+    await app.close();
+  });
+});
+
+describe('HostLifetime', () => {
+  it('started, stopping and stopped follow the app', async () => {
+    const { app } = await startHostingApp({ providers: [Pump] });
+    const lifetime = app.get(HostLifetime);
+    await lifetime.started;
+    expect(lifetime.stopping.aborted).toBe(false);
+    const closing = app.close();
+    expect(lifetime.stopping.aborted).toBe(false); // close() begins with onModuleDestroy
+    await closing;
+    expect(lifetime.stopping.aborted).toBe(true);
+    expect(lifetime.stopping.reason).toBe('the application is closing');
+    await expect(lifetime.stopped).resolves.toBeUndefined();
+  });
+});

@@ -1,0 +1,61 @@
+import type { DynamicModule, ForwardReference, Provider, Type } from '@nestjs/common';
+import { Test, type TestingModule } from '@nestjs/testing';
+import { HostingModule, type HostingOptions } from '../../src/index.js';
+import { CaptureLogger } from './capture-logger.js';
+
+export interface HostingAppOptions {
+  providers?: Provider[];
+  controllers?: Type[];
+  imports?: Array<Type | DynamicModule | Promise<DynamicModule> | ForwardReference>;
+  hosting?: HostingOptions;
+  /** Replace `HostingModule.forRoot(hosting)` (e.g. with forRootAsync). */
+  hostingModule?: DynamicModule;
+}
+
+export interface HostingApp {
+  app: TestingModule;
+  logger: CaptureLogger;
+}
+
+/** Compiles a real Nest application context around HostingModule; the caller calls `app.init()`. */
+export async function compileHostingApp(options: HostingAppOptions): Promise<HostingApp> {
+  const logger = new CaptureLogger();
+  const app = await Test.createTestingModule({
+    imports: [options.hostingModule ?? HostingModule.forRoot(options.hosting), ...(options.imports ?? [])],
+    providers: options.providers ?? [],
+    controllers: options.controllers ?? [],
+  })
+    .setLogger(logger)
+    .compile();
+  return { app, logger };
+}
+
+/** Compiles and initialises; remember to close. */
+export async function startHostingApp(options: HostingAppOptions): Promise<HostingApp> {
+  const started = await compileHostingApp(options);
+  await started.app.init();
+  return started;
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls `predicate` until true or `timeoutMs` passes (generous by default: tests run on a busy 2-core box). */
+export async function waitFor(predicate: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** Records unhandled rejections during a test: none may escape from hosted work. */
+export function trackUnhandledRejections(): { rejections: unknown[]; dispose(): void } {
+  const rejections: unknown[] = [];
+  const listener = (reason: unknown) => rejections.push(reason);
+  process.on('unhandledRejection', listener);
+  return { rejections, dispose: () => process.off('unhandledRejection', listener) };
+}
+
+/** Resolves when `signal` aborts, at once if it already has (a service may get an aborted signal). */
+export const untilAborted = (signal: AbortSignal): Promise<void> =>
+  signal.aborted ? Promise.resolve() : new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
