@@ -76,3 +76,33 @@ export const INVALID_HOSTING_OPTION = (option: string, expected: string, value: 
   `HostingModule.forRoot: option "${option}" must be ${expected}, got ${show(value)}`;
 
 export { show as showValue };
+
+export const INVALID_QUEUE_OPTION = (queue: unknown, option: string, expected: string, value: unknown) =>
+  `HostingModule.registerQueue(${show(queue)}): option "${option}" must be ${expected}, got ${show(value)}`;
+
+export const DUPLICATE_QUEUE = (name: string) =>
+  `HostingModule.registerQueue: queue "${name}" is registered twice with different options; register it once and import that module where it is needed`;
+
+export const UNKNOWN_QUEUE = (owner: string, name: unknown, known: string[]) =>
+  `@QueueWorker on ${owner}: no queue named ${show(name)} is registered (HostingModule.registerQueue); known: ${known.length ? known.map((n) => `"${n}"`).join(', ') : '(none)'}`;
+
+export const DUPLICATE_WORKER = (name: string, first: string, second: string) =>
+  `@QueueWorker: queue "${name}" has two workers, ${first} and ${second}; a queue has one worker method (raise its concurrency instead)`;
+
+export const QUEUE_WITHOUT_WORKER = (name: string) =>
+  `Queue "${name}" has no @QueueWorker: its items wait until a worker for it runs (in another process, with a durable backend)`;
+
+export const QUEUE_ITEM_RETRY = (name: string, id: string, attempt: number, attempts: number, error: unknown) =>
+  `Queue "${name}" item ${id} failed try ${attempt} of ${attempts}, will retry: ${error instanceof Error ? error.message : show(error)}`;
+
+export const QUEUE_ITEM_FAILED = (name: string, id: string, attempts: number) =>
+  `Queue "${name}" item ${id} failed after ${attempts} ${attempts === 1 ? 'try' : 'tries'}`;
+
+export const QUEUE_HOOK_FAILED = (name: string, hook: string) => `Queue "${name}": the ${hook} hook threw`;
+
+export const QUEUE_UNDELIVERED = (name: string, count: number, durable: boolean) =>
+  `Queue "${name}": ${count} ${count === 1 ? 'item was' : 'items were'} left undelivered at shutdown` +
+  (durable ? '; they stay in Redis for the next worker' : ' and handed to onDropped');
+
+export const EXCLUSIVE_NEEDS_REDIS = (owner: string) =>
+  `@Periodic on ${owner}: { exclusive: true } needs a shared Redis: set HostingModule.forRoot({ redis })`;

@@ -8,9 +8,14 @@ import {
   HOSTING_ASYNC_OPTIONS_TYPE,
   HOSTING_OPTIONS_TYPE,
 } from './hosting.module-definition.js';
+import type { QueueOptions } from './interfaces/queue-options.interface.js';
+import { QueueManager } from './queues/queue-manager.js';
+import { validateQueueOptions } from './queues/queue-options.validation.js';
+import { getQueueToken } from './queues/queue-token.js';
 import { HostingRegistry } from './registry/hosting.registry.js';
 import { ScopeEndHooks } from './scopes/scope-end-hooks.js';
 import { ScopeFactory } from './scopes/scope-factory.js';
+import { SystemdNotifier } from './systemd/systemd-notifier.js';
 
 /**
  * The hosted-services module. Import it once, in the root module; it is global. Decorated
@@ -24,8 +29,8 @@ import { ScopeFactory } from './scopes/scope-factory.js';
  */
 @Module({
   imports: [DiscoveryModule],
-  providers: [HostingExplorer, HostingHost, HostingRegistry, HostLifetime, ScopeEndHooks, ScopeFactory],
-  exports: [HostingRegistry, HostLifetime, ScopeFactory],
+  providers: [HostingExplorer, HostingHost, HostingRegistry, HostLifetime, ScopeEndHooks, ScopeFactory, QueueManager, SystemdNotifier],
+  exports: [HostingRegistry, HostLifetime, ScopeFactory, QueueManager],
 })
 export class HostingModule extends HostingConfigurableModule {
   /** Registers the host with `options` (all optional). */
@@ -37,4 +42,28 @@ export class HostingModule extends HostingConfigurableModule {
   static forRootAsync(options: typeof HOSTING_ASYNC_OPTIONS_TYPE): DynamicModule {
     return super.forRootAsync(options);
   }
+
+  /**
+   * Declares a work queue; import the result in the module whose providers `@InjectQueue(name)` it.
+   * Options are checked here, so a typo fails when the module is defined.
+   *
+   * @example
+   * ```ts
+   * @Module({ imports: [HostingModule.registerQueue({ name: 'emails', capacity: 100, fullMode: 'wait' })] })
+   * export class OrdersModule {}
+   * ```
+   */
+  static registerQueue<T = unknown>(options: QueueOptions<T>): DynamicModule {
+    validateQueueOptions(options as QueueOptions<unknown>);
+    const token = getQueueToken(options.name);
+    return {
+      module: HostingQueueModule,
+      providers: [{ provide: token, useFactory: (queues: QueueManager) => queues.create(options), inject: [QueueManager] }],
+      exports: [token],
+    };
+  }
 }
+
+/** The module `registerQueue` returns: one per queue. */
+@Module({})
+export class HostingQueueModule {}

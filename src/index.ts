@@ -20,3 +20,20 @@ export type { OnScopeEnd } from './scopes/on-scope-end.interface.js';
 export { HostingRegistry } from './registry/hosting.registry.js';
 export type { ServiceKind, ServiceState, ServiceStatus } from './interfaces/service-status.interface.js';
 export { HostLifetime } from './host/host-lifetime.js';
+export { InjectQueue } from './decorators/inject-queue.decorator.js';
+export { QueueWorker } from './decorators/queue-worker.decorator.js';
+export { WorkQueue } from './queues/work-queue.js';
+export { JobContext } from './queues/job-context.js';
+export { getQueueToken } from './queues/queue-token.js';
+export { QueueClosedError } from './queues/errors/queue-closed.error.js';
+export { QueueFullError } from './queues/errors/queue-full.error.js';
+export type {
+  BackoffOptions,
+  BullMqBackendOptions,
+  EnqueueOptions,
+  QueueBackendOptions,
+  QueueFullMode,
+  QueueOptions,
+  QueueWorkerOptions,
+} from './interfaces/queue-options.interface.js';
+export type { ConnectionOptions } from './interfaces/redis-connection.interface.js';

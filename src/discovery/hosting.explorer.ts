@@ -1,9 +1,10 @@
 import { Injectable, type Type } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
-import { BACKGROUND_SERVICE_METADATA, PERIODIC_METADATA } from '../hosting.constants.js';
+import { BACKGROUND_SERVICE_METADATA, PERIODIC_METADATA, QUEUE_WORKER_METADATA } from '../hosting.constants.js';
 import { MISSING_EXECUTE, NOT_A_METHOD } from '../hosting.messages.js';
 import type { BackgroundServiceOptions } from '../interfaces/background-service-options.interface.js';
 import type { PeriodicMetadata } from '../decorators/periodic.decorator.js';
+import type { QueueWorkerMetadata } from '../decorators/queue-worker.decorator.js';
 import { definePeriodicTask, type PeriodicTaskDefinition } from '../scheduling/periodic-task-definition.js';
 
 /** A provider or controller as `DiscoveryService` hands it out. */
@@ -19,6 +20,13 @@ export interface DiscoveredPeriodicTask {
   wrapper: DiscoveredWrapper;
   methodName: string | symbol;
   definition: PeriodicTaskDefinition;
+}
+
+export interface DiscoveredQueueWorker {
+  wrapper: DiscoveredWrapper;
+  /** `ClassName.methodName`, for messages. */
+  owner: string;
+  metadata: QueueWorkerMetadata;
 }
 
 /** The class behind a wrapper: its metatype, or the constructor of a `useValue`/factory instance. */
@@ -65,6 +73,19 @@ export class HostingExplorer {
         const owner = `${cls.name}.${String(entry.methodName)}`;
         if (!entry.isMethod) throw new TypeError(NOT_A_METHOD('@Periodic', owner));
         return { wrapper, methodName: entry.methodName, definition: definePeriodicTask(owner, entry.schedule, entry.options) };
+      });
+    });
+  }
+
+  queueWorkers(): DiscoveredQueueWorker[] {
+    return this.wrappers().flatMap((wrapper) => {
+      const cls = classOf(wrapper)!;
+      const entries: QueueWorkerMetadata[] = Reflect.getMetadata(QUEUE_WORKER_METADATA, cls) ?? [];
+      const byMethod = new Map(entries.map((e) => [e.methodName, e]));
+      return [...byMethod.values()].map((metadata) => {
+        const owner = `${cls.name}.${String(metadata.methodName)}`;
+        if (!metadata.isMethod) throw new TypeError(NOT_A_METHOD('@QueueWorker', owner));
+        return { wrapper, owner, metadata };
       });
     });
   }

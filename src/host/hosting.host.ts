@@ -16,6 +16,10 @@ import {
 } from '../hosting.constants.js';
 import {
   BACKGROUND_SERVICE_NOT_SINGLETON,
+  DUPLICATE_WORKER,
+  EXCLUSIVE_NEEDS_REDIS,
+  QUEUE_WITHOUT_WORKER,
+  UNKNOWN_QUEUE,
   INVALID_HOSTING_OPTION,
   NO_SHUTDOWN_HOOKS,
   SHUTDOWN_ABANDONED,
@@ -25,6 +29,8 @@ import {
 import { HOSTING_OPTIONS } from '../hosting.module-definition.js';
 import type { HostingOptions, ServiceErrorBehavior } from '../interfaces/hosting-options.interface.js';
 import { HostingExplorer } from '../discovery/hosting.explorer.js';
+import { QueueManager } from '../queues/queue-manager.js';
+import { resolveWorkerOptions } from '../queues/queue-options.validation.js';
 import { HostingRegistry } from '../registry/hosting.registry.js';
 import { PeriodicTimer } from '../scheduling/periodic-timer.js';
 import { ScopeEndHooks } from '../scopes/scope-end-hooks.js';
@@ -54,12 +60,19 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
     private readonly lifetime: HostLifetime,
     private readonly moduleRef: ModuleRef,
     private readonly hooks: ScopeEndHooks,
+    private readonly queues: QueueManager,
   ) {
     this.shutdownTimeoutMs = validateOptions(options);
     lifetime.setStopRequester((reason) => this.requestStop(reason));
   }
 
   onModuleInit(): void {
+    this.registerBackgroundServices();
+    this.registerPeriodicTasks();
+    this.registerQueues();
+  }
+
+  private registerBackgroundServices(): void {
     for (const { wrapper, className, options } of this.explorer.backgroundServices()) {
       if (!wrapper.isDependencyTreeStatic() || wrapper.isTransient) throw new Error(BACKGROUND_SERVICE_NOT_SINGLETON(className));
       const onError = options.onError ?? this.options.onServiceError ?? 'stopHost';
@@ -79,7 +92,11 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
       );
       this.registry.register(runner, className);
     }
+  }
+
+  private registerPeriodicTasks(): void {
     for (const { wrapper, methodName, definition } of this.explorer.periodicTasks()) {
+      if (definition.exclusive && !this.options.redis) throw new Error(EXCLUSIVE_NEEDS_REDIS(definition.owner));
       const invoke = createInvoker(wrapper, this.moduleRef, this.hooks);
       const timer = new PeriodicTimer(
         definition.name,
@@ -92,6 +109,26 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
     }
   }
 
+  private registerQueues(): void {
+    const bound = new Map<string, string>();
+    for (const { wrapper, owner, metadata } of this.explorer.queueWorkers()) {
+      const queue = this.queues.get(metadata.queue);
+      if (!queue) throw new Error(UNKNOWN_QUEUE(owner, metadata.queue, this.queues.all().map((q) => q.name)));
+      const first = bound.get(metadata.queue);
+      if (first) throw new Error(DUPLICATE_WORKER(metadata.queue, first, owner));
+      bound.set(metadata.queue, owner);
+      queue.bindWorker({
+        invoke: createInvoker(wrapper, this.moduleRef, this.hooks),
+        methodName: metadata.methodName,
+        options: resolveWorkerOptions(owner, metadata.options),
+      });
+    }
+    for (const queue of this.queues.all()) {
+      if (!queue.hasWorker) this.logger.warn(QUEUE_WITHOUT_WORKER(queue.name));
+      this.registry.register(queue, `HostingModule.registerQueue({ name: '${queue.name}' })`);
+    }
+  }
+
   onApplicationBootstrap(): void {
     for (const unit of this.registry.units()) unit.start();
     this.lifetime.notifyStarted();
@@ -101,7 +138,9 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
     return this.stopHostedWork(signal ? `received ${signal}` : 'the application is closing');
   }
 
-  onApplicationShutdown(signal?: string): void {
+  async onApplicationShutdown(signal?: string): Promise<void> {
+    // Connections (Redis) close only now, after the drain, so in-flight work could still use them.
+    await Promise.all(this.queues.all().map((q) => q.backend.dispose?.().catch((error: unknown) => this.logger.error(String(error)))));
     this.lifetime.notifyStopped();
     // Nest re-raises the signal after its hooks, which would end the process by that signal;
     // like .NET, exit with the code instead (0, or 1 after a stopHost failure).

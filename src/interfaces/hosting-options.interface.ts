@@ -1,3 +1,5 @@
+import type { ConnectionOptions } from './redis-connection.interface.js';
+
 /** What a background service does when `execute` throws or rejects. */
 export type ServiceErrorBehavior = 'stopHost' | 'ignore' | 'restart';
 
@@ -21,4 +23,9 @@ export interface HostingOptions {
    * @default true
    */
   exitAfterSignal?: boolean;
+  /**
+   * The Redis that queues with `backend: 'bullmq'` and `@Periodic({ exclusive: true })` tasks share
+   * (a `redis://` URL, ioredis options, or an ioredis instance). Needs `bullmq` and `ioredis` installed.
+   */
+  redis?: ConnectionOptions;
 }

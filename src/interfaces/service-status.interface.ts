@@ -31,4 +31,10 @@ export interface ServiceStatus {
   depth?: number;
   /** Queue: items being handled now. */
   inFlight?: number;
+  /** Queue: items handled successfully. */
+  processed?: number;
+  /** Queue: items that failed their last attempt. */
+  failed?: number;
+  /** Queue: where its items live. */
+  backend?: 'memory' | 'bullmq';
 }

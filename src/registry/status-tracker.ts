@@ -1,10 +1,5 @@
 import type { ServiceKind, ServiceState, ServiceStatus } from '../interfaces/service-status.interface.js';
 
-const errorSummary = (error: unknown, at: Date) =>
-  error instanceof Error
-    ? { message: error.message, stack: error.stack, at }
-    : { message: String(error), at };
-
 /** Counts runs and failures of one hosted unit and produces its `ServiceStatus`. */
 export class StatusTracker {
   state: ServiceState = 'starting';
@@ -13,34 +8,38 @@ export class StatusTracker {
   consecutiveFailures = 0;
   missedTicks = 0;
   paused = false;
-  lastStartedAt?: Date;
-  lastFinishedAt?: Date;
-  lastDurationMs?: number;
-  lastError?: ServiceStatus['lastError'];
+  // Epoch milliseconds, not Dates: this sits on the per-item hot path of queues.
+  private startedAt = 0;
+  private finishedAt = 0;
+  private lastError?: ServiceStatus['lastError'];
 
   constructor(
     readonly name: string,
     readonly kind: ServiceKind,
   ) {}
 
-  runStarted(at = new Date()): void {
+  runStarted(): void {
     this.runs++;
-    this.lastStartedAt = at;
+    this.startedAt = Date.now();
   }
 
-  runSucceeded(at = new Date()): void {
+  runSucceeded(): void {
     this.consecutiveFailures = 0;
-    this.finish(at);
+    this.finishedAt = Date.now();
   }
 
-  runFailed(error: unknown, at = new Date()): void {
+  runFailed(error: unknown): void {
     this.failures++;
     this.consecutiveFailures++;
-    this.lastError = errorSummary(error, at);
-    this.finish(at);
+    this.finishedAt = Date.now();
+    this.lastError =
+      error instanceof Error
+        ? { message: error.message, stack: error.stack, at: new Date(this.finishedAt) }
+        : { message: String(error), at: new Date(this.finishedAt) };
   }
 
   snapshot(extra?: Partial<ServiceStatus>): ServiceStatus {
+    const finished = this.finishedAt >= this.startedAt && this.finishedAt > 0;
     return {
       name: this.name,
       kind: this.kind,
@@ -48,18 +47,13 @@ export class StatusTracker {
       runs: this.runs,
       failures: this.failures,
       consecutiveFailures: this.consecutiveFailures,
-      lastStartedAt: this.lastStartedAt,
-      lastFinishedAt: this.lastFinishedAt,
-      lastDurationMs: this.lastDurationMs,
+      lastStartedAt: this.startedAt ? new Date(this.startedAt) : undefined,
+      lastFinishedAt: this.finishedAt ? new Date(this.finishedAt) : undefined,
+      lastDurationMs: finished ? this.finishedAt - this.startedAt : undefined,
       lastError: this.lastError,
       missedTicks: this.missedTicks,
       paused: this.paused,
       ...extra,
     };
-  }
-
-  private finish(at: Date): void {
-    this.lastFinishedAt = at;
-    if (this.lastStartedAt) this.lastDurationMs = at.getTime() - this.lastStartedAt.getTime();
   }
 }

@@ -1,0 +1,55 @@
+import type { ConnectionOptions } from './redis-connection.interface.js';
+
+/** What a bounded memory queue does when it is full (.NET's BoundedChannelFullMode). */
+export type QueueFullMode = 'wait' | 'dropOldest' | 'dropNewest' | 'reject';
+
+/** The durable backend of a queue: BullMQ on Redis. */
+export interface BullMqBackendOptions {
+  type: 'bullmq';
+  /** Redis connection; defaults to `HostingOptions.redis`. */
+  connection?: ConnectionOptions;
+  /** Key prefix of BullMQ's keys. @default 'bull' */
+  prefix?: string;
+}
+
+/** Where a queue keeps its items: in process memory (default) or in Redis through BullMQ. */
+export type QueueBackendOptions = 'memory' | { type: 'memory' } | 'bullmq' | BullMqBackendOptions;
+
+/** Options of `HostingModule.registerQueue`. */
+export interface QueueOptions<T = unknown> {
+  /** The queue's name, used by `@InjectQueue(name)` and `@QueueWorker(name)`. */
+  name: string;
+  /** Memory backend: most items held at once; unbounded when not set. */
+  capacity?: number;
+  /** Memory backend: what `enqueue` does when `capacity` is reached. @default 'wait' */
+  fullMode?: QueueFullMode;
+  /** Where items are kept. @default 'memory' */
+  backend?: QueueBackendOptions;
+  /** Called for an item evicted by `dropOldest`/`dropNewest`, or left undelivered at shutdown (memory backend). */
+  onDropped?: (item: T, reason: 'dropOldest' | 'dropNewest' | 'shutdown') => void;
+  /** Called once for an item that failed its last attempt. */
+  onFailed?: (item: T, error: unknown, context: { id: string; attempts: number }) => void;
+}
+
+/** How a failed item is retried. */
+export interface BackoffOptions {
+  type: 'fixed' | 'exponential';
+  /** Delay before the first retry; doubled each retry when exponential. */
+  delayMs: number;
+}
+
+/** Options of `@QueueWorker`. */
+export interface QueueWorkerOptions {
+  /** Items handled at once. @default 1 */
+  concurrency?: number;
+  /** Tries per item, the first included. @default 1 */
+  attempts?: number;
+  /** Delay between tries. @default { type: 'fixed', delayMs: 0 } */
+  backoff?: BackoffOptions;
+}
+
+/** Options of `WorkQueue.enqueue`. */
+export interface EnqueueOptions {
+  /** Cancels a wait for room (fullMode 'wait'). */
+  signal?: AbortSignal;
+}

@@ -1,0 +1,127 @@
+import type { LoggerService } from '@nestjs/common';
+import {
+  QUEUE_HOOK_FAILED,
+  QUEUE_ITEM_FAILED,
+  QUEUE_ITEM_RETRY,
+  QUEUE_UNDELIVERED,
+} from '../hosting.messages.js';
+import type { QueueOptions, QueueWorkerOptions } from '../interfaces/queue-options.interface.js';
+import type { ServiceStatus } from '../interfaces/service-status.interface.js';
+import type { HostedUnit, StopRequest } from '../registry/hosted-unit.js';
+import { StatusTracker } from '../registry/status-tracker.js';
+import type { Invoker } from '../scopes/scoped-invoker.js';
+import { JobContext } from './job-context.js';
+import type { DeliveredJob, QueueBackend } from './queue-backend.interface.js';
+
+/** The worker method bound to a queue. */
+export interface BoundWorker {
+  invoke: Invoker;
+  methodName: string | symbol;
+  options: Required<QueueWorkerOptions>;
+}
+
+/**
+ * One queue as the host runs it, whatever its backend: the per-item pipeline (scope, ack/nack,
+ * counting, failure reporting) lives here once, above `QueueBackend`.
+ */
+export class HostedQueue<T> implements HostedUnit {
+  readonly kind = 'queue';
+  private readonly tracker: StatusTracker;
+  private processed = 0;
+  private failed = 0;
+  private worker?: BoundWorker;
+
+  constructor(
+    readonly options: QueueOptions<T>,
+    readonly backend: QueueBackend<T>,
+    readonly backendKind: 'memory' | 'bullmq',
+    private readonly logger: LoggerService,
+  ) {
+    this.tracker = new StatusTracker(options.name, 'queue');
+  }
+
+  get name(): string {
+    return this.options.name;
+  }
+
+  get hasWorker(): boolean {
+    return this.worker !== undefined;
+  }
+
+  bindWorker(worker: BoundWorker): void {
+    this.worker = worker;
+  }
+
+  start(): void {
+    this.tracker.state = 'running';
+    const worker = this.worker;
+    if (!worker) return;
+    const { attempts } = worker.options;
+    const { methodName, invoke } = worker;
+    this.backend.startWorker(
+      async (job, signal) => {
+        const context = new JobContext(this.name, job.id, job.attempt, signal);
+        this.tracker.runStarted();
+        try {
+          await invoke(context, (instance) => instance[methodName](job.data, context));
+        } catch (error) {
+          this.tracker.runFailed(error);
+          if (job.attempt < attempts && !signal.aborted) {
+            this.logger.warn(QUEUE_ITEM_RETRY(this.name, job.id, job.attempt, attempts, error));
+          }
+          throw error;
+        }
+        this.processed++;
+        this.tracker.runSucceeded();
+      },
+      { ...worker.options, onFailed: (job, error) => this.onFailed(job, error) },
+    );
+  }
+
+  stop({ deadline }: StopRequest): Promise<void> {
+    this.tracker.state = 'stopping';
+    this.backend.closeIntake();
+    return this.backend.stop(deadline).then(
+      ({ undelivered }) => {
+        this.tracker.state = 'stopped';
+        if (undelivered > 0) this.logger.warn(QUEUE_UNDELIVERED(this.name, undelivered, this.backendKind === 'bullmq'));
+      },
+      (error) => {
+        this.tracker.state = 'stopped';
+        this.logger.error(`Queue "${this.name}" did not stop cleanly`, (error as Error)?.stack ?? String(error));
+      },
+    );
+  }
+
+  status(): ServiceStatus {
+    const { depth, inFlight } = this.backend.counts();
+    return this.tracker.snapshot({ depth, inFlight, processed: this.processed, failed: this.failed, backend: this.backendKind });
+  }
+
+  pause(): void {
+    this.tracker.paused = true;
+    this.backend.pause();
+  }
+
+  resume(): void {
+    this.tracker.paused = false;
+    this.backend.resume();
+  }
+
+  /** Calls a user hook; a throwing hook is logged, never lost and never fatal. */
+  callHook<A extends unknown[]>(hook: 'onFailed' | 'onDropped', ...args: A): void {
+    const fn = this.options[hook] as ((...a: A) => void) | undefined;
+    if (!fn) return;
+    try {
+      fn(...args);
+    } catch (error) {
+      this.logger.error(QUEUE_HOOK_FAILED(this.name, hook), (error as Error)?.stack ?? String(error));
+    }
+  }
+
+  private onFailed(job: DeliveredJob<T>, error: unknown): void {
+    this.failed++;
+    this.logger.error(QUEUE_ITEM_FAILED(this.name, job.id, job.attempt), (error as Error)?.stack ?? String(error));
+    this.callHook('onFailed', job.data, error, { id: job.id, attempts: job.attempt });
+  }
+}

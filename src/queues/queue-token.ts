@@ -1,0 +1,2 @@
+/** The DI token of the `WorkQueue` named `name`. */
+export const getQueueToken = (name: string): string => `hosting:queue:${name}`;

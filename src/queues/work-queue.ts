@@ -1,0 +1,34 @@
+import type { EnqueueOptions } from '../interfaces/queue-options.interface.js';
+import type { QueueBackend } from './queue-backend.interface.js';
+
+/**
+ * The producer side of a queue (.NET's ChannelWriter). Inject it with `@InjectQueue(name)`;
+ * the same code runs on the memory and the BullMQ backend.
+ *
+ * @example
+ * ```ts
+ * await this.emails.enqueue({ orderId }, { signal: ctx.signal }); // waits for room when full
+ * ```
+ */
+export class WorkQueue<T = unknown> {
+  /** @internal built by `HostingModule.registerQueue` */
+  constructor(
+    /** The queue's name. */
+    readonly name: string,
+    private readonly backend: QueueBackend<T>,
+  ) {}
+
+  /**
+   * Adds an item and resolves with its id once the queue accepted it. When a bounded memory queue
+   * is full: `'wait'` waits for room (cancel with `signal`), `'reject'` rejects with
+   * `QueueFullError`, the drop modes evict an item. After shutdown began: rejects with `QueueClosedError`.
+   */
+  enqueue(item: T, options?: EnqueueOptions): Promise<string> {
+    return this.backend.enqueue(item, options?.signal);
+  }
+
+  /** Items waiting (not yet handed to the worker). */
+  get depth(): number {
+    return this.backend.counts().depth;
+  }
+}

@@ -1,0 +1,196 @@
+import { Injectable } from '@nestjs/common';
+import {
+  HostingModule,
+  HostingRegistry,
+  InjectQueue,
+  QueueFullError,
+  QueueWorker,
+  type JobContext,
+  type QueueFullMode,
+  type WorkQueue,
+} from '../../src/index.js';
+import { INVALID_QUEUE_OPTION, INVALID_OPTION, QUEUE_UNDELIVERED, SHUTDOWN_ABANDONED } from '../../src/hosting.messages.js';
+import { compileHostingApp, sleep, startHostingApp, waitFor } from '../support/hosting-app.js';
+import { describeWorkQueueBehaviour } from './work-queue.behaviour.js';
+
+let counter = 0;
+describeWorkQueueBehaviour('memory', () => ({
+  queueOptions: () => ({}),
+  hostingOptions: () => ({}),
+  uniqueName: (base) => `${base}-${++counter}`,
+}));
+
+/** A worker that holds each item until the test releases it. */
+function gatedApp(fullMode: QueueFullMode | undefined, capacity: number | undefined) {
+  const dropped: Array<{ item: number; reason: string }> = [];
+  const handled: number[] = [];
+  const gates: Array<() => void> = [];
+  @Injectable()
+  class Producer {
+    constructor(@InjectQueue('jobs') readonly queue: WorkQueue<number>) {}
+  }
+  @Injectable()
+  class Worker {
+    @QueueWorker('jobs')
+    async handle(item: number) {
+      await new Promise<void>((resolve) => gates.push(resolve));
+      handled.push(item);
+    }
+  }
+  const releaseAll = async (count: number) => {
+    while (handled.length < count) {
+      for (const open of gates.splice(0)) open();
+      await sleep(1);
+    }
+  };
+  return {
+    dropped,
+    handled,
+    releaseAll,
+    start: () =>
+      startHostingApp({
+        imports: [HostingModule.registerQueue({ name: 'jobs', capacity, fullMode, onDropped: (item, reason) => dropped.push({ item: item as number, reason }) })],
+        providers: [Producer, Worker],
+      }).then((h) => ({ ...h, producer: h.app.get(Producer).queue })),
+  };
+}
+
+describe('memory backend: a producer that outruns the consumer', () => {
+  it("fullMode 'wait' holds the producer back until there is room, and nothing is lost", async () => {
+    const t = gatedApp('wait', 2);
+    const { app, producer } = await t.start();
+    await producer.enqueue(1); // taken by the worker at once
+    await producer.enqueue(2);
+    await producer.enqueue(3); // the queue is now full
+    let fourAccepted = false;
+    const four = producer.enqueue(4).then(() => (fourAccepted = true));
+    await sleep(50);
+    expect(fourAccepted).toBe(false);
+    expect(producer.depth).toBe(2);
+    await t.releaseAll(1); // item 1 done, 2 taken: room for 4
+    await four;
+    expect(fourAccepted).toBe(true);
+    await t.releaseAll(4);
+    expect(t.handled).toEqual([1, 2, 3, 4]);
+    expect(t.dropped).toEqual([]);
+    await app.close();
+  });
+
+  it("fullMode 'wait': enqueue honours its signal while it waits", async () => {
+    const t = gatedApp('wait', 1);
+    const { app, producer } = await t.start();
+    await producer.enqueue(1);
+    await producer.enqueue(2);
+    const controller = new AbortController();
+    const waiting = producer.enqueue(3, { signal: controller.signal });
+    controller.abort(new Error('client went away'));
+    await expect(waiting).rejects.toThrow('client went away');
+    await t.releaseAll(2);
+    expect(t.handled).toEqual([1, 2]);
+    await app.close();
+  });
+
+  it("fullMode 'dropOldest' evicts the oldest waiting item and reports it to onDropped", async () => {
+    const t = gatedApp('dropOldest', 2);
+    const { app, producer } = await t.start();
+    for (let i = 1; i <= 6; i++) await producer.enqueue(i);
+    await t.releaseAll(3);
+    expect(t.handled).toEqual([1, 5, 6]);
+    expect(t.dropped).toEqual([2, 3, 4].map((item) => ({ item, reason: 'dropOldest' })));
+    await app.close();
+  });
+
+  it("fullMode 'dropNewest' evicts the newest waiting item and reports it to onDropped", async () => {
+    const t = gatedApp('dropNewest', 2);
+    const { app, producer } = await t.start();
+    for (let i = 1; i <= 6; i++) await producer.enqueue(i);
+    await t.releaseAll(3);
+    expect(t.handled).toEqual([1, 2, 6]);
+    expect(t.dropped).toEqual([3, 4, 5].map((item) => ({ item, reason: 'dropNewest' })));
+    await app.close();
+  });
+
+  it("fullMode 'reject' rejects with QueueFullError", async () => {
+    const t = gatedApp('reject', 2);
+    const { app, producer } = await t.start();
+    for (let i = 1; i <= 3; i++) await producer.enqueue(i);
+    const error = await producer.enqueue(4).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(QueueFullError);
+    expect((error as Error).message).toContain('"jobs"');
+    await t.releaseAll(3);
+    expect(t.handled).toEqual([1, 2, 3]);
+    await app.close();
+  });
+
+  it('without capacity the queue is unbounded', async () => {
+    const t = gatedApp(undefined, undefined);
+    const { app, producer } = await t.start();
+    for (let i = 1; i <= 5_000; i++) await producer.enqueue(i);
+    expect(producer.depth).toBe(4_999);
+    await t.releaseAll(5_000);
+    expect(t.handled).toHaveLength(5_000);
+    await app.close();
+  });
+});
+
+describe('memory backend at the shutdown deadline', () => {
+  it('aborts the in-flight signal, hands undelivered items to onDropped and logs their count', async () => {
+    const dropped: number[] = [];
+    const aborted: unknown[] = [];
+    @Injectable()
+    class Producer {
+      constructor(@InjectQueue('slow') readonly queue: WorkQueue<number>) {}
+    }
+    @Injectable()
+    class Worker {
+      @QueueWorker('slow')
+      async handle(_item: number, ctx: JobContext) {
+        await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
+        aborted.push(ctx.signal.reason);
+        await new Promise(() => undefined); // and never finishes
+      }
+    }
+    const { app, logger } = await startHostingApp({
+      imports: [HostingModule.registerQueue({ name: 'slow', onDropped: (item) => dropped.push(item as number) })],
+      providers: [Producer, Worker],
+      hosting: { shutdownTimeoutMs: 200 },
+    });
+    for (let i = 1; i <= 5; i++) await app.get(Producer).queue.enqueue(i);
+    await waitFor(() => app.get(HostingRegistry).get('slow')?.inFlight === 1);
+    const t0 = Date.now();
+    await app.close();
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(aborted).toHaveLength(1);
+    expect(dropped).toEqual([2, 3, 4, 5]);
+    expect(logger.find('warn', QUEUE_UNDELIVERED('slow', 4, false))).toHaveLength(1);
+    expect(logger.find('error', SHUTDOWN_ABANDONED(200, ['slow']))).toHaveLength(1);
+  });
+});
+
+describe('bad queue declarations', () => {
+  it.each([
+    [{ name: '' }, INVALID_QUEUE_OPTION('', 'name', 'a non-empty string', '')],
+    [{ name: 'q', capacity: 0 }, INVALID_QUEUE_OPTION('q', 'capacity', 'a positive integer', 0)],
+    [{ name: 'q', fullMode: 'dropAll' }, INVALID_QUEUE_OPTION('q', 'fullMode', "'wait', 'dropOldest', 'dropNewest', 'reject'", 'dropAll')],
+    [{ name: 'q', backend: 'kafka' }, INVALID_QUEUE_OPTION('q', 'backend', "'memory', 'bullmq' or { type: 'bullmq', connection }", 'kafka')],
+  ])('registerQueue(%p) throws', (options, message) => {
+    expect(() => HostingModule.registerQueue(options as never)).toThrow(message);
+  });
+
+  it('bad @QueueWorker options fail at start-up', async () => {
+    @Injectable()
+    class Worker {
+      @QueueWorker('q', { concurrency: 0 })
+      handle() {}
+    }
+    const { app } = await compileHostingApp({ imports: [HostingModule.registerQueue({ name: 'q' })], providers: [Worker] });
+    await expect(app.init()).rejects.toThrow(INVALID_OPTION('@QueueWorker', 'Worker.handle', 'concurrency', 'a positive integer', 0));
+    await app.close().catch(() => undefined);
+  });
+
+  it("a 'bullmq' queue without a connection fails at start-up", async () => {
+    await expect(compileHostingApp({ imports: [HostingModule.registerQueue({ name: 'b', backend: 'bullmq' })] })).rejects.toThrow(
+      INVALID_QUEUE_OPTION('b', 'backend', "given a connection, or HostingModule.forRoot({ redis }) set, for 'bullmq'", 'bullmq'),
+    );
+  });
+});
