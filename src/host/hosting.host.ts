@@ -101,7 +101,7 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
       const timer = new PeriodicTimer(
         definition.name,
         definition.createSchedule(Date.now()),
-        (context) => invoke(context, (instance) => instance[methodName](context)),
+        (context) => invoke(context, methodName, context),
         definition,
         (error) => this.logger.error(TASK_FAILED('Periodic task', definition.name), (error as Error)?.stack ?? String(error)),
       );

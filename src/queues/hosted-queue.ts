@@ -8,7 +8,7 @@ import {
 import type { QueueOptions, QueueWorkerOptions } from '../interfaces/queue-options.interface.js';
 import type { ServiceStatus } from '../interfaces/service-status.interface.js';
 import type { HostedUnit, StopRequest } from '../registry/hosted-unit.js';
-import { StatusTracker } from '../registry/status-tracker.js';
+import { StatusTracker, coarseClock } from '../registry/status-tracker.js';
 import type { Invoker } from '../scopes/scoped-invoker.js';
 import { JobContext } from './job-context.js';
 import type { DeliveredJob, QueueBackend } from './queue-backend.interface.js';
@@ -37,7 +37,7 @@ export class HostedQueue<T> implements HostedUnit {
     readonly backendKind: 'memory' | 'bullmq',
     private readonly logger: LoggerService,
   ) {
-    this.tracker = new StatusTracker(options.name, 'queue');
+    this.tracker = new StatusTracker(options.name, 'queue', coarseClock);
   }
 
   get name(): string {
@@ -58,21 +58,37 @@ export class HostedQueue<T> implements HostedUnit {
     if (!worker) return;
     const { attempts } = worker.options;
     const { methodName, invoke } = worker;
+    const onError = (job: DeliveredJob<T>, signal: AbortSignal, error: unknown): never => {
+      this.tracker.runFailed(error);
+      if (job.attempt < attempts && !signal.aborted) {
+        this.logger.warn(QUEUE_ITEM_RETRY(this.name, job.id, job.attempt, attempts, error));
+      }
+      throw error;
+    };
+    const onSuccess = (): void => {
+      this.processed++;
+      this.tracker.runSucceeded();
+    };
+    const settle = async (pending: Promise<unknown>, job: DeliveredJob<T>, signal: AbortSignal): Promise<void> => {
+      try {
+        await pending;
+      } catch (error) {
+        onError(job, signal, error);
+      }
+      onSuccess();
+    };
     this.backend.startWorker(
-      async (job, signal) => {
+      (job, signal) => {
         const context = new JobContext(this.name, job.id, job.attempt, signal);
         this.tracker.runStarted();
+        let result: unknown;
         try {
-          await invoke(context, (instance) => instance[methodName](job.data, context));
+          result = invoke(context, methodName, job.data, context);
         } catch (error) {
-          this.tracker.runFailed(error);
-          if (job.attempt < attempts && !signal.aborted) {
-            this.logger.warn(QUEUE_ITEM_RETRY(this.name, job.id, job.attempt, attempts, error));
-          }
-          throw error;
+          return onError(job, signal, error);
         }
-        this.processed++;
-        this.tracker.runSucceeded();
+        if (result instanceof Promise) return settle(result, job, signal);
+        onSuccess();
       },
       { ...worker.options, onFailed: (job, error) => this.onFailed(job, error) },
     );

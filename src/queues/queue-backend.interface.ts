@@ -8,8 +8,11 @@ export interface DeliveredJob<T> {
   attempt: number;
 }
 
-/** Handles one delivery: resolve = ack, reject = nack (retried per policy). */
-export type JobProcessor<T> = (job: DeliveredJob<T>, signal: AbortSignal) => Promise<void>;
+/**
+ * Handles one delivery: return or resolve = ack, throw or reject = nack (retried per policy).
+ * Returns undefined when the handler finished synchronously, so fast handlers cost no promise.
+ */
+export type JobProcessor<T> = (job: DeliveredJob<T>, signal: AbortSignal) => Promise<void> | void;
 
 /** How a backend runs the worker of its queue. */
 export interface WorkerPolicy<T> {

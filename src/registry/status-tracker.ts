@@ -1,5 +1,27 @@
 import type { ServiceKind, ServiceState, ServiceStatus } from '../interfaces/service-status.interface.js';
 
+/** A clock in epoch milliseconds. */
+export type Clock = () => number;
+
+let coarseNow = 0;
+let coarseCalls = 0;
+let coarseStale = true;
+/**
+ * Date.now(), re-read at most every 256 calls within one turn of the event loop: queue items
+ * can pass at millions per second, and reading the clock twice per item cost 15% of throughput.
+ */
+export const coarseClock: Clock = () => {
+  if (coarseStale || ++coarseCalls >= 256) {
+    coarseNow = Date.now();
+    coarseCalls = 0;
+    if (coarseStale) {
+      coarseStale = false;
+      setImmediate(() => (coarseStale = true)).unref();
+    }
+  }
+  return coarseNow;
+};
+
 /** Counts runs and failures of one hosted unit and produces its `ServiceStatus`. */
 export class StatusTracker {
   state: ServiceState = 'starting';
@@ -16,22 +38,23 @@ export class StatusTracker {
   constructor(
     readonly name: string,
     readonly kind: ServiceKind,
+    private readonly now: Clock = Date.now,
   ) {}
 
   runStarted(): void {
     this.runs++;
-    this.startedAt = Date.now();
+    this.startedAt = this.now();
   }
 
   runSucceeded(): void {
     this.consecutiveFailures = 0;
-    this.finishedAt = Date.now();
+    this.finishedAt = this.now();
   }
 
   runFailed(error: unknown): void {
     this.failures++;
     this.consecutiveFailures++;
-    this.finishedAt = Date.now();
+    this.finishedAt = this.now();
     this.lastError =
       error instanceof Error
         ? { message: error.message, stack: error.stack, at: new Date(this.finishedAt) }

@@ -3,8 +3,11 @@ import type { ScopeEndHooks } from './scope-end-hooks.js';
 
 type Wrapper = ReturnType<DiscoveryService['getProviders']>[number];
 
-/** Calls a method on a discovered provider: directly when static, in a fresh DI scope otherwise. */
-export type Invoker = (request: object, call: (instance: any) => unknown) => Promise<unknown>;
+/**
+ * Calls a method on a discovered provider: directly when static (returning what the method
+ * returns, so a synchronous handler costs no promise), in a fresh DI scope otherwise.
+ */
+export type Invoker = (request: object, method: string | symbol, ...args: unknown[]) => unknown;
 
 /** The ModuleRef of the module that declares `wrapper`, so that a class provided twice resolves to its own. */
 export function hostModuleRef(wrapper: Wrapper, fallback: ModuleRef): { ref: ModuleRef; strict: boolean } {
@@ -23,17 +26,17 @@ export function openScope(moduleRef: ModuleRef, request: object): ContextId {
 /** Builds the invoker of one provider; the static check happens once, not per call. */
 export function createInvoker(wrapper: Wrapper, moduleRef: ModuleRef, hooks: ScopeEndHooks): Invoker {
   if (wrapper.isDependencyTreeStatic() && !wrapper.isTransient) {
-    const instance = wrapper.instance;
-    return async (_request, call) => call(instance);
+    const instance: any = wrapper.instance;
+    return (_request, method, ...args) => instance[method](...args);
   }
   const { ref, strict } = hostModuleRef(wrapper, moduleRef);
-  return async (request, call) => {
+  return async (request, method, ...args) => {
     const contextId = openScope(moduleRef, request);
     let failed = false;
     let error: unknown;
     try {
-      const instance = await ref.resolve(wrapper.token as never, contextId, { strict });
-      return await call(instance);
+      const instance: any = await ref.resolve(wrapper.token as never, contextId, { strict });
+      return await instance[method](...args);
     } catch (e) {
       failed = true;
       error = e;

@@ -30,4 +30,25 @@ describe('in a real process with enableShutdownHooks()', () => {
     expect(out).toContain('SERVICE STOPPED reason=received SIGTERM');
     expect(out).toContain('SHUTDOWN SIGTERM');
   });
+
+  it('contains every failure: logged, counted, never an unhandled rejection, and the app keeps running', async () => {
+    const child = spawnChildApp(fixture('host-lifecycle.ts'), { env: { SCENARIO: 'failures' } });
+    await child.waitForOutput(/FAILURES COUNTED/, 30_000);
+    child.kill('SIGTERM');
+    const exit = await child.exited;
+    const out = child.output();
+    expect(out).not.toContain('UNHANDLED');
+    for (const logged of [
+      'Periodic task "Failures.syncThrow" failed',
+      'sync tick failure',
+      'Periodic task "Failures.asyncThrow" failed',
+      'Background service "IgnoredFailure" failed',
+      'Queue "doomed" item 1 failed after 2 tries',
+      'BrokenUnitOfWork.onScopeEnd failed',
+      'Queue "doomed": the onFailed hook threw',
+    ]) {
+      expect(out).toContain(logged);
+    }
+    expect(exit).toEqual({ code: 0, signal: null });
+  });
 });

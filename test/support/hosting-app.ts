@@ -48,14 +48,6 @@ export async function waitFor(predicate: () => boolean, timeoutMs = 10_000, what
   }
 }
 
-/** Records unhandled rejections during a test: none may escape from hosted work. */
-export function trackUnhandledRejections(): { rejections: unknown[]; dispose(): void } {
-  const rejections: unknown[] = [];
-  const listener = (reason: unknown) => rejections.push(reason);
-  process.on('unhandledRejection', listener);
-  return { rejections, dispose: () => process.off('unhandledRejection', listener) };
-}
-
 /** Resolves when `signal` aborts, at once if it already has (a service may get an aborted signal). */
 export const untilAborted = (signal: AbortSignal): Promise<void> =>
   signal.aborted ? Promise.resolve() : new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));

@@ -127,17 +127,14 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
           continue;
         }
       }
-      await this.deliver(job);
-    }
-  }
-
-  private async deliver(job: DeliveredJob<T>): Promise<void> {
-    this.active++;
-    try {
-      await this.process!(job, this.itemSignal.signal);
-    } catch (error) {
-      this.onNack(job, error);
-    } finally {
+      // Delivery inline: a synchronous handler costs no promise, an asynchronous one a single await.
+      this.active++;
+      try {
+        const pending = this.process!(job, this.itemSignal.signal);
+        if (pending) await pending;
+      } catch (error) {
+        this.onNack(job, error);
+      }
       this.active--;
     }
   }
