@@ -133,6 +133,40 @@ describe('memory backend: a producer that outruns the consumer', () => {
   });
 });
 
+describe('memory backend: pause and resume', () => {
+  it('HostingRegistry.pause stops handing out items; resume delivers them', async () => {
+    const handled: number[] = [];
+    @Injectable()
+    class Producer {
+      constructor(@InjectQueue('pausable') readonly queue: WorkQueue<number>) {}
+    }
+    @Injectable()
+    class Worker {
+      @QueueWorker('pausable')
+      handle(item: number) {
+        handled.push(item);
+      }
+    }
+    const { app } = await startHostingApp({ imports: [HostingModule.registerQueue({ name: 'pausable' })], providers: [Producer, Worker] });
+    const registry = app.get(HostingRegistry);
+    const queue = app.get(Producer).queue;
+    await queue.enqueue(1);
+    await waitFor(() => handled.length === 1);
+    registry.pause('pausable');
+    await queue.enqueue(2); // a lane already waiting may take one more item
+    await queue.enqueue(3);
+    await queue.enqueue(4);
+    await sleep(100);
+    const whilePaused = handled.length;
+    expect(whilePaused).toBeLessThanOrEqual(2);
+    expect(registry.get('pausable')).toMatchObject({ paused: true, depth: 4 - whilePaused });
+    registry.resume('pausable');
+    await waitFor(() => handled.length === 4);
+    expect(handled).toEqual([1, 2, 3, 4]);
+    await app.close();
+  });
+});
+
 describe('memory backend at the shutdown deadline', () => {
   it('aborts the in-flight signal, hands undelivered items to onDropped and logs their count', async () => {
     const dropped: number[] = [];

@@ -3,6 +3,7 @@ import { BackgroundService, HostingModule, Periodic } from '../../src/index.js';
 import {
   AMBIGUOUS_SCHEDULE,
   DUPLICATE_NAME,
+  EXCLUSIVE_NEEDS_REDIS,
   INVALID_CRON,
   INVALID_HOSTING_OPTION,
   INVALID_OPTION,
@@ -95,6 +96,15 @@ describe('bad @Periodic input fails at start-up, naming class, method and value'
       notAMethod = 5;
     }
     expect((await startupError([Job])).message).toBe(NOT_A_METHOD('@Periodic', 'Job.notAMethod'));
+  });
+
+  it('exclusive without a shared Redis', async () => {
+    @Injectable()
+    class Job {
+      @Periodic(100, { exclusive: true })
+      run() {}
+    }
+    expect((await startupError([Job])).message).toBe(EXCLUSIVE_NEEDS_REDIS('Job.run'));
   });
 
   it('two tasks with one name', async () => {

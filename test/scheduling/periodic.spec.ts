@@ -131,6 +131,26 @@ describe('@Periodic', () => {
       expect(runs).toBeLessThanOrEqual(reasons.length + 1);
     });
 
+    it('jitterMs delays each run by up to jitterMs after its slot, never before it; slots stay on the grid', async () => {
+      const lateness: number[] = [];
+      const slots: number[] = [];
+      @Injectable()
+      class Spread {
+        @Periodic(60, { jitterMs: 40 })
+        run(ctx: TickContext) {
+          lateness.push(Date.now() - ctx.scheduledAt.getTime());
+          slots.push(ctx.scheduledAt.getTime());
+        }
+      }
+      const { app } = await startHostingApp({ providers: [Spread] });
+      await waitFor(() => lateness.length >= 10);
+      await app.close();
+      expect(Math.min(...lateness)).toBeGreaterThanOrEqual(0);
+      const mean = lateness.reduce((a, b) => a + b, 0) / lateness.length;
+      expect(mean).toBeGreaterThan(8); // uniform 0..40 ms: mean 20 ms; without jitter about 1 ms
+      expect(slots.every((t) => (t - slots[0]) % 60 === 0)).toBe(true);
+    });
+
     it('works on controllers too', async () => {
       let runs = 0;
       @Controller('health')
