@@ -1,0 +1,23 @@
+import * as path from 'node:path';
+
+/** The sample's settings, read once from the environment; every one has an embedded default. */
+export const config = {
+  /** HTTP port of main.ts. */
+  port: Number(process.env.PORT ?? 3000),
+  /** Folder of the SQLite database file (created when missing). */
+  dataDir: path.resolve(process.env.DATA_DIR ?? path.join('sample-app', 'data')),
+  /** With a Redis URL, the emails queue lives in Redis (BullMQ) and every process shares it. */
+  redisUrl: process.env.REDIS_URL || undefined,
+  /** How long a graceful stop waits for in-flight work. */
+  shutdownTimeoutMs: Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 10_000),
+  /** How long "sending" one email takes (a stand-in for an SMTP call). */
+  emailSendMs: Number(process.env.EMAIL_SEND_MS ?? 250),
+  /** How often old orders are purged, and how old they must be. */
+  cleanupEveryMs: Number(process.env.CLEANUP_EVERY_MS ?? 60_000),
+  retentionDays: Number(process.env.RETENTION_DAYS ?? 90),
+  /** When the daily report runs (cron, with seconds) and in which time zone. */
+  reportCron: process.env.REPORT_CRON ?? '0 0 6 * * *',
+  timeZone: process.env.TZ_REPORTS ?? 'UTC',
+  /** Pause between two catalog syncs with the (simulated) supplier. */
+  catalogSyncMs: Number(process.env.CATALOG_SYNC_MS ?? 30_000),
+};

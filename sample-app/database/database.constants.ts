@@ -1,0 +1,2 @@
+/** Injection token of the database file's path. */
+export const DATABASE_FILE = 'shop:database-file';

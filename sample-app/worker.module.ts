@@ -1,0 +1,20 @@
+import { Module } from '@nestjs/common';
+import { HostingModule } from '../src/index.js';
+import { CatalogModule } from './catalog/catalog.module.js';
+import { config } from './config.js';
+import { DatabaseModule } from './database/database.module.js';
+import { MaintenanceModule } from './maintenance/maintenance.module.js';
+import { OrdersModule } from './orders/orders.module.js';
+
+/** Everything that runs without HTTP: the emails worker, cleanup, the daily report, the catalog sync. */
+@Module({
+  imports: [
+    HostingModule.forRoot({ shutdownTimeoutMs: config.shutdownTimeoutMs, redis: config.redisUrl }),
+    DatabaseModule,
+    OrdersModule,
+    MaintenanceModule,
+    CatalogModule,
+  ],
+  exports: [OrdersModule],
+})
+export class WorkerModule {}

@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+/**
+ * `npm run sample` starts the sample shop (sample-app/main.ts: HTTP + background work) on its
+ * embedded defaults: a SQLite file under sample-app/data, in-memory queues, no Redis.
+ * `npm run sample -- worker` starts sample-app/worker.ts instead (background work, no HTTP).
+ *
+ * The sample is compiled with tsc (type-checked, decorator metadata emitted: Nest's constructor
+ * injection needs it) into node_modules/.cache/nest-hosting-sample, incrementally, then loaded
+ * in this very process, so that Ctrl-C and SIGTERM reach the app directly.
+ * Environment: PORT, DATA_DIR, REDIS_URL, SHUTDOWN_TIMEOUT_MS (see sample-app/config.ts).
+ */
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const outDir = path.join(repoRoot, 'node_modules', '.cache', 'nest-hosting-sample');
+const entry = process.argv[2] ?? 'main';
+if (!['main', 'worker'].includes(entry)) {
+  console.error(`sample: unknown entry "${entry}"; use "main" (default) or "worker"`);
+  process.exit(2);
+}
+
+const tsc = path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
+const compiled = spawnSync(
+  process.execPath,
+  [tsc, '-p', path.join(repoRoot, 'sample-app', 'tsconfig.json'), '--outDir', outDir, '--tsBuildInfoFile', path.join(outDir, '.tsbuildinfo')],
+  { cwd: repoRoot, stdio: 'inherit' },
+);
+if (compiled.status !== 0) {
+  console.error(`sample: compiling sample-app failed (tsc exit ${compiled.status ?? compiled.signal})`);
+  process.exit(compiled.status || 1);
+}
+
+process.chdir(repoRoot); // the default DATA_DIR (sample-app/data) is relative to the repository
+process.env.DATA_DIR ??= path.join(repoRoot, 'sample-app', 'data');
+createRequire(import.meta.url)(path.join(outDir, 'sample-app', `${entry}.js`));

@@ -1,0 +1,54 @@
+import { Injectable } from '@nestjs/common';
+import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { HostLifetime } from '../host/host-lifetime.js';
+import { HostingRegistry } from '../registry/hosting.registry.js';
+import { INVALID_OVERDUE_PERIODS } from './health.messages.js';
+import { assessHosting, DEFAULT_OVERDUE_PERIODS, type HostingHealthOptions } from './hosting-health.js';
+
+/**
+ * A `@nestjs/terminus` health indicator over the hosted services: `isHealthy` is down when a
+ * service is faulted or a periodic task is overdue; `isReady` is down before the host has started
+ * and once it is stopping (.NET's application-lifecycle health check), so that a load balancer
+ * stops sending traffic while in-flight work drains.
+ *
+ * @example
+ * ```ts
+ * @Controller('health')
+ * export class HealthController {
+ *   constructor(private readonly health: HealthCheckService, private readonly hosting: HostingHealthIndicator) {}
+ *
+ *   @Get() @HealthCheck()
+ *   check() {
+ *     return this.health.check([() => this.hosting.isReady('lifetime'), () => this.hosting.isHealthy('hosting', { overduePeriods: 3 })]);
+ *   }
+ * }
+ * // module: imports: [TerminusModule], providers: [HostingHealthIndicator]
+ * ```
+ */
+@Injectable()
+export class HostingHealthIndicator {
+  constructor(
+    private readonly indicators: HealthIndicatorService,
+    private readonly registry: HostingRegistry,
+    private readonly lifetime: HostLifetime,
+  ) {}
+
+  /** Down when a hosted unit is faulted, or a periodic task is late by more than `overduePeriods` periods. */
+  isHealthy<const Key extends string = 'hosting'>(key: Key = 'hosting' as Key, options: HostingHealthOptions = {}): HealthIndicatorResult<Key> {
+    const overduePeriods = options.overduePeriods ?? DEFAULT_OVERDUE_PERIODS;
+    if (typeof overduePeriods !== 'number' || !(overduePeriods >= 0) || !Number.isFinite(overduePeriods))
+      throw new TypeError(INVALID_OVERDUE_PERIODS(overduePeriods));
+    const statuses = this.registry.list();
+    const { faulted, overdue } = assessHosting(statuses, { ...options, overduePeriods });
+    const session = this.indicators.check(key);
+    if (!faulted.length && !overdue.length) return session.up({ services: statuses.length });
+    return session.down({ services: statuses.length, faulted, overdue });
+  }
+
+  /** Up between `HostLifetime.started` and `stopping`: not ready while starting, nor while draining. */
+  isReady<const Key extends string = 'lifetime'>(key: Key = 'lifetime' as Key): HealthIndicatorResult<Key> {
+    const session = this.indicators.check(key);
+    if (this.lifetime.isRunning) return session.up({ state: 'running' });
+    return session.down({ state: this.lifetime.stopping.aborted ? 'stopping' : 'starting' });
+  }
+}

@@ -1,0 +1,74 @@
+import { CronTime } from 'cron';
+import type { ServiceStatus } from '../interfaces/service-status.interface.js';
+
+/** Options of `HostingHealthIndicator.isHealthy`. */
+export interface HostingHealthOptions {
+  /**
+   * A periodic task is down once its next run is late by more than this many periods (a run that
+   * hangs, or a tick that never came). Counted from the slot after the running one while it runs.
+   * @default 3
+   */
+  overduePeriods?: number;
+  /** Names of hosted units left out of the check. @default [] */
+  ignore?: string[];
+}
+
+/** A periodic task whose run is late. */
+export interface OverdueTask {
+  name: string;
+  /** How late the task's next run is, in milliseconds. */
+  overdueMs: number;
+  /** The task's period in milliseconds (the gap between two cron slots for a cron task). */
+  periodMs: number;
+}
+
+/** What `assessHosting` found wrong; healthy when both lists are empty. */
+export interface HostingAssessment {
+  faulted: string[];
+  overdue: OverdueTask[];
+}
+
+export const DEFAULT_OVERDUE_PERIODS = 3;
+
+/** Judges the registry's snapshot: faulted units, and periodic tasks late by more than `overduePeriods`. */
+export function assessHosting(statuses: ServiceStatus[], options: HostingHealthOptions = {}, now = Date.now()): HostingAssessment {
+  const overduePeriods = options.overduePeriods ?? DEFAULT_OVERDUE_PERIODS;
+  const ignored = new Set(options.ignore ?? []);
+  const assessment: HostingAssessment = { faulted: [], overdue: [] };
+  for (const status of statuses) {
+    if (ignored.has(status.name)) continue;
+    if (status.state === 'faulted') assessment.faulted.push(status.name);
+    if (status.kind !== 'periodic') continue;
+    const overdue = overdueBy(status, now);
+    if (overdue && overdue.overdueMs > overduePeriods * overdue.periodMs) assessment.overdue.push({ name: status.name, ...overdue });
+  }
+  return assessment;
+}
+
+/** How late a periodic task's next run is (undefined while paused, stopped, or without a known period). */
+function overdueBy(status: ServiceStatus, now: number): { overdueMs: number; periodMs: number } | undefined {
+  if (status.paused) return undefined;
+  const periodMs = periodOf(status);
+  if (!periodMs) return undefined;
+  let dueAt: number | undefined;
+  if (status.state === 'idle' && status.nextRunAt) dueAt = status.nextRunAt.getTime();
+  // While a run goes on, the next slot is one period after it started: a hung run becomes overdue.
+  else if (status.state === 'running' && status.lastStartedAt) dueAt = status.lastStartedAt.getTime() + periodMs;
+  return dueAt === undefined ? undefined : { overdueMs: Math.max(0, now - dueAt), periodMs };
+}
+
+/** The period of a periodic task: `periodMs` when the status has it, else read from its `schedule`. */
+export function periodOf(status: ServiceStatus & { periodMs?: number }): number | undefined {
+  if (typeof status.periodMs === 'number') return status.periodMs;
+  const every = /^every (\d+(?:\.\d+)?) ms$/.exec(status.schedule ?? '');
+  if (every) return Number(every[1]);
+  const cron = /^cron (.+?)(?: \((.+)\))?$/.exec(status.schedule ?? '');
+  if (!cron) return undefined;
+  try {
+    const time = new CronTime(cron[1]!, cron[2]);
+    const first = time.getNextDateFrom(new Date(), cron[2]);
+    return time.getNextDateFrom(first.toJSDate(), cron[2]).toMillis() - first.toMillis();
+  } catch {
+    return undefined;
+  }
+}

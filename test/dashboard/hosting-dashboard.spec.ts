@@ -1,0 +1,242 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+import { Injectable, type INestApplication, type Provider } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Page } from 'playwright-core';
+import {
+  BackgroundService,
+  HostingModule,
+  InjectQueue,
+  Periodic,
+  QueueWorker,
+  WorkQueue,
+  type JobContext,
+} from '../../src/index.js';
+import { HostingDashboardModule, type HostingDashboardOptions } from '../../src/dashboard/index.js';
+import { INVALID_DASHBOARD_OPTION } from '../../src/dashboard/dashboard.messages.js';
+import { CaptureLogger } from '../support/capture-logger.js';
+import { untilAborted, waitFor } from '../support/hosting-app.js';
+import { launchChromium, type Browser } from './chromium.js';
+
+const XSS_NAME = `<img src=x onerror="window.__xss='name'">`;
+const XSS_ERROR = `<script>window.__xss='error'</script> & <b>not bold</b>`;
+
+@BackgroundService({ name: 'OutboxPump' })
+class OutboxPump {
+  execute(signal: AbortSignal) {
+    return untilAborted(signal);
+  }
+}
+
+@Injectable()
+class Tasks {
+  @Periodic({ every: 3_600_000, name: XSS_NAME })
+  never() {}
+
+  @Periodic({ every: 150, name: 'Flaky.tick' })
+  flaky() {
+    throw new Error(XSS_ERROR);
+  }
+
+  @Periodic({ every: 3_600_000, name: 'Reports.daily' })
+  report() {}
+}
+
+const gate = { open: () => {}, closed: Promise.resolve() };
+
+@Injectable()
+class EmailSender {
+  constructor(@InjectQueue('emails') readonly emails: WorkQueue<{ to: string }>) {}
+
+  @QueueWorker('emails')
+  async send(_job: { to: string }, ctx: JobContext) {
+    await Promise.race([gate.closed, untilAborted(ctx.signal)]);
+  }
+}
+
+interface Running {
+  app: INestApplication;
+  url: string;
+}
+
+async function startApp(dashboard: HostingDashboardOptions = {}, globalPrefix?: string, providers: Provider[] = []): Promise<Running> {
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      HostingModule.forRoot({ shutdownTimeoutMs: 2_000 }),
+      HostingModule.registerQueue({ name: 'emails' }),
+      HostingDashboardModule.register(dashboard),
+    ],
+    providers: [OutboxPump, Tasks, EmailSender, ...providers],
+  })
+    .setLogger(new CaptureLogger())
+    .compile();
+  const app = moduleRef.createNestApplication({ logger: false });
+  if (globalPrefix) app.setGlobalPrefix(globalPrefix);
+  await app.listen(0, '127.0.0.1');
+  const port = (app.getHttpServer().address() as { port: number }).port;
+  return { app, url: `http://127.0.0.1:${port}` };
+}
+
+/** Text of one cell of the service's row, by column heading. */
+async function cell(page: Page, service: string, column: string): Promise<string> {
+  return page.evaluate(
+    ({ service, column }) => {
+      const headings = [...document.querySelectorAll('thead th')].map((th) => th.textContent!.trim());
+      const row = [...document.querySelectorAll('tbody tr')].find((tr) => (tr as HTMLElement).dataset.service === service);
+      return row ? (row.children[headings.indexOf(column)] as HTMLElement).innerText.trim() : '(no row)';
+    },
+    { service, column },
+  );
+}
+
+describe('HostingDashboardModule', () => {
+  let running: Running | undefined;
+  let browser: Browser | undefined;
+
+  beforeEach(() => {
+    gate.closed = new Promise<void>((resolve) => (gate.open = resolve));
+  });
+
+  afterEach(async () => {
+    gate.open();
+    await browser?.close();
+    await running?.app.close();
+    browser = running = undefined;
+  });
+
+  async function openPage(url: string): Promise<{ page: Page; problems: string[] }> {
+    browser ??= await launchChromium();
+    const page = await browser.context.newPage();
+    const problems: string[] = [];
+    page.on('console', (message) => message.type() === 'error' && problems.push(message.text()));
+    page.on('pageerror', (error) => problems.push(error.message));
+    page.on('dialog', (dialog) => {
+      problems.push(`dialog: ${dialog.message()}`);
+      void dialog.dismiss();
+    });
+    const response = await page.goto(url);
+    expect(response?.status()).toBe(200);
+    return { page, problems };
+  }
+
+  it('serves the registry as JSON at /<path>/status.json', async () => {
+    running = await startApp();
+    const emails = running.app.get(EmailSender).emails;
+    await emails.enqueue({ to: 'a@example.com' });
+    await emails.enqueue({ to: 'b@example.com' });
+    await waitFor(() => emails.depth === 1, 10_000, 'one email in flight, one queued');
+
+    const response = await fetch(`${running.url}/hosting/status.json`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    const body = (await response.json()) as any;
+    expect(body.host).toEqual({ state: 'running', pid: process.pid, uptimeMs: expect.any(Number) });
+    expect(Date.parse(body.generatedAt)).not.toBeNaN();
+    const byName = Object.fromEntries(body.services.map((s: { name: string }) => [s.name, s]));
+    expect(Object.keys(byName).sort()).toEqual(['Flaky.tick', 'OutboxPump', 'Reports.daily', XSS_NAME, 'emails'].sort());
+    expect(byName.OutboxPump).toMatchObject({ kind: 'background', state: 'running' });
+    expect(byName['Reports.daily']).toMatchObject({ kind: 'periodic', state: 'idle', schedule: 'every 3600000 ms', nextRunAt: expect.any(String) });
+    expect(byName.emails).toMatchObject({ kind: 'queue', depth: 1, inFlight: 1 });
+  });
+
+  it('renders every service in headless Chromium, escapes names and errors, and takes a screenshot', async () => {
+    running = await startApp();
+    const emails = running.app.get(EmailSender).emails;
+    for (const to of ['a@example.com', 'b@example.com', 'c@example.com']) await emails.enqueue({ to });
+    const { page, problems } = await openPage(`${running.url}/hosting`);
+
+    await page.waitForFunction(() => document.querySelectorAll('tbody tr').length === 5);
+    expect(await page.title()).toBe('nest-hosting · hosted services');
+    expect(await cell(page, 'OutboxPump', 'Kind')).toBe('background');
+    expect(await cell(page, 'OutboxPump', 'State')).toBe('running');
+    expect(await cell(page, 'Reports.daily', 'Next run')).toMatch(/^in (59 min|1 h)/);
+    expect(await cell(page, 'emails', 'Queue')).toMatch(/^2 queued\s+1 in flight · 0 done$/);
+
+    // The task name is text, not markup.
+    expect(await cell(page, XSS_NAME, 'Service')).toContain(XSS_NAME);
+    expect(await page.locator('tbody img, tbody script, tbody b').count()).toBe(0);
+    // The error, once there, is shown as text as well.
+    await page.waitForFunction(() => /not bold/.test(document.querySelector('tr[data-service="Flaky.tick"]')?.textContent ?? ''));
+    expect(await cell(page, 'Flaky.tick', 'Last error')).toContain(XSS_ERROR);
+    expect(await page.evaluate(() => (window as { __xss?: unknown }).__xss)).toBeUndefined();
+
+    const screenshot = path.join(os.tmpdir(), `nest-hosting-dashboard-${process.pid}.png`);
+    await page.screenshot({ path: screenshot, fullPage: true });
+    const png = fs.readFileSync(screenshot);
+    expect(png.subarray(1, 4).toString('ascii')).toBe('PNG');
+    expect(png.readUInt32BE(16)).toBeGreaterThanOrEqual(1360); // width, from the IHDR chunk
+    expect(png.length).toBeGreaterThan(20_000);
+    fs.rmSync(screenshot);
+    // The inline script and style are allowed by the page's own CSP: nothing was blocked.
+    expect(problems).toEqual([]);
+  });
+
+  it('refreshes itself in place, without reloading the page', async () => {
+    running = await startApp({ refreshMs: 300 });
+    const { page, problems } = await openPage(`${running.url}/hosting`);
+    await page.evaluate(() => ((window as { __marker?: number }).__marker = 42));
+    const before = Number(await cell(page, 'Flaky.tick', 'Runs'));
+    await page.waitForFunction(() => Number(document.body.dataset.refreshes ?? 0) >= 2, undefined, { timeout: 20_000 });
+    const after = Number(await cell(page, 'Flaky.tick', 'Runs'));
+    expect(after).toBeGreaterThan(before);
+    expect(await page.evaluate(() => (window as { __marker?: number }).__marker)).toBe(42);
+    expect(await page.locator('#refresh-status').textContent()).toBe('live');
+    expect(problems).toEqual([]);
+  });
+
+  describe('when read-only (the default)', () => {
+    it('shows no actions and serves none', async () => {
+      running = await startApp();
+      const { page } = await openPage(`${running.url}/hosting`);
+      expect(await page.locator('button').count()).toBe(0);
+      expect(await page.locator('thead th', { hasText: 'Actions' }).count()).toBe(0);
+      const response = await fetch(`${running.url}/hosting/services/Reports.daily/trigger`, {
+        method: 'POST',
+        headers: { 'X-Hosting-Dashboard': '1' },
+      });
+      expect(response.status).toBe(404);
+    });
+  });
+
+  describe('with readOnly: false, under a global prefix and a nested path', () => {
+    it('runs, pauses and resumes tasks from the page', async () => {
+      running = await startApp({ readOnly: false, path: '/ops/hosting/', refreshMs: 500 }, 'api');
+      const { page, problems } = await openPage(`${running.url}/api/ops/hosting`);
+      expect(await page.getAttribute('a[href$="status.json"]', 'href')).toBe('/api/ops/hosting/status.json');
+      expect(await cell(page, 'Reports.daily', 'Runs')).toBe('0');
+
+      await page.locator('tr[data-service="Reports.daily"] button[data-action="trigger"]').click();
+      await page.waitForFunction(() => document.querySelector('tr[data-service="Reports.daily"] td:nth-child(4)')?.textContent?.trim() === '1');
+
+      await page.locator('tr[data-service="Reports.daily"] button[data-action="pause"]').click();
+      await page.locator('tr[data-service="Reports.daily"] .badge.paused').waitFor();
+      expect(await cell(page, 'Reports.daily', 'Next run')).toBe('—');
+      await page.locator('tr[data-service="Reports.daily"] button[data-action="resume"]').click();
+      await page.locator('tr[data-service="Reports.daily"] button[data-action="pause"]').waitFor();
+      expect(await cell(page, 'Reports.daily', 'Next run')).toMatch(/^in /);
+      expect(await page.locator('tr[data-service="OutboxPump"] button').count()).toBe(0);
+      expect(problems).toEqual([]);
+    });
+
+    it('refuses actions without the dashboard header (no cross-site posts) and unknown names', async () => {
+      running = await startApp({ readOnly: false });
+      const post = (name: string, action: string, headers: Record<string, string> = { 'X-Hosting-Dashboard': '1' }) =>
+        fetch(`${running!.url}/hosting/services/${encodeURIComponent(name)}/${action}`, { method: 'POST', headers });
+      expect((await post('Reports.daily', 'trigger', {})).status).toBe(403);
+      expect((await post('Nope', 'trigger')).status).toBe(404);
+      expect((await post('Reports.daily', 'explode')).status).toBe(404);
+      expect((await post('OutboxPump', 'trigger')).status).toBe(400);
+      expect((await post(XSS_NAME, 'pause')).status).toBe(202);
+    });
+  });
+
+  it('rejects a bad option with a message that quotes it', () => {
+    expect(() => HostingDashboardModule.register({ path: '../etc' })).toThrow(
+      INVALID_DASHBOARD_OPTION('path', 'a URL path such as "hosting" or "admin/hosting"', '../etc'),
+    );
+    expect(() => HostingDashboardModule.register({ refreshMs: 10 })).toThrow(TypeError);
+  });
+});

@@ -1,0 +1,87 @@
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { listenForNotifications, type NotifyListener } from '../systemd/notify-listener.js';
+import { spawnChildApp, type ChildApp } from '../support/child-app.js';
+import { getFreePort } from '../support/free-port.js';
+import { fromRoot, repoRoot } from '../support/paths.js';
+import { eventually, openShopDb, ordersWithoutSentEmail, START_TIMEOUT_MS, startMain, tempDataDir, WORKER } from './sample-process.js';
+
+/** Real processes on a busy 2-core machine (the npm run sample case compiles with tsc first). */
+const E2E_TIMEOUT_MS = 240_000;
+
+describe('sample app entries', () => {
+  const children: ChildApp[] = [];
+  let listener: NotifyListener | undefined;
+  afterEach(async () => {
+    await Promise.all(children.splice(0).map((c) => c.dispose()));
+    await listener?.close();
+    listener = undefined;
+  });
+
+  it('worker.ts runs the background work without HTTP: it sends emails left pending by a previous run', async () => {
+    const dataDir = tempDataDir();
+    // A shop that stopped with an order whose email never went out.
+    const first = await startMain(dataDir, { EMAIL_SEND_MS: '60000', SHUTDOWN_TIMEOUT_MS: '200' });
+    children.push(first.child);
+    const { body } = await first.post('/orders', { customerEmail: 'late@example.com', items: [{ sku: 'KTL-03', quantity: 1 }] });
+    await first.child.waitForOutput(`Sending "Your order #${body.id} is confirmed"`);
+    first.child.kill('SIGTERM');
+    expect((await first.child.exited).code).toBe(0);
+    expect(ordersWithoutSentEmail(dataDir)).toEqual([body.id]);
+
+    const worker = spawnChildApp(WORKER, { env: { DATA_DIR: dataDir, EMAIL_SEND_MS: '50', NO_COLOR: '1' } });
+    children.push(worker);
+    await worker.waitForOutput('Worker running (emails queue: in memory)', START_TIMEOUT_MS);
+    await worker.waitForOutput(`Sent confirmation of order #${body.id}`, 30_000);
+    expect(ordersWithoutSentEmail(dataDir)).toEqual([]);
+    expect(worker.output()).not.toMatch(/Listening on|Mapped \{/);
+
+    worker.kill('SIGTERM');
+    expect(await worker.exited).toEqual({ code: 0, signal: null });
+    const db = openShopDb(dataDir);
+    expect((db.prepare('SELECT COUNT(*) AS n FROM catalog').get() as { n: number }).n).toBe(4); // catalog.sync ran
+    db.close();
+  }, E2E_TIMEOUT_MS);
+
+  it('under systemd (NOTIFY_SOCKET): READY=1 once listening, WATCHDOG=1 pings, STOPPING=1 on SIGTERM, exit 0', async () => {
+    listener = await listenForNotifications();
+    const sample = await startMain(tempDataDir(), { NOTIFY_SOCKET: listener.socket, WATCHDOG_USEC: '1000000' });
+    children.push(sample.child);
+    await listener.waitFor((states) => states.filter((s) => s === 'WATCHDOG=1').length >= 2);
+    expect(listener.states()[0]).toBe('READY=1');
+    expect((await sample.get('/health')).status).toBe(200); // READY came after the port was open
+
+    sample.child.kill('SIGTERM');
+    expect(await sample.child.exited).toEqual({ code: 0, signal: null });
+    const states = listener.states();
+    expect(states.at(-1)).toBe('STOPPING=1');
+    expect(states.filter((s) => s !== 'WATCHDOG=1')).toEqual(['READY=1', 'STOPPING=1']);
+    const pid = sample.child.proc.pid;
+    expect(listener.notifications.find((n) => n.assignments.includes('READY=1'))!.assignments).toContain(`MAINPID=${pid}`);
+  }, E2E_TIMEOUT_MS);
+
+  // The README's first command; it compiles with tsc and runs plain Node (the same in both jest runs).
+  (process.env.NEST_MAJOR === '12' ? it.skip : it)('npm run sample starts the shop on embedded defaults and stops on SIGTERM with exit 0', async () => {
+    const port = await getFreePort();
+    const dataDir = tempDataDir();
+    const proc = spawn(process.execPath, [fromRoot('scripts', 'sample.mjs')], {
+      cwd: repoRoot,
+      env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, NO_COLOR: '1', NODE_OPTIONS: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    proc.stdout.on('data', (chunk) => (output += chunk));
+    proc.stderr.on('data', (chunk) => (output += chunk));
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    try {
+      await eventually(() => /Listening on http/.test(output), 180_000, `npm run sample to listen; output:\n${output}`);
+      const response = await fetch(`http://127.0.0.1:${port}/health`);
+      expect(response.status).toBe(200);
+      expect(output).toContain(`SQLite database at ${path.join(dataDir, 'shop.sqlite')}`);
+      proc.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      proc.kill('SIGKILL');
+    }
+  }, E2E_TIMEOUT_MS);
+});

@@ -1,0 +1,44 @@
+import { spawnChildApp, type ChildApp } from '../support/child-app.js';
+import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
+import { eventually, order, ordersWithoutSentEmail, START_TIMEOUT_MS, startMain, tempDataDir, WORKER } from './sample-process.js';
+
+/** Real processes and a real redis-server on a busy 2-core machine. */
+const E2E_TIMEOUT_MS = 240_000;
+
+describe('sample app with REDIS_URL (BullMQ backend)', () => {
+  const children: ChildApp[] = [];
+  let redis: RedisServerHandle | undefined;
+  afterEach(async () => {
+    await Promise.all(children.splice(0).map((c) => c.dispose()));
+    await redis?.stop();
+    redis = undefined;
+  });
+
+  it('main.ts and two worker.ts processes share the emails queue; SIGTERM stops each with exit 0', async () => {
+    redis = await startRedisServer();
+    const dataDir = tempDataDir();
+    const env = { REDIS_URL: redis.url, EMAIL_SEND_MS: '150', NO_COLOR: '1', DATA_DIR: dataDir };
+    const main = await startMain(dataDir, env);
+    children.push(main.child);
+    const workers = [1, 2].map(() => spawnChildApp(WORKER, { env }));
+    children.push(...workers);
+    for (const worker of workers) await worker.waitForOutput('Worker running (emails queue: Redis)', START_TIMEOUT_MS);
+
+    const ids: number[] = [];
+    for (let n = 1; n <= 30; n++) {
+      const { status, body } = await main.post('/orders', order(n));
+      expect(status).toBe(202);
+      ids.push(body.id);
+    }
+    await eventually(() => ordersWithoutSentEmail(dataDir).length === 0, 90_000, 'every email sent');
+
+    // Each email was sent once, and the work was spread over the processes.
+    const processes = [main.child, ...workers];
+    const sentBy = processes.map((p) => [...p.output().matchAll(/Sent confirmation of order #(\d+)/g)].map((m) => Number(m[1])));
+    expect(sentBy.flat().sort((a, b) => a - b)).toEqual(ids);
+    expect(sentBy.filter((sent) => sent.length > 0).length).toBeGreaterThanOrEqual(2);
+
+    for (const p of processes) p.kill('SIGTERM');
+    for (const p of processes) expect(await p.exited).toEqual({ code: 0, signal: null });
+  }, E2E_TIMEOUT_MS);
+});
