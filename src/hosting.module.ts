@@ -30,7 +30,7 @@ import { SystemdNotifier } from './systemd/systemd-notifier.js';
 @Module({
   imports: [DiscoveryModule],
   providers: [HostingExplorer, HostingHost, HostingRegistry, HostLifetime, ScopeEndHooks, ScopeFactory, QueueManager, SystemdNotifier],
-  exports: [HostingRegistry, HostLifetime, ScopeFactory, QueueManager],
+  exports: [HostingRegistry, HostLifetime, ScopeFactory, QueueManager, SystemdNotifier],
 })
 export class HostingModule extends HostingConfigurableModule {
   /** Registers the host with `options` (all optional). */

@@ -37,3 +37,4 @@ export type {
   QueueWorkerOptions,
 } from './interfaces/queue-options.interface.js';
 export type { ConnectionOptions } from './interfaces/redis-connection.interface.js';
+export { SystemdNotifier } from './systemd/systemd-notifier.js';

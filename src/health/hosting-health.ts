@@ -1,4 +1,3 @@
-import { CronTime } from 'cron';
 import type { ServiceStatus } from '../interfaces/service-status.interface.js';
 
 /** Options of `HostingHealthIndicator.isHealthy`. */
@@ -48,27 +47,11 @@ export function assessHosting(statuses: ServiceStatus[], options: HostingHealthO
 /** How late a periodic task's next run is (undefined while paused, stopped, or without a known period). */
 function overdueBy(status: ServiceStatus, now: number): { overdueMs: number; periodMs: number } | undefined {
   if (status.paused) return undefined;
-  const periodMs = periodOf(status);
+  const { periodMs } = status;
   if (!periodMs) return undefined;
   let dueAt: number | undefined;
   if (status.state === 'idle' && status.nextRunAt) dueAt = status.nextRunAt.getTime();
   // While a run goes on, the next slot is one period after it started: a hung run becomes overdue.
   else if (status.state === 'running' && status.lastStartedAt) dueAt = status.lastStartedAt.getTime() + periodMs;
   return dueAt === undefined ? undefined : { overdueMs: Math.max(0, now - dueAt), periodMs };
-}
-
-/** The period of a periodic task: `periodMs` when the status has it, else read from its `schedule`. */
-export function periodOf(status: ServiceStatus & { periodMs?: number }): number | undefined {
-  if (typeof status.periodMs === 'number') return status.periodMs;
-  const every = /^every (\d+(?:\.\d+)?) ms$/.exec(status.schedule ?? '');
-  if (every) return Number(every[1]);
-  const cron = /^cron (.+?)(?: \((.+)\))?$/.exec(status.schedule ?? '');
-  if (!cron) return undefined;
-  try {
-    const time = new CronTime(cron[1]!, cron[2]);
-    const first = time.getNextDateFrom(new Date(), cron[2]);
-    return time.getNextDateFrom(first.toJSDate(), cron[2]).toMillis() - first.toMillis();
-  } catch {
-    return undefined;
-  }
 }

@@ -25,8 +25,10 @@ export interface ServiceStatus {
   nextRunAt?: Date;
   /** Periodic and queue: paused through `HostingRegistry.pause`. */
   paused?: boolean;
-  /** Periodic: the period in milliseconds, or the cron expression. */
+  /** Periodic: the schedule as written: `every 60000 ms` or `cron <expression> (<zone>)`. */
   schedule?: string;
+  /** Periodic: the period in milliseconds (for cron, the gap between the next two slots). */
+  periodMs?: number;
   /** Queue: items waiting. */
   depth?: number;
   /** Queue: items being handled now. */

@@ -58,37 +58,37 @@ export class HostedQueue<T> implements HostedUnit {
     if (!worker) return;
     const { attempts } = worker.options;
     const { methodName, invoke } = worker;
-    const onError = (job: DeliveredJob<T>, signal: AbortSignal, error: unknown): never => {
-      this.tracker.runFailed(error);
+    const onError = (job: DeliveredJob<T>, signal: AbortSignal, error: unknown, startedAt: number): never => {
+      this.tracker.runFailed(error, startedAt);
       if (job.attempt < attempts && !signal.aborted) {
         this.logger.warn(QUEUE_ITEM_RETRY(this.name, job.id, job.attempt, attempts, error));
       }
       throw error;
     };
-    const onSuccess = (): void => {
+    const onSuccess = (startedAt: number): void => {
       this.processed++;
-      this.tracker.runSucceeded();
+      this.tracker.runSucceeded(startedAt);
     };
-    const settle = async (pending: Promise<unknown>, job: DeliveredJob<T>, signal: AbortSignal): Promise<void> => {
+    const settle = async (pending: Promise<unknown>, job: DeliveredJob<T>, signal: AbortSignal, startedAt: number): Promise<void> => {
       try {
         await pending;
       } catch (error) {
-        onError(job, signal, error);
+        onError(job, signal, error, startedAt);
       }
-      onSuccess();
+      onSuccess(startedAt);
     };
     this.backend.startWorker(
       (job, signal) => {
         const context = new JobContext(this.name, job.id, job.attempt, signal);
-        this.tracker.runStarted();
+        const startedAt = this.tracker.runStarted();
         let result: unknown;
         try {
           result = invoke(context, methodName, job.data, context);
         } catch (error) {
-          return onError(job, signal, error);
+          return onError(job, signal, error, startedAt);
         }
-        if (result instanceof Promise) return settle(result, job, signal);
-        onSuccess();
+        if (result instanceof Promise) return settle(result, job, signal, startedAt);
+        onSuccess(startedAt);
       },
       { ...worker.options, onFailed: (job, error) => this.onFailed(job, error) },
     );

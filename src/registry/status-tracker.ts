@@ -33,6 +33,7 @@ export class StatusTracker {
   // Epoch milliseconds, not Dates: this sits on the per-item hot path of queues.
   private startedAt = 0;
   private finishedAt = 0;
+  private durationMs?: number;
   private lastError?: ServiceStatus['lastError'];
 
   constructor(
@@ -41,20 +42,21 @@ export class StatusTracker {
     private readonly now: Clock = Date.now,
   ) {}
 
-  runStarted(): void {
+  /** Returns the start time, for units whose runs overlap (queue workers above concurrency 1). */
+  runStarted(): number {
     this.runs++;
-    this.startedAt = this.now();
+    return (this.startedAt = this.now());
   }
 
-  runSucceeded(): void {
+  runSucceeded(startedAt = this.startedAt): void {
     this.consecutiveFailures = 0;
-    this.finishedAt = this.now();
+    this.finish(startedAt);
   }
 
-  runFailed(error: unknown): void {
+  runFailed(error: unknown, startedAt = this.startedAt): void {
     this.failures++;
     this.consecutiveFailures++;
-    this.finishedAt = this.now();
+    this.finish(startedAt);
     this.lastError =
       error instanceof Error
         ? { message: error.message, stack: error.stack, at: new Date(this.finishedAt) }
@@ -62,7 +64,6 @@ export class StatusTracker {
   }
 
   snapshot(extra?: Partial<ServiceStatus>): ServiceStatus {
-    const finished = this.finishedAt >= this.startedAt && this.finishedAt > 0;
     return {
       name: this.name,
       kind: this.kind,
@@ -72,11 +73,16 @@ export class StatusTracker {
       consecutiveFailures: this.consecutiveFailures,
       lastStartedAt: this.startedAt ? new Date(this.startedAt) : undefined,
       lastFinishedAt: this.finishedAt ? new Date(this.finishedAt) : undefined,
-      lastDurationMs: finished ? this.finishedAt - this.startedAt : undefined,
+      lastDurationMs: this.durationMs,
       lastError: this.lastError,
       missedTicks: this.missedTicks,
       paused: this.paused,
       ...extra,
     };
+  }
+
+  private finish(startedAt: number): void {
+    this.finishedAt = this.now();
+    this.durationMs = this.finishedAt - startedAt;
   }
 }

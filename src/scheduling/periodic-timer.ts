@@ -46,7 +46,7 @@ export class PeriodicTimer implements HostedUnit {
   }
 
   status(): ServiceStatus {
-    return this.tracker.snapshot({ nextRunAt: this.nextRunAt, schedule: this.schedule.describe() });
+    return this.tracker.snapshot({ nextRunAt: this.nextRunAt, schedule: this.schedule.describe(), periodMs: this.schedule.periodMs });
   }
 
   /** Starts the schedule; the first slot is one period from now unless `runOnStart`. */

@@ -40,7 +40,7 @@ describe('@Periodic', () => {
       }
       const { app } = await startHostingApp({ providers: [Named] });
       await waitFor(() => runs >= 2);
-      expect(app.get(HostingRegistry).get('sweep')).toMatchObject({ kind: 'periodic', schedule: 'every 30 ms' });
+      expect(app.get(HostingRegistry).get('sweep')).toMatchObject({ kind: 'periodic', schedule: 'every 30 ms', periodMs: 30 });
       await app.close();
     });
 
@@ -188,6 +188,7 @@ describe('@Periodic', () => {
       const expected = new CronTime(CronExpression.EVERY_DAY_AT_MIDNIGHT, 'Asia/Tokyo').sendAt().toMillis();
       expect(tokyo.nextRunAt?.getTime()).toBe(expected);
       expect(tokyo.schedule).toBe(`cron ${CronExpression.EVERY_DAY_AT_MIDNIGHT} (Asia/Tokyo)`);
+      expect(tokyo.periodMs).toBe(86_400_000);
     });
   });
 
