@@ -41,6 +41,30 @@ function onPath(cmd) {
   });
 }
 
+// Apps under test must not report to a real systemd (the systemd tests set their own socket).
+delete process.env.NOTIFY_SOCKET;
+delete process.env.WATCHDOG_USEC;
+delete process.env.WATCHDOG_PID;
+
+// What the tests run besides Node: a real redis-server (BullMQ), Debian's chromium (the dashboard
+// in a browser) and systemd-notify (the systemd integration). A fresh machine gets them from apt.
+const systemPackages = [
+  { cmd: 'redis-server', pkg: 'redis-server', skip: Boolean(process.env.REDIS_SERVER_BIN) },
+  { cmd: 'chromium', pkg: 'chromium' },
+  { cmd: 'systemd-notify', pkg: 'systemd' },
+].filter((p) => !p.skip && !onPath(p.cmd));
+
+if (systemPackages.length > 0 && onPath('apt-get') && (process.getuid?.() === 0 || onPath('sudo'))) {
+  const pkgs = systemPackages.map((p) => p.pkg);
+  const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
+  console.error(`Installing what the tests need: apt-get install -y ${pkgs.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const run = (args) => spawnSync(sudo[0] ?? args[0], sudo.length ? args : args.slice(1), { stdio: 'inherit', env }).status === 0;
+  if (!(run(['apt-get', 'update', '-q']) && run(['apt-get', 'install', '-y', '-q', ...pkgs]))) {
+    console.error('apt-get failed: the tests that need those packages will fail.');
+  }
+}
+
 if (!onPath('redis-server') && !process.env.REDIS_SERVER_BIN) {
   const bar = '!'.repeat(78);
   console.error(
