@@ -27,6 +27,7 @@ export { JobContext } from './queues/job-context.js';
 export { getQueueToken } from './queues/queue-token.js';
 export { QueueClosedError } from './queues/errors/queue-closed.error.js';
 export { QueueFullError } from './queues/errors/queue-full.error.js';
+export { QueueUnavailableError } from './queues/bullmq/queue-unavailable.error.js';
 export type {
   BackoffOptions,
   BullMqBackendOptions,

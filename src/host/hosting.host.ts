@@ -32,7 +32,10 @@ import { HostingExplorer } from '../discovery/hosting.explorer.js';
 import { QueueManager } from '../queues/queue-manager.js';
 import { resolveWorkerOptions } from '../queues/queue-options.validation.js';
 import { HostingRegistry } from '../registry/hosting.registry.js';
-import { PeriodicTimer } from '../scheduling/periodic-timer.js';
+import { PeriodicTimer, type TickRunner } from '../scheduling/periodic-timer.js';
+import type { ExclusiveTickGate } from '../distributed/exclusive-tick-gate.js';
+import { exclusiveTickRunner } from '../distributed/exclusive-tick-runner.js';
+import { RedisExclusiveTickGate } from '../distributed/redis-exclusive-tick-gate.js';
 import { ScopeEndHooks } from '../scopes/scope-end-hooks.js';
 import { createInvoker } from '../scopes/scoped-invoker.js';
 import { BackgroundServiceRunner } from './background-service-runner.js';
@@ -52,6 +55,8 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
   private readonly logger = new Logger('Hosting');
   private readonly shutdownTimeoutMs: number;
   private stopping?: Promise<void>;
+  /** The Redis lock of `@Periodic({ exclusive: true })` tasks, created when there is one. */
+  private exclusiveGate?: ExclusiveTickGate & { ready: Promise<void> };
 
   constructor(
     @Inject(HOSTING_OPTIONS) private readonly options: HostingOptions,
@@ -66,10 +71,11 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
     lifetime.setStopRequester((reason) => this.requestStop(reason));
   }
 
-  onModuleInit(): void {
+  async onModuleInit(): Promise<void> {
     this.registerBackgroundServices();
     this.registerPeriodicTasks();
     this.registerQueues();
+    await this.exclusiveGate?.ready; // ioredis missing: fail at start-up, with install guidance
   }
 
   private registerBackgroundServices(): void {
@@ -98,10 +104,17 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
     for (const { wrapper, methodName, definition } of this.explorer.periodicTasks()) {
       if (definition.exclusive && !this.options.redis) throw new Error(EXCLUSIVE_NEEDS_REDIS(definition.owner));
       const invoke = createInvoker(wrapper, this.moduleRef, this.hooks);
+      // Exclusive tasks tick on a grid anchored at epoch 0, so that every instance computes the same slots.
+      const schedule = definition.createSchedule(definition.exclusive ? 0 : Date.now());
+      let run: TickRunner = (context) => invoke(context, methodName, context);
+      if (definition.exclusive) {
+        this.exclusiveGate ??= new RedisExclusiveTickGate({ connection: this.options.redis!, logger: this.logger });
+        run = exclusiveTickRunner({ name: definition.name, schedule, jitterMs: definition.jitterMs }, this.exclusiveGate, run, this.logger);
+      }
       const timer = new PeriodicTimer(
         definition.name,
-        definition.createSchedule(Date.now()),
-        (context) => invoke(context, methodName, context),
+        schedule,
+        run,
         definition,
         (error) => this.logger.error(TASK_FAILED('Periodic task', definition.name), (error as Error)?.stack ?? String(error)),
       );
@@ -141,6 +154,7 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
   async onApplicationShutdown(signal?: string): Promise<void> {
     // Connections (Redis) close only now, after the drain, so in-flight work could still use them.
     await Promise.all(this.queues.all().map((q) => q.backend.dispose?.().catch((error: unknown) => this.logger.error(String(error)))));
+    await this.exclusiveGate?.dispose();
     this.lifetime.notifyStopped();
     // Nest re-raises the signal after its hooks, which would end the process by that signal;
     // like .NET, exit with the code instead (0, or 1 after a stopHost failure).

@@ -10,6 +10,14 @@ export interface BullMqBackendOptions {
   connection?: ConnectionOptions;
   /** Key prefix of BullMQ's keys. @default 'bull' */
   prefix?: string;
+  /**
+   * How long a worker's claim on a job lasts without renewal (renewed at half of it while the job
+   * runs). A job whose process died goes back to the queue once its claim lapses.
+   * @default 30000 (BullMQ's default)
+   */
+  lockDurationMs?: number;
+  /** How often workers look for jobs whose claim lapsed (their process died). @default 30000 */
+  stalledIntervalMs?: number;
 }
 
 /** Where a queue keeps its items: in process memory (default) or in Redis through BullMQ. */

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DUPLICATE_QUEUE, INVALID_QUEUE_OPTION } from '../hosting.messages.js';
 import { HOSTING_OPTIONS } from '../hosting.module-definition.js';
 import type { HostingOptions } from '../interfaces/hosting-options.interface.js';
-import type { QueueOptions } from '../interfaces/queue-options.interface.js';
+import type { BullMqBackendOptions, QueueOptions } from '../interfaces/queue-options.interface.js';
 import { HostedQueue } from './hosted-queue.js';
 import { MemoryQueueBackend } from './memory/memory-queue-backend.js';
 import type { QueueBackend } from './queue-backend.interface.js';
@@ -37,14 +37,21 @@ export class QueueManager {
     const backend = options.backend ?? 'memory';
     const type = typeof backend === 'object' ? backend.type : backend;
     if (type === 'bullmq') {
-      const own = typeof backend === 'object' && 'connection' in backend ? backend.connection : undefined;
-      const connection = own ?? this.hostingOptions?.redis;
+      const own = typeof backend === 'object' ? (backend as BullMqBackendOptions) : undefined;
+      const connection = own?.connection ?? this.hostingOptions?.redis;
       if (!connection)
         throw new TypeError(INVALID_QUEUE_OPTION(options.name, 'backend', "given a connection, or HostingModule.forRoot({ redis }) set, for 'bullmq'", backend));
-      const prefix = typeof backend === 'object' && 'prefix' in backend ? backend.prefix : undefined;
       const { BullMqQueueBackend } = await import('./bullmq/bullmq-queue-backend.js');
-      const bull: QueueBackend<T> = new BullMqQueueBackend<T>({ queueName: options.name, connection, prefix, logger: this.logger });
-      return new HostedQueue(options, bull, 'bullmq', this.logger);
+      const bull = new BullMqQueueBackend<T>({
+        queueName: options.name,
+        connection,
+        prefix: own?.prefix,
+        lockDurationMs: own?.lockDurationMs,
+        stalledIntervalMs: own?.stalledIntervalMs,
+        logger: this.logger,
+      });
+      await bull.ready; // bullmq missing: fail at start-up, with install guidance
+      return new HostedQueue(options, bull as QueueBackend<T>, 'bullmq', this.logger);
     }
     let hosted!: HostedQueue<T>;
     const memory = new MemoryQueueBackend<T>({

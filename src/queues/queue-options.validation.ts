@@ -19,6 +19,11 @@ export function validateQueueOptions(options: QueueOptions<unknown>): void {
   const backend = options.backend;
   const type = typeof backend === 'object' && backend !== null ? (backend as { type?: unknown }).type : backend;
   if (type !== undefined && type !== 'memory' && type !== 'bullmq') fail('backend', "'memory', 'bullmq' or { type: 'bullmq', connection }", backend);
+  if (type === 'bullmq' && typeof backend === 'object' && backend !== null)
+    for (const key of ['lockDurationMs', 'stalledIntervalMs'] as const) {
+      const value = (backend as Record<string, unknown>)[key];
+      if (value !== undefined && !isPositiveInteger(value)) fail(`backend.${key}`, 'a positive integer number of milliseconds', value);
+    }
 }
 
 /** Validates `@QueueWorker` options and fills in the defaults. */

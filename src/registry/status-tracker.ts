@@ -32,6 +32,7 @@ export class StatusTracker {
   paused = false;
   // Epoch milliseconds, not Dates: this sits on the per-item hot path of queues.
   private startedAt = 0;
+  private previousStartedAt = 0;
   private finishedAt = 0;
   private durationMs?: number;
   private lastError?: ServiceStatus['lastError'];
@@ -45,7 +46,14 @@ export class StatusTracker {
   /** Returns the start time, for units whose runs overlap (queue workers above concurrency 1). */
   runStarted(): number {
     this.runs++;
+    this.previousStartedAt = this.startedAt;
     return (this.startedAt = this.now());
+  }
+
+  /** The run did not happen here after all (an exclusive tick another instance ran): not counted. */
+  runSkipped(): void {
+    this.runs--;
+    this.startedAt = this.previousStartedAt;
   }
 
   runSucceeded(startedAt = this.startedAt): void {

@@ -12,6 +12,9 @@ export interface PeriodicTimerOptions {
   timeoutMs?: number;
 }
 
+/** What a runner resolves with when the tick did not run here (an exclusive tick another instance ran). */
+export const SKIPPED_TICK = Symbol.for('nest-hosting:skipped-tick');
+
 /** Runs one tick; may reject (the timer reports the error and goes on). */
 export type TickRunner = (context: TickContext) => Promise<unknown> | unknown;
 
@@ -138,8 +141,8 @@ export class PeriodicTimer implements HostedUnit {
 
   private async settle(context: TickContext, timeout: NodeJS.Timeout | undefined): Promise<void> {
     try {
-      await this.run(context);
-      this.tracker.runSucceeded();
+      if ((await this.run(context)) === SKIPPED_TICK) this.tracker.runSkipped();
+      else this.tracker.runSucceeded();
     } catch (error) {
       this.tracker.runFailed(error);
       this.onError(error, context);

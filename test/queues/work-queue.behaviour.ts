@@ -26,6 +26,11 @@ export interface BackendUnderTest {
   hostingOptions(): HostingOptions;
   /** A queue name not used before in this run (durable backends keep state between tests). */
   uniqueName(base: string): string;
+  /**
+   * Items still queued at shutdown stay in the store for the next process (BullMQ) instead of
+   * draining before the host stops (memory). @default false
+   */
+  durable?: boolean;
 }
 
 export function describeWorkQueueBehaviour(label: string, backend: () => BackendUnderTest): void {
@@ -216,9 +221,7 @@ export function describeWorkQueueBehaviour(label: string, backend: () => Backend
       }
     });
 
-    it('at shutdown: intake closes first (QueueClosedError), queued items still drain', async () => {
-      const name = backend().uniqueName('drain');
-      const handled: number[] = [];
+    const drainWorker = (name: string, handled: number[]) => {
       @Injectable()
       class Worker {
         @QueueWorker(name)
@@ -231,15 +234,44 @@ export function describeWorkQueueBehaviour(label: string, backend: () => Backend
       class Producer {
         constructor(@InjectQueue(name) readonly queue: WorkQueue<number>) {}
       }
-      const { app } = await startHostingApp({ imports: [queue(name)], providers: [Worker, Producer], hosting: hosting() });
-      const producer = app.get(Producer).queue;
-      for (let i = 0; i < 10; i++) await producer.enqueue(i);
-      const closing = app.close();
-      await waitFor(() => app.get(HostingRegistry).get(name)?.state !== 'running');
-      await expect(producer.enqueue(99)).rejects.toBeInstanceOf(QueueClosedError);
-      await closing;
-      expect(handled).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    });
+      return { Worker, Producer };
+    };
+
+    if (!backend().durable) {
+      it('at shutdown: intake closes first (QueueClosedError), queued items still drain', async () => {
+        const name = backend().uniqueName('drain');
+        const handled: number[] = [];
+        const { Worker, Producer } = drainWorker(name, handled);
+        const { app } = await startHostingApp({ imports: [queue(name)], providers: [Worker, Producer], hosting: hosting() });
+        const producer = app.get(Producer).queue;
+        for (let i = 0; i < 10; i++) await producer.enqueue(i);
+        const closing = app.close();
+        await waitFor(() => app.get(HostingRegistry).get(name)?.state !== 'running');
+        await expect(producer.enqueue(99)).rejects.toBeInstanceOf(QueueClosedError);
+        await closing;
+        expect(handled).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      });
+    } else {
+      it('at shutdown: intake closes first (QueueClosedError), the running item finishes, queued items wait in the store for the next process', async () => {
+        const name = backend().uniqueName('drain');
+        const handled: number[] = [];
+        const first = drainWorker(name, handled);
+        const { app } = await startHostingApp({ imports: [queue(name)], providers: [first.Worker, first.Producer], hosting: hosting() });
+        const producer = app.get(first.Producer).queue;
+        for (let i = 0; i < 10; i++) await producer.enqueue(i);
+        await waitFor(() => handled.length >= 1);
+        const closing = app.close();
+        await waitFor(() => app.get(HostingRegistry).get(name)?.state !== 'running');
+        await expect(producer.enqueue(99)).rejects.toBeInstanceOf(QueueClosedError);
+        await closing;
+        expect(handled.length).toBeLessThan(10);
+        const next = drainWorker(name, handled);
+        const restarted = await startHostingApp({ imports: [queue(name)], providers: [next.Worker, next.Producer], hosting: hosting() });
+        await waitFor(() => handled.length === 10);
+        expect(handled).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]); // each once, none lost
+        await restarted.app.close();
+      });
+    }
 
     it('shows in HostingRegistry.list() as a queue with depth, in-flight, processed and failed', async () => {
       const name = backend().uniqueName('listed');

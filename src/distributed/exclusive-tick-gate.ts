@@ -1,0 +1,31 @@
+/** A claim on one run of an exclusive task, held while the run lasts. */
+export interface TickLease {
+  /** Ends the claim so that the next tick can run anywhere. Idempotent; never rejects. */
+  release(): Promise<void>;
+}
+
+/** What a claim needs to know about the tick. */
+export interface TickClaim {
+  /** The task's name: one run of it at a time across all instances. */
+  task: string;
+  /** The slot, stable across instances (`TickContext.slotKey`): run at most once. */
+  slotKey: string;
+  /** How long the slot stays claimed, so that instances whose clocks lag do not run it again. */
+  slotTtlMs: number;
+  /** How long a run's claim lasts without renewal (renewed at half of it); bounds the wait after a crash. */
+  leaseMs: number;
+}
+
+/**
+ * Decides which instance runs a tick of an exclusive periodic task. The narrow interface lets the
+ * timer stay free of Redis; `RedisExclusiveTickGate` is the implementation.
+ */
+export interface ExclusiveTickGate {
+  /**
+   * Resolves with a lease when this instance won the tick; with `undefined` when another instance
+   * has the slot or is still running the task. Rejects when the store cannot be reached.
+   */
+  tryAcquire(claim: TickClaim): Promise<TickLease | undefined>;
+  /** Releases the connection. Idempotent. */
+  dispose(): Promise<void>;
+}

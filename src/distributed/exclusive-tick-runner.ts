@@ -1,0 +1,83 @@
+import type { LoggerService } from '@nestjs/common';
+import type { Schedule } from '../scheduling/schedule.js';
+import type { TickContext } from '../scheduling/tick-context.js';
+import type { ExclusiveTickGate } from './exclusive-tick-gate.js';
+import { RedisOutageReporter } from './redis-outage-reporter.js';
+import { EXCLUSIVE_TASK, EXCLUSIVE_TICK_SKIPPED } from './redis.messages.js';
+
+/**
+ * What an exclusive tick resolves with when it did not run on this instance (another instance has
+ * it, or Redis is unreachable). A registered symbol, so the timer can recognise it without importing this file.
+ */
+export const SKIPPED_TICK: unique symbol = Symbol.for('nest-hosting:skipped-tick') as never;
+
+/** Slot keys live at least this long, so an instance whose clock lags by less never runs a slot twice. */
+export const MIN_SLOT_TTL_MS = 60_000;
+/** Bounds of a run lease: at least this long, so event-loop stalls do not let it lapse mid-run… */
+export const MIN_LEASE_MS = 2_000;
+/** …and at most this long, the longest an exclusive task waits after its holder crashed. */
+export const MAX_LEASE_MS = 60_000;
+
+/** The exclusive task as the wrapper needs it. */
+export interface ExclusiveTask {
+  name: string;
+  /** The task's schedule: fixed-rate grids must be anchored at epoch 0, so that instances agree on slots. */
+  schedule: Schedule;
+  jitterMs: number;
+}
+
+/** The TTL of a slot key and of a run lease, from the task's period. */
+export function exclusiveTimings(task: ExclusiveTask): { slotTtlMs: number; leaseMs: number } {
+  const periodMs = task.schedule.periodMs ?? MIN_SLOT_TTL_MS;
+  return {
+    slotTtlMs: Math.max(periodMs, MIN_SLOT_TTL_MS) + task.jitterMs,
+    leaseMs: Math.min(Math.max(periodMs, MIN_LEASE_MS), MAX_LEASE_MS),
+  };
+}
+
+/**
+ * The key a tick is claimed under. Scheduled ticks sit on the shared grid already; a `runOnStart`
+ * tick (scheduled at this instance's start time) is claimed as the grid slot before it, so
+ * replicas that start together run it once, and a replica that restarts within a period does not
+ * run it again.
+ */
+export function claimKey(task: ExclusiveTask, context: TickContext): string {
+  const at = context.scheduledAt.getTime();
+  const periodMs = task.schedule.periodMs;
+  if (periodMs === undefined || context.tick !== 1) return context.slotKey;
+  const previous = task.schedule.next(at - periodMs);
+  return previous === at || previous > at ? context.slotKey : `${task.name}@${new Date(previous).toISOString()}`;
+}
+
+/**
+ * Wraps the runner of an exclusive task: each scheduled tick runs only on the instance that claims
+ * it through `gate`; elsewhere it resolves with `SKIPPED_TICK`. When Redis is unreachable the tick
+ * is skipped and the outage logged once: an exclusive task never runs unguarded on every instance.
+ * A `HostingRegistry.trigger` call is an explicit local request and runs here without a claim.
+ */
+export function exclusiveTickRunner<R>(
+  task: ExclusiveTask,
+  gate: ExclusiveTickGate,
+  run: (context: TickContext) => Promise<R> | R,
+  logger: LoggerService,
+): (context: TickContext) => Promise<R | typeof SKIPPED_TICK> {
+  const outage = new RedisOutageReporter(logger, EXCLUSIVE_TASK(task.name), EXCLUSIVE_TICK_SKIPPED);
+  const timings = exclusiveTimings(task);
+  return async (context) => {
+    if (context.triggered) return run(context);
+    let lease;
+    try {
+      lease = await gate.tryAcquire({ task: task.name, slotKey: claimKey(task, context), ...timings });
+      outage.recovered();
+    } catch (error) {
+      outage.error(error);
+      return SKIPPED_TICK;
+    }
+    if (!lease) return SKIPPED_TICK;
+    try {
+      return await run(context);
+    } finally {
+      await lease.release();
+    }
+  };
+}

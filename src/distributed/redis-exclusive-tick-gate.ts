@@ -1,0 +1,168 @@
+import type { LoggerService } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { ConnectionOptions } from '../interfaces/redis-connection.interface.js';
+import type { ExclusiveTickGate, TickClaim, TickLease } from './exclusive-tick-gate.js';
+import { loadIoRedis } from './load-optional.js';
+import { assertRedisConnection, isRedisClient, toRedisClientOptions } from './redis-connection.js';
+import { RedisOutageReporter } from './redis-outage-reporter.js';
+import { EXCLUSIVE_LEASE_LOST } from './redis.messages.js';
+
+/** Options of `RedisExclusiveTickGate`. */
+export interface RedisExclusiveTickGateOptions {
+  /** `HostingOptions.redis`: a URL, ioredis options, or an ioredis instance (used as is, left open). */
+  connection: ConnectionOptions;
+  /** Prefix of the gate's keys. @default 'hosting' */
+  prefix?: string;
+  logger: LoggerService;
+  /** Longest wait for a connection before a tick counts Redis as unreachable. @default 2000 */
+  connectWaitMs?: number;
+}
+
+/** Longest wait for one Redis command of the gate (owned client) before the tick counts Redis as unreachable. */
+const COMMAND_TIMEOUT_MS = 2_000;
+
+// Claims the slot and the task's run lease together, or neither: a tick that finds the task still
+// running elsewhere leaves its slot free for the coalesced run that follows (PeriodicTimer semantics).
+const ACQUIRE = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
+return 1`;
+const RENEW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+/**
+ * One run per tick across instances, with two Redis keys per task:
+ * - `<prefix>:{exclusive:<task>}:slot:<slot>` — `SET NX PX`: the first instance to claim a slot
+ *   runs it; the key expires on its own, so a crashed holder never blocks later slots.
+ * - `<prefix>:{exclusive:<task>}:running` — the run lease, renewed at half its TTL while the run
+ *   lasts and deleted when it ends: while it exists no instance starts the task, so runs never
+ *   overlap across instances either. After a crash it lapses within `leaseMs`.
+ * The braces keep both keys of a task in one Redis Cluster slot.
+ */
+export class RedisExclusiveTickGate implements ExclusiveTickGate {
+  /** Settles once ioredis is loaded; rejects with install guidance when it is missing. */
+  readonly ready: Promise<void>;
+  private readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  private readonly prefix: string;
+  private readonly connectWaitMs: number;
+  private readonly outage: RedisOutageReporter;
+  private readonly client: Promise<Redis>;
+  private readonly ownsClient: boolean;
+  private disposed?: Promise<void>;
+  /** Renewal timers of the runs in progress, stopped on dispose. */
+  private readonly renewals = new Set<NodeJS.Timeout>();
+
+  constructor(private readonly options: RedisExclusiveTickGateOptions) {
+    assertRedisConnection('HostingModule.forRoot({ redis })', options.connection);
+    this.prefix = options.prefix ?? 'hosting';
+    this.connectWaitMs = options.connectWaitMs ?? 2_000;
+    this.outage = new RedisOutageReporter(options.logger, 'Exclusive periodic tasks');
+    this.ownsClient = !isRedisClient(options.connection);
+    this.client = this.connect();
+    this.ready = this.client.then(() => undefined);
+    this.ready.catch(() => undefined); // surfaced by tryAcquire and by whoever awaits `ready`
+  }
+
+  async tryAcquire({ task, slotKey, slotTtlMs, leaseMs }: TickClaim): Promise<TickLease | undefined> {
+    const client = await this.client;
+    await this.whenReady(client);
+    const keys = this.keys(task);
+    const won = await client.eval(ACQUIRE, 2, keys.slot(slotKey), keys.running, this.owner, Math.ceil(slotTtlMs), Math.ceil(leaseMs));
+    this.outage.recovered();
+    return won === 1 ? this.lease(client, task, keys.running, leaseMs) : undefined;
+  }
+
+  dispose(): Promise<void> {
+    for (const renewal of this.renewals) clearInterval(renewal);
+    this.renewals.clear();
+    this.disposed ??= this.client.then(
+      async (client) => {
+        client.off('error', this.onError);
+        client.off('ready', this.onReady);
+        if (!this.ownsClient) return;
+        if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
+        else client.disconnect();
+      },
+      () => undefined,
+    );
+    return this.disposed;
+  }
+
+  private readonly onError = (error: unknown) => this.outage.error(error);
+  private readonly onReady = () => this.outage.recovered();
+
+  private async connect(): Promise<Redis> {
+    const RedisClient = await loadIoRedis();
+    let client: Redis;
+    if (this.ownsClient) {
+      // No offline queue: a claim sent late, after an outage, could win a slot whose time has passed.
+      // A command timeout too: a Redis that hangs must not hold a tick (and the shutdown) for ever.
+      const { url, options } = toRedisClientOptions(
+        'HostingModule.forRoot({ redis })',
+        this.options.connection,
+        { enableOfflineQueue: false, maxRetriesPerRequest: 1 },
+        { commandTimeout: COMMAND_TIMEOUT_MS, connectionName: 'nest-hosting:exclusive-ticks' },
+      );
+      client = url ? new RedisClient(url, options) : new RedisClient(options);
+    } else {
+      client = this.options.connection as Redis;
+    }
+    client.on('error', this.onError);
+    client.on('ready', this.onReady);
+    return client;
+  }
+
+  /** Claims are sent only on a ready connection, never queued offline (see `connect`). */
+  private async whenReady(client: Redis): Promise<void> {
+    if (client.status === 'ready') return;
+    if (client.status === 'wait') client.connect().catch(() => undefined); // a lazyConnect instance
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.off('ready', onReady);
+        reject(Object.assign(new Error(`Redis is unreachable (no connection within ${this.connectWaitMs} ms)`), { code: 'ETIMEDOUT' }));
+      }, this.connectWaitMs);
+      const onReady = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      client.once('ready', onReady);
+    });
+  }
+
+  private keys(task: string) {
+    const base = `${this.prefix}:{exclusive:${task}}`;
+    return { running: `${base}:running`, slot: (slotKey: string) => `${base}:slot:${slotKey}` };
+  }
+
+  private lease(client: Redis, task: string, key: string, leaseMs: number): TickLease {
+    let released: Promise<void> | undefined;
+    let warned = false;
+    const renew = setInterval(() => {
+      client.eval(RENEW, 1, key, this.owner, Math.ceil(leaseMs)).catch((error: unknown) => {
+        if (warned) return;
+        warned = true;
+        this.options.logger.warn(EXCLUSIVE_LEASE_LOST(task, error));
+      });
+    }, Math.max(leaseMs / 2, 50));
+    renew.unref();
+    this.renewals.add(renew);
+    return {
+      release: () => {
+        clearInterval(renew);
+        this.renewals.delete(renew);
+        released ??= client.eval(RELEASE, 1, key, this.owner).then(
+          () => undefined,
+          () => undefined, // the lease lapses on its own
+        );
+        return released;
+      },
+    };
+  }
+}

@@ -1,0 +1,58 @@
+import type { LoggerService } from '@nestjs/common';
+import { REDIS_ERROR, REDIS_RECOVERED, REDIS_UNREACHABLE } from './redis.messages.js';
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+const CONNECTION_MESSAGES =
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|Connection is closed|Stream isn't writeable|max retries per request|Command timed out|Redis is unreachable|^(LOADING|READONLY|CLUSTERDOWN|TRYAGAIN|MASTERDOWN)\b/i;
+
+/** True for errors that mean "Redis cannot be reached right now", as opposed to a bug or a bad command. */
+export function isRedisConnectionError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message, name } = error as { code?: unknown; message?: unknown; name?: unknown };
+  if (typeof code === 'string' && CONNECTION_CODES.has(code)) return true;
+  if (name === 'ConnectionClosedError' || name === 'MaxRetriesPerRequestError') return true;
+  return typeof message === 'string' && CONNECTION_MESSAGES.test(message);
+}
+
+/**
+ * Logs a Redis outage once, when it starts, and once more when Redis is back, however many
+ * reconnect attempts and failed commands happen in between (ioredis reports every one).
+ * Other errors are logged each time.
+ */
+export class RedisOutageReporter {
+  private downSince?: number;
+
+  constructor(
+    private readonly logger: LoggerService,
+    /** Who is affected, e.g. `Queue "emails" (bullmq)`. */
+    private readonly subject: string,
+    /** The message logged when an outage starts. */
+    private readonly unreachable: (subject: string, error: unknown) => string = REDIS_UNREACHABLE,
+  ) {}
+
+  /** True between the first connection error and the next sign of life. */
+  get down(): boolean {
+    return this.downSince !== undefined;
+  }
+
+  /** Reports an error; returns true when it was a connection error (part of an outage). */
+  error(error: unknown): boolean {
+    if (!isRedisConnectionError(error)) {
+      this.logger.error(REDIS_ERROR(this.subject, error), (error as Error)?.stack ?? String(error));
+      return false;
+    }
+    if (this.downSince === undefined) {
+      this.downSince = Date.now();
+      this.logger.error(this.unreachable(this.subject, error));
+    }
+    return true;
+  }
+
+  /** Reports a sign of life (a connection became ready, a command succeeded). */
+  recovered(): void {
+    if (this.downSince === undefined) return;
+    const downMs = Date.now() - this.downSince;
+    this.downSince = undefined;
+    this.logger.log(REDIS_RECOVERED(this.subject, downMs));
+  }
+}
