@@ -21,7 +21,7 @@ export interface ServiceStatus {
   lastError?: { message: string; stack?: string; at: Date };
   /** Periodic: ticks coalesced away because a run overran them. */
   missedTicks: number;
-  /** Periodic: when the next tick is due (undefined while running, paused or stopped). */
+  /** Periodic: when the next scheduled tick is due (undefined during a scheduled run, while paused and once stopped). */
   nextRunAt?: Date;
   /** Periodic and queue: paused through `HostingRegistry.pause`. */
   paused?: boolean;

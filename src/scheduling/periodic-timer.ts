@@ -71,7 +71,7 @@ export class PeriodicTimer implements HostedUnit {
       }
       return this.pendingTrigger.promise;
     }
-    this.disarm();
+    // The armed slot stays armed: if it comes due during this run, afterRun folds it in.
     return this.execute(Date.now(), 0, true);
   }
 
@@ -109,11 +109,14 @@ export class PeriodicTimer implements HostedUnit {
 
   private arm(slot: number): void {
     if (this.stopped || this.tracker.paused) return;
+    if (this.timer && this.nextSlot === slot) return; // still armed for it (a triggered run came between)
+    this.timer?.clear();
     this.nextSlot = slot;
     const jitter = this.options.jitterMs > 0 ? Math.random() * this.options.jitterMs : 0;
     this.timer = setLongTimeout(() => {
       this.timer = undefined;
-      this.execute(slot, 0, false);
+      this.nextSlot = undefined;
+      if (!this.current) this.execute(slot, 0, false); // else: a triggered run is going; afterRun folds this slot in
     }, slot + jitter - Date.now());
   }
 
@@ -125,9 +128,11 @@ export class PeriodicTimer implements HostedUnit {
 
   private execute(slot: number, missed: number, triggered: boolean): Promise<void> {
     const controller = new AbortController();
-    const context = new TickContext(this.name, ++this.tickCount, new Date(slot), controller.signal, missed, triggered);
-    if (!triggered) this.lastSlot = slot;
-    this.nextSlot = undefined;
+    const context = new TickContext(this.name, ++this.tickCount, slot, controller, missed, triggered);
+    if (!triggered) {
+      this.lastSlot = slot;
+      this.nextSlot = undefined;
+    }
     this.tracker.state = 'running';
     this.tracker.runStarted();
     const timeout =
@@ -168,6 +173,7 @@ export class PeriodicTimer implements HostedUnit {
     if (this.tracker.paused) return;
     const { count, last } = this.schedule.slotsBetween(this.lastSlot, Date.now());
     if (count === 0) return this.arm(this.schedule.next(this.lastSlot));
+    this.disarm();
     // PeriodicTimer: slots that passed during the run coalesce into one immediate run.
     this.tracker.missedTicks += count - 1;
     this.execute(last, count - 1, false);

@@ -3,20 +3,30 @@
  * request object: `@Inject(REQUEST)` in a request-scoped provider returns it.
  */
 export class TickContext {
+  /** @internal created by the host for each run */
   constructor(
     /** The task's name. */
     readonly name: string,
     /** 1 for the first run of this task in this process, then 2, 3, … */
     readonly tick: number,
-    /** The slot on the schedule this run stands for (the last one, when ticks were coalesced). */
-    readonly scheduledAt: Date,
-    /** Aborts when the host stops, or when `timeoutMs` passes. */
-    readonly signal: AbortSignal,
+    private readonly scheduledAtMs: number,
+    private readonly controller: AbortController,
     /** Ticks that passed while the previous run overran and were folded into this one. */
     readonly missedTicks: number,
     /** True when started through `HostingRegistry.trigger` rather than the schedule. */
     readonly triggered: boolean,
   ) {}
+
+  /** The slot on the schedule this run stands for (the last one, when ticks were coalesced). */
+  get scheduledAt(): Date {
+    return new Date(this.scheduledAtMs);
+  }
+
+  /** Aborts when the host stops, or when `timeoutMs` passes. */
+  get signal(): AbortSignal {
+    // Node builds an AbortSignal lazily and it costs microseconds: only ticks that look pay for it.
+    return this.controller.signal;
+  }
 
   /**
    * A key stable across processes for this slot (task name + scheduled time), for idempotent

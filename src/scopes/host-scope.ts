@@ -37,7 +37,7 @@ export class HostScope implements AsyncDisposable {
    * Pass the error of a failed unit of work so that hooks roll back. Idempotent.
    */
   dispose(error?: unknown): Promise<void> {
-    this.ended ??= this.hooks.run(this.contextId, error !== undefined, error);
+    this.ended ??= this.hooks.run(this.contextId, error !== undefined, error) ?? Promise.resolve();
     return this.ended;
   }
 

@@ -21,9 +21,17 @@ export class ScopeEndHooks {
 
   constructor(private readonly discovery: DiscoveryService) {}
 
-  /** Runs every hook of `contextId`; a throwing hook is logged and the others still run. */
-  async run(contextId: ContextId, failed: boolean, error?: unknown): Promise<void> {
-    for (const wrapper of this.getCandidates()) {
+  /**
+   * Runs every hook of `contextId`; a throwing hook is logged and the others still run.
+   * Returns undefined at once when no provider of the app has a hook (no promise on the hot path).
+   */
+  run(contextId: ContextId, failed: boolean, error?: unknown): Promise<void> | undefined {
+    const candidates = this.getCandidates();
+    return candidates.length === 0 ? undefined : this.runHooks(candidates, contextId, failed, error);
+  }
+
+  private async runHooks(candidates: Wrapper[], contextId: ContextId, failed: boolean, error?: unknown): Promise<void> {
+    for (const wrapper of candidates) {
       const { instance, isResolved } = wrapper.getInstanceByContextId(contextId);
       if (!isResolved || !instance) continue;
       try {

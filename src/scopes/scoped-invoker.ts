@@ -42,7 +42,8 @@ export function createInvoker(wrapper: Wrapper, moduleRef: ModuleRef, hooks: Sco
       error = e;
       throw e;
     } finally {
-      await hooks.run(contextId, failed, error);
+      const ending = hooks.run(contextId, failed, error);
+      if (ending) await ending;
     }
   };
 }

@@ -53,7 +53,7 @@ async function eventually<R>(attempt: () => Promise<R>, timeoutMs = 15_000): Pro
 }
 
 const tick = (name: string, scheduledAt: number, tickNumber = 1, triggered = false) =>
-  new TickContext(name, tickNumber, new Date(scheduledAt), new AbortController().signal, 0, triggered);
+  new TickContext(name, tickNumber, scheduledAt, new AbortController(), 0, triggered);
 
 beforeAll(async () => {
   redis = await startRedisServer();

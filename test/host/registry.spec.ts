@@ -81,6 +81,31 @@ describe('HostingRegistry', () => {
     await app.close();
   });
 
+  it('a scheduled slot that comes due during a triggered run is folded into one run after it, never on top of it', async () => {
+    let running = 0;
+    let maxRunning = 0;
+    const runs: TickContext[] = [];
+    @Injectable()
+    class Jobs {
+      @Periodic(50)
+      async work(ctx: TickContext) {
+        running++;
+        maxRunning = Math.max(running, maxRunning);
+        runs.push(ctx);
+        if (ctx.triggered) await sleep(160);
+        running--;
+      }
+    }
+    const { app } = await startHostingApp({ providers: [Jobs] });
+    await app.get(HostingRegistry).trigger('Jobs.work');
+    await waitFor(() => runs.length >= 2);
+    await app.close();
+    expect(maxRunning).toBe(1);
+    expect(runs[0].triggered).toBe(true);
+    expect(runs[1].triggered).toBe(false);
+    expect(runs[1].missedTicks).toBeGreaterThanOrEqual(1); // slots at 50, 100, 150 ms became one run
+  });
+
   it('pause stops the ticks and resume starts them again', async () => {
     let runs = 0;
     @Injectable()
