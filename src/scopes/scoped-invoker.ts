@@ -7,7 +7,7 @@ type Wrapper = ReturnType<DiscoveryService['getProviders']>[number];
  * Calls a method on a discovered provider: directly when static (returning what the method
  * returns, so a synchronous handler costs no promise), in a fresh DI scope otherwise.
  */
-export type Invoker = (request: object, method: string | symbol, ...args: unknown[]) => unknown;
+export type Invoker = (request: object, method: string | symbol, first: unknown, second?: unknown) => unknown;
 
 /** The ModuleRef of the module that declares `wrapper`, so that a class provided twice resolves to its own. */
 export function hostModuleRef(wrapper: Wrapper, fallback: ModuleRef): { ref: ModuleRef; strict: boolean } {
@@ -27,16 +27,17 @@ export function openScope(moduleRef: ModuleRef, request: object): ContextId {
 export function createInvoker(wrapper: Wrapper, moduleRef: ModuleRef, hooks: ScopeEndHooks): Invoker {
   if (wrapper.isDependencyTreeStatic() && !wrapper.isTransient) {
     const instance: any = wrapper.instance;
-    return (_request, method, ...args) => instance[method](...args);
+    // Two fixed arguments, no rest array: this runs once per queue item.
+    return (_request, method, first, second) => instance[method](first, second);
   }
   const { ref, strict } = hostModuleRef(wrapper, moduleRef);
-  return async (request, method, ...args) => {
+  return async (request, method, first, second) => {
     const contextId = openScope(moduleRef, request);
     let failed = false;
     let error: unknown;
     try {
       const instance: any = await ref.resolve(wrapper.token as never, contextId, { strict });
-      return await instance[method](...args);
+      return await instance[method](first, second);
     } catch (e) {
       failed = true;
       error = e;

@@ -13,8 +13,16 @@ export const WORKER = fromRoot('sample-app', 'worker.ts');
 /** Child processes on a busy 2-core machine: be generous. */
 export const START_TIMEOUT_MS = 60_000;
 
+const dataDirs: string[] = [];
+afterAll(() => {
+  for (const dir of dataDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh DATA_DIR, removed after the spec file's tests. */
 export function tempDataDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'nest-hosting-sample-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nest-hosting-sample-'));
+  dataDirs.push(dir);
+  return dir;
 }
 
 export interface RunningSample {
