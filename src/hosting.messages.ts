@@ -77,6 +77,9 @@ export const INVALID_HOSTING_OPTION = (option: string, expected: string, value: 
 
 export { show as showValue };
 
+/** What a log line carries for an error: its stack, or the value itself when it is no Error. */
+export const stackOf = (error: unknown): string => (error instanceof Error && error.stack) || String(error);
+
 export const INVALID_QUEUE_OPTION = (queue: unknown, option: string, expected: string, value: unknown) =>
   `HostingModule.registerQueue(${show(queue)}): option "${option}" must be ${expected}, got ${show(value)}`;
 
@@ -97,6 +100,8 @@ export const QUEUE_ITEM_RETRY = (name: string, id: string, attempt: number, atte
 
 export const QUEUE_ITEM_FAILED = (name: string, id: string, attempts: number) =>
   `Queue "${name}" item ${id} failed after ${attempts} ${attempts === 1 ? 'try' : 'tries'}`;
+
+export const QUEUE_STOP_FAILED = (name: string) => `Queue "${name}" did not stop cleanly`;
 
 export const QUEUE_HOOK_FAILED = (name: string, hook: string) => `Queue "${name}": the ${hook} hook threw`;
 

@@ -1,3 +1,4 @@
+import { stackOf } from '../hosting.messages.js';
 import type { LoggerService } from '@nestjs/common';
 import { REDIS_ERROR, REDIS_RECOVERED, REDIS_UNREACHABLE } from './redis.messages.js';
 
@@ -38,7 +39,7 @@ export class RedisOutageReporter {
   /** Reports an error; returns true when it was a connection error (part of an outage). */
   error(error: unknown): boolean {
     if (!isRedisConnectionError(error)) {
-      this.logger.error(REDIS_ERROR(this.subject, error), (error as Error)?.stack ?? String(error));
+      this.logger.error(REDIS_ERROR(this.subject, error), stackOf(error));
       return false;
     }
     if (this.downSince === undefined) {

@@ -2,7 +2,7 @@ import type { LoggerService } from '@nestjs/common';
 import type { ServiceErrorBehavior } from '../interfaces/hosting-options.interface.js';
 import type { HostedBackgroundService, RestartPolicy } from '../interfaces/background-service-options.interface.js';
 import type { ServiceStatus } from '../interfaces/service-status.interface.js';
-import { RESTARTS_EXHAUSTED, SERVICE_FAULTED, SERVICE_RESTARTING } from '../hosting.messages.js';
+import { RESTARTS_EXHAUSTED, SERVICE_FAULTED, SERVICE_RESTARTING, stackOf } from '../hosting.messages.js';
 import type { HostedUnit, StopRequest } from '../registry/hosted-unit.js';
 import { StatusTracker } from '../registry/status-tracker.js';
 
@@ -90,7 +90,7 @@ export class BackgroundServiceRunner implements HostedUnit {
 
   private onFailure(error: unknown, ranForMs: number): void {
     const { name, onError, restart } = this.definition;
-    this.logger.error(SERVICE_FAULTED(name, onError), (error as Error)?.stack ?? String(error));
+    this.logger.error(SERVICE_FAULTED(name, onError), stackOf(error));
     if (onError === 'restart') {
       if (ranForMs > restart.maxDelayMs) this.restarts = 0; // a long healthy run earns a fresh budget
       if (this.restarts < restart.maxRestarts) {

@@ -25,6 +25,7 @@ import {
   SHUTDOWN_ABANDONED,
   STOPPING_HOST,
   TASK_FAILED,
+  stackOf,
 } from '../hosting.messages.js';
 import { HOSTING_OPTIONS } from '../hosting.module-definition.js';
 import type { HostingOptions, ServiceErrorBehavior } from '../interfaces/hosting-options.interface.js';
@@ -116,7 +117,7 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
         schedule,
         run,
         definition,
-        (error) => this.logger.error(TASK_FAILED('Periodic task', definition.name), (error as Error)?.stack ?? String(error)),
+        (error) => this.logger.error(TASK_FAILED('Periodic task', definition.name), stackOf(error)),
       );
       this.registry.register(timer, definition.owner);
     }

@@ -3,7 +3,9 @@ import {
   QUEUE_HOOK_FAILED,
   QUEUE_ITEM_FAILED,
   QUEUE_ITEM_RETRY,
+  QUEUE_STOP_FAILED,
   QUEUE_UNDELIVERED,
+  stackOf,
 } from '../hosting.messages.js';
 import type { QueueOptions, QueueWorkerOptions } from '../interfaces/queue-options.interface.js';
 import type { ServiceStatus } from '../interfaces/service-status.interface.js';
@@ -104,7 +106,7 @@ export class HostedQueue<T> implements HostedUnit {
       },
       (error) => {
         this.tracker.state = 'stopped';
-        this.logger.error(`Queue "${this.name}" did not stop cleanly`, (error as Error)?.stack ?? String(error));
+        this.logger.error(QUEUE_STOP_FAILED(this.name), stackOf(error));
       },
     );
   }
@@ -131,13 +133,13 @@ export class HostedQueue<T> implements HostedUnit {
     try {
       fn(...args);
     } catch (error) {
-      this.logger.error(QUEUE_HOOK_FAILED(this.name, hook), (error as Error)?.stack ?? String(error));
+      this.logger.error(QUEUE_HOOK_FAILED(this.name, hook), stackOf(error));
     }
   }
 
   private onFailed(job: DeliveredJob<T>, error: unknown): void {
     this.failed++;
-    this.logger.error(QUEUE_ITEM_FAILED(this.name, job.id, job.attempt), (error as Error)?.stack ?? String(error));
+    this.logger.error(QUEUE_ITEM_FAILED(this.name, job.id, job.attempt), stackOf(error));
     this.callHook('onFailed', job.data, error, { id: job.id, attempts: job.attempt });
   }
 }

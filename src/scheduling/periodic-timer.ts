@@ -139,9 +139,11 @@ export class PeriodicTimer implements HostedUnit {
       this.options.timeoutMs === undefined
         ? undefined
         : setTimeout(() => controller.abort(new Error(`tick of "${this.name}" timed out`)), this.options.timeoutMs);
-    const promise = this.settle(context, timeout);
-    this.current = { promise, controller };
-    return promise;
+    // `current` is set before the run starts: a run that throws synchronously settles at once.
+    const current = { controller, promise: Promise.resolve() };
+    this.current = current;
+    current.promise = this.settle(context, timeout);
+    return current.promise;
   }
 
   private async settle(context: TickContext, timeout: NodeJS.Timeout | undefined): Promise<void> {

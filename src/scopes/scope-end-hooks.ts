@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DiscoveryService, type ContextId } from '@nestjs/core';
-import { SCOPE_HOOK_FAILED } from '../hosting.messages.js';
+import { SCOPE_HOOK_FAILED, stackOf } from '../hosting.messages.js';
 import type { OnScopeEnd } from './on-scope-end.interface.js';
 
 type Wrapper = ReturnType<DiscoveryService['getProviders']>[number];
@@ -37,7 +37,7 @@ export class ScopeEndHooks {
       try {
         await (instance as OnScopeEnd).onScopeEnd(failed ? error ?? new Error('unit of work failed') : undefined);
       } catch (hookError) {
-        this.logger.error(SCOPE_HOOK_FAILED(String(wrapper.name)), (hookError as Error)?.stack ?? String(hookError));
+        this.logger.error(SCOPE_HOOK_FAILED(String(wrapper.name)), stackOf(hookError));
       }
     }
   }

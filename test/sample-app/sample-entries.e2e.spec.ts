@@ -36,11 +36,18 @@ describe('sample app entries', () => {
     expect(ordersWithoutSentEmail(dataDir)).toEqual([]);
     expect(worker.output()).not.toMatch(/Listening on|Mapped \{/);
 
+    // catalog.sync (a @BackgroundService) adds the supplier's fourth product to the three seeded ones.
+    const catalogSize = () => {
+      const db = openShopDb(dataDir);
+      try {
+        return (db.prepare('SELECT COUNT(*) AS n FROM catalog').get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    await eventually(() => catalogSize() === 4, 30_000, 'catalog.sync to run');
     worker.kill('SIGTERM');
     expect(await worker.exited).toEqual({ code: 0, signal: null });
-    const db = openShopDb(dataDir);
-    expect((db.prepare('SELECT COUNT(*) AS n FROM catalog').get() as { n: number }).n).toBe(4); // catalog.sync ran
-    db.close();
   }, E2E_TIMEOUT_MS);
 
   it('under systemd (NOTIFY_SOCKET): READY=1 once listening, WATCHDOG=1 pings, STOPPING=1 on SIGTERM, exit 0', async () => {

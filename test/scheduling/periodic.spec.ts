@@ -193,6 +193,23 @@ describe('@Periodic', () => {
   });
 
   describe('when a tick fails', () => {
+    it('a synchronous throw is contained the same way and the schedule goes on', async () => {
+      let runs = 0;
+      @Injectable()
+      class SyncFailing {
+        @Periodic(20)
+        tick() {
+          runs++;
+          throw new Error('sync tick failure');
+        }
+      }
+      const { app, logger } = await startHostingApp({ providers: [SyncFailing] });
+      await waitFor(() => runs >= 4);
+      await app.close();
+      expect(app.get(HostingRegistry).get('SyncFailing.tick')?.failures).toBeGreaterThanOrEqual(4);
+      expect(logger.find('error', TASK_FAILED('Periodic task', 'SyncFailing.tick')).length).toBeGreaterThanOrEqual(4);
+    });
+
     it('logs it once with the task name and stack, counts it, and keeps the schedule', async () => {
       let runs = 0;
       @Injectable()

@@ -1,3 +1,4 @@
+import { stackOf } from '../../hosting.messages.js';
 import type { LoggerService } from '@nestjs/common';
 import type { Job, JobsOptions, Queue, Worker } from 'bullmq';
 import { hostname } from 'node:os';
@@ -101,7 +102,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     this.jobOptions = { attempts: policy.attempts, backoff: { type: policy.backoff.type, delay: policy.backoff.delayMs } };
     this.workerStarted = this.ready
       .then(() => this.createWorker(process, policy))
-      .catch((error: unknown) => this.logger.error(WORKER_NOT_STARTED(this.name), (error as Error)?.stack ?? String(error)));
+      .catch((error: unknown) => this.logger.error(WORKER_NOT_STARTED(this.name), stackOf(error)));
   }
 
   closeIntake(): void {
