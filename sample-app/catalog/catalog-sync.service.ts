@@ -27,7 +27,7 @@ export class CatalogSyncService {
            ON CONFLICT (sku) DO UPDATE SET name = excluded.name, price_cents = excluded.price_cents, synced_at = excluded.synced_at`,
         );
         const at = new Date().toISOString();
-        this.db.connection.transaction(() => products.forEach((p) => upsert.run({ ...p, at })))();
+        this.db.connection.transaction(() => products.forEach((p) => upsert.run({ ...p, at }))).immediate();
         this.logger.debug(`Catalog synced: ${products.length} product(s)`);
       } catch (error) {
         if (signal.aborted) break;

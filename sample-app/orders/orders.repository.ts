@@ -37,7 +37,12 @@ interface OrderRow {
 export class OrdersRepository {
   constructor(private readonly db: Database) {}
 
-  /** Stores the order and its pending email in one transaction: no order ever lacks its email. */
+  /**
+   * Stores the order and its pending email in one transaction: no order ever lacks its email.
+   * `.immediate()` takes the write lock before the first read: a deferred transaction that
+   * reads, then writes after another process (worker.ts) wrote, fails at once with
+   * SQLITE_BUSY_SNAPSHOT, which busy_timeout does not cover.
+   */
   place(customerEmail: string, lines: OrderLine[], now = new Date()): { orderId: number } | { unknownSkus: string[] } {
     const connection = this.db.connection;
     return connection.transaction(() => {
@@ -56,7 +61,7 @@ export class OrdersRepository {
         .prepare('INSERT INTO emails (order_id, recipient, subject, queued_at) VALUES (?, ?, ?, ?)')
         .run(orderId, customerEmail, `Your order #${orderId} is confirmed`, now.toISOString());
       return { orderId };
-    })();
+    }).immediate();
   }
 
   find(id: number): Order | undefined {

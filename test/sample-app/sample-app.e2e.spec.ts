@@ -28,7 +28,7 @@ describe('sample app (main.ts as a real process)', () => {
     const placed = [];
     for (let n = 1; n <= 5; n++) {
       const { status, body } = await sample.post('/orders', order(n));
-      expect(status).toBe(202);
+      expect({ status, body }).toMatchObject({ status: 202 }); // on failure, shows the error body too
       expect(body.email).toMatchObject({ status: 'pending', sentAt: null });
       placed.push(body.id as number);
     }

@@ -27,7 +27,7 @@ describe('sample app with REDIS_URL (BullMQ backend)', () => {
     const ids: number[] = [];
     for (let n = 1; n <= 30; n++) {
       const { status, body } = await main.post('/orders', order(n));
-      expect(status).toBe(202);
+      expect({ status, body }).toMatchObject({ status: 202 }); // on failure, shows the error body too
       ids.push(body.id);
     }
     await eventually(() => ordersWithoutSentEmail(dataDir).length === 0, 90_000, 'every email sent');
