@@ -4,15 +4,14 @@
  * Contract of a bench file: bench/bench-result.ts. `npm run bench -- schedule` runs the files
  * whose name contains "schedule".
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { runInChild } from './bench-child.js';
 import type { BenchResult } from './bench-result.js';
 import { repoRoot } from '../test/support/paths.js';
 
 const benchDir = path.join(repoRoot, 'bench');
-const loader = path.join(repoRoot, 'test', 'support', 'child-loader', 'register-cjs.cjs');
 const filter = process.argv.slice(2);
 
 /** bench/bullmq.bench.ts predates the contract: its result is adapted here. */
@@ -45,21 +44,8 @@ function adapt(file: string, raw: BenchResult | LegacyResult): BenchResult {
   };
 }
 
-function runOne(file: string): Promise<BenchResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', '-r', loader, path.join(benchDir, 'child.ts'), file], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, NEST_MAJOR: '11', NEST_TEST_MODE: 'cjs' },
-    });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.on('exit', (code) => {
-      const line = out.split('\n').find((l) => l.startsWith('BENCH_RESULT '));
-      if (code !== 0 || !line) return reject(new Error(`${path.basename(file)} exited with ${code}:\n${out.slice(-2_000)}`));
-      resolve(adapt(file, JSON.parse(line.slice('BENCH_RESULT '.length))));
-    });
-  });
+async function runOne(file: string): Promise<BenchResult> {
+  return adapt(file, await runInChild<BenchResult | LegacyResult>(file));
 }
 
 function machine(): string {

@@ -13,7 +13,7 @@ import type { HostedUnit, StopRequest } from '../registry/hosted-unit.js';
 import { StatusTracker, coarseClock } from '../registry/status-tracker.js';
 import type { Invoker } from '../scopes/scoped-invoker.js';
 import { JobContext } from './job-context.js';
-import type { DeliveredJob, QueueBackend } from './queue-backend.interface.js';
+import type { QueueBackend } from './queue-backend.interface.js';
 
 /** The worker method bound to a queue. */
 export interface BoundWorker {
@@ -60,39 +60,26 @@ export class HostedQueue<T> implements HostedUnit {
     if (!worker) return;
     const { attempts } = worker.options;
     const { methodName, invoke } = worker;
-    const onError = (job: DeliveredJob<T>, signal: AbortSignal, error: unknown, startedAt: number): never => {
-      this.tracker.runFailed(error, startedAt);
-      if (job.attempt < attempts && !signal.aborted) {
-        this.logger.warn(QUEUE_ITEM_RETRY(this.name, job.id, job.attempt, attempts, error));
-      }
-      throw error;
-    };
-    const onSuccess = (startedAt: number): void => {
-      this.processed++;
-      this.tracker.runSucceeded(startedAt);
-    };
-    const settle = async (pending: Promise<unknown>, job: DeliveredJob<T>, signal: AbortSignal, startedAt: number): Promise<void> => {
-      try {
-        await pending;
-      } catch (error) {
-        onError(job, signal, error, startedAt);
-      }
-      onSuccess(startedAt);
-    };
+    const tracker = this.tracker;
+    // The backend awaits what the method returned itself and reports the outcome below: no
+    // wrapper promise per item (a static async worker costs one await per item, as a loop would).
     this.backend.startWorker(
-      (job, signal) => {
-        const context = new JobContext(this.name, job.id, job.attempt, signal);
-        const startedAt = this.tracker.runStarted();
-        let result: unknown;
-        try {
-          result = invoke(context, methodName, job.data, context);
-        } catch (error) {
-          return onError(job, signal, error, startedAt);
-        }
-        if (result instanceof Promise) return settle(result, job, signal, startedAt);
-        onSuccess(startedAt);
+      (data, context) => {
+        context.startedAt = tracker.itemStarted();
+        return invoke(context, methodName, data, context);
       },
-      { ...worker.options, onFailed: (job, error) => this.onFailed(job, error) },
+      {
+        ...worker.options,
+        onAck: (context) => {
+          this.processed++;
+          tracker.itemSucceeded(context.startedAt);
+        },
+        onNack: (context, error) => {
+          tracker.runFailed(error, context.startedAt);
+          if (context.attempt < attempts && !context.signal.aborted) this.logger.warn(QUEUE_ITEM_RETRY(this.name, context.id, context.attempt, attempts, error));
+        },
+        onFailed: (data, context, error) => this.onFailed(data, context, error),
+      },
     );
   }
 
@@ -137,9 +124,9 @@ export class HostedQueue<T> implements HostedUnit {
     }
   }
 
-  private onFailed(job: DeliveredJob<T>, error: unknown): void {
+  private onFailed(data: T, context: JobContext, error: unknown): void {
     this.failed++;
-    this.logger.error(QUEUE_ITEM_FAILED(this.name, job.id, job.attempt), stackOf(error));
-    this.callHook('onFailed', job.data, error, { id: job.id, attempts: job.attempt });
+    this.logger.error(QUEUE_ITEM_FAILED(this.name, context.id, context.attempt), stackOf(error));
+    this.callHook('onFailed', data, error, { id: context.id, attempts: context.attempt });
   }
 }

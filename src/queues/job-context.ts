@@ -3,14 +3,31 @@
  * request object: `@Inject(REQUEST)` in a request-scoped provider returns it.
  */
 export class JobContext {
+  /** @internal when the handler started (coarse epoch ms), for the queue's status */
+  startedAt = 0;
+  private key: string | number;
+
   constructor(
     /** The queue's name. */
     readonly queue: string,
-    /** The item's id (unique per queue; BullMQ's job id on that backend). */
-    readonly id: string,
+    /** The item's id: a string, or the memory backend's sequence number (turned into a string on first read). */
+    id: string | number,
     /** 1 for the first try, then 2, 3, … up to `attempts`. */
     readonly attempt: number,
     /** Aborts when the shutdown deadline passes while the item is being handled. */
     readonly signal: AbortSignal,
-  ) {}
+  ) {
+    this.key = id;
+  }
+
+  /** The item's id (unique per queue; BullMQ's job id on that backend). */
+  get id(): string {
+    const key = this.key;
+    return typeof key === 'string' ? key : (this.key = String(key));
+  }
+
+  /** `{ queue, id, attempt }`: what a log line or `JSON.stringify` shows of it. */
+  toJSON(): { queue: string; id: string; attempt: number } {
+    return { queue: this.queue, id: this.id, attempt: this.attempt };
+  }
 }

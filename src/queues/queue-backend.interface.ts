@@ -1,26 +1,31 @@
 import type { BackoffOptions } from '../interfaces/queue-options.interface.js';
-
-/** One item as a backend delivers it. */
-export interface DeliveredJob<T> {
-  id: string;
-  data: T;
-  /** 1-based try number. */
-  attempt: number;
-}
+import type { JobContext } from './job-context.js';
 
 /**
- * Handles one delivery: return or resolve = ack, throw or reject = nack (retried per policy).
- * Returns undefined when the handler finished synchronously, so fast handlers cost no promise.
+ * Starts one delivery of `data` and returns what the handler returned: a promise (or thenable)
+ * when it runs asynchronously, for the backend to await itself (no wrapper promise per item),
+ * anything else when it finished synchronously. Throws what a synchronous handler threw. The
+ * backend then reports the outcome to `WorkerPolicy.onAck` or `onNack`. The backend makes the
+ * `JobContext`; it is the delivery's only record (no other object per item).
  */
-export type JobProcessor<T> = (job: DeliveredJob<T>, signal: AbortSignal) => Promise<void> | void;
+export type JobProcessor<T> = (data: T, context: JobContext) => unknown;
 
-/** How a backend runs the worker of its queue. */
+/** How a backend runs the worker of its queue, and where it reports each outcome. */
 export interface WorkerPolicy<T> {
   concurrency: number;
   attempts: number;
   backoff: BackoffOptions;
+  /** The handler returned or resolved. */
+  onAck(context: JobContext): void;
+  /** The handler threw or rejected (before the backend decides on a retry). */
+  onNack(context: JobContext, error: unknown): void;
   /** Called once per item that failed its last attempt. */
-  onFailed(job: DeliveredJob<T>, error: unknown): void;
+  onFailed(data: T, context: JobContext, error: unknown): void;
+}
+
+/** Whether a processor's result is still running (a promise or another thenable). */
+export function isPending(result: unknown): result is PromiseLike<unknown> {
+  return result instanceof Promise || (result != null && typeof (result as PromiseLike<unknown>).then === 'function');
 }
 
 /** What the backend reports for `ServiceStatus`. */

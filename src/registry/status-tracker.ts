@@ -56,6 +56,24 @@ export class StatusTracker {
     this.startedAt = this.previousStartedAt;
   }
 
+  /**
+   * A queue item started (items overlap above concurrency 1): counted, and its start time, on the
+   * coarse clock, returned for `itemSucceeded` or `runFailed`. Two field writes: this runs per item.
+   */
+  itemStarted(): number {
+    this.runs++;
+    return coarseClock();
+  }
+
+  /** A queue item finished: its start, end and duration become the last run's. */
+  itemSucceeded(startedAt: number): void {
+    const now = coarseClock();
+    this.consecutiveFailures = 0;
+    this.startedAt = startedAt;
+    this.finishedAt = now;
+    this.durationMs = now - startedAt;
+  }
+
   runSucceeded(startedAt = this.startedAt): void {
     this.consecutiveFailures = 0;
     this.finish(startedAt);

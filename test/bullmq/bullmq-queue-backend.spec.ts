@@ -7,7 +7,14 @@ import { Redis } from 'ioredis';
 import { QueueClosedError } from '../../src/queues/errors/queue-closed.error.js';
 import { BullMqQueueBackend, type BullMqQueueBackendOptions } from '../../src/queues/bullmq/bullmq-queue-backend.js';
 import { QueueUnavailableError } from '../../src/queues/bullmq/queue-unavailable.error.js';
-import type { DeliveredJob, JobProcessor, WorkerPolicy } from '../../src/queues/queue-backend.interface.js';
+import type { JobProcessor, WorkerPolicy } from '../../src/queues/queue-backend.interface.js';
+
+/** What the tests record of one delivery. */
+interface DeliveredJob<T> {
+  id: string;
+  data: T;
+  attempt: number;
+}
 import { REDIS_RECOVERED, REDIS_UNREACHABLE } from '../../src/distributed/redis.messages.js';
 import { CaptureLogger } from '../support/capture-logger.js';
 import { sleep, untilAborted, waitFor } from '../support/hosting-app.js';
@@ -32,7 +39,9 @@ function policy<T>(overrides: Partial<WorkerPolicy<T>> = {}): WorkerPolicy<T> & 
     concurrency: 1,
     attempts: 1,
     backoff: { type: 'fixed', delayMs: 0 },
-    onFailed: (job, error) => failed.push({ job, error }),
+    onAck: () => undefined,
+    onNack: () => undefined,
+    onFailed: (data, context, error) => failed.push({ job: { id: context.id, data, attempt: context.attempt }, error }),
     ...overrides,
     failed,
   };
@@ -41,9 +50,10 @@ function policy<T>(overrides: Partial<WorkerPolicy<T>> = {}): WorkerPolicy<T> & 
 /** A processor that records deliveries and runs `body` for each. */
 function recorder<T>(body: (job: DeliveredJob<T>, signal: AbortSignal) => Promise<void> | void = () => undefined) {
   const seen: Array<DeliveredJob<T> & { at: number }> = [];
-  const process: JobProcessor<T> = async (job, signal) => {
+  const process: JobProcessor<T> = async (data, context) => {
+    const job = { id: context.id, data, attempt: context.attempt };
     seen.push({ ...job, at: Date.now() });
-    await body(job, signal);
+    await body(job, context.signal);
   };
   return { seen, process };
 }

@@ -24,6 +24,16 @@ function shiftAll<T>(channel: MemoryChannel<T>): T[] {
   return items;
 }
 
+/** Empties the channel synchronously, oldest first, as [item, tag] pairs. */
+function shiftAllTagged<T>(channel: MemoryChannel<T>): Array<[T, number]> {
+  const pairs: Array<[T, number]> = [];
+  while (channel.size > 0) {
+    const tag = channel.headTag;
+    pairs.push([channel.shift(), tag]);
+  }
+  return pairs;
+}
+
 /** Reads until CHANNEL_DONE. */
 async function readAll<T>(channel: MemoryChannel<T>): Promise<T[]> {
   const items: T[] = [];
@@ -48,9 +58,9 @@ describe('MemoryChannel', () => {
       expect(channel.size).toBe(0);
     });
 
-    it('grows an unbounded channel past its initial ring size, keeping order across wrap-around', () => {
+    it('grows an unbounded channel over many storage segments, keeping order', () => {
       const channel = new MemoryChannel<number>({ name: 'emails' });
-      // Move the ring's head off slot 0 so that the growth below copies a wrapped ring.
+      // Start the head off slot 0 of the first segment.
       for (const i of range(1, 10)) channel.tryWrite(i);
       expect(shiftAll(channel).length).toBe(10);
 
@@ -60,7 +70,7 @@ describe('MemoryChannel', () => {
       expect(shiftAll(channel)).toEqual(range(1, 5_000));
     });
 
-    it('keeps order when the ring wraps many times at a steady size', () => {
+    it('keeps order when one segment is reused many times at a steady size', () => {
       const channel = new MemoryChannel<number>({ name: 'emails', capacity: 5 });
       const read: number[] = [];
       for (const i of range(1, 1_000)) {
@@ -69,6 +79,28 @@ describe('MemoryChannel', () => {
       }
       read.push(...shiftAll(channel));
       expect(read).toEqual(range(1, 1_000));
+    });
+
+    it('keeps the tag of each item beside it, across segments and when items are admitted from waiting writers', async () => {
+      const channel = new MemoryChannel<string>({ name: 'emails', capacity: 3_000 });
+      for (const i of range(1, 3_000)) channel.tryWrite(`item ${i}`, 1_000_000 + i);
+      const waiting = channel.write('late', new AbortController().signal, 42); // full: waits for room
+      expect(channel.headTag).toBe(1_000_001);
+      expect(channel.shift()).toBe('item 1');
+      await waiting;
+
+      const pairs = shiftAllTagged(channel);
+      expect(pairs).toHaveLength(3_000);
+      expect(pairs.slice(0, 2)).toEqual([['item 2', 1_000_002], ['item 3', 1_000_003]]);
+      expect(pairs.at(-2)).toEqual(['item 3000', 1_003_000]);
+      expect(pairs.at(-1)).toEqual(['late', 42]);
+      expect(pairs.every(([item, tag]) => item === 'late' || item === `item ${tag - 1_000_000}`)).toBe(true);
+    });
+
+    it('keeps tags beyond 2^31 (a queue that has passed billions of items)', () => {
+      const channel = new MemoryChannel<string>({ name: 'emails' });
+      channel.tryWrite('a', 2 ** 40 + 1);
+      expect(channel.headTag).toBe(2 ** 40 + 1);
     });
 
     it('carries undefined and null items like any other item', async () => {
@@ -178,6 +210,104 @@ describe('MemoryChannel', () => {
 
       expect(shiftAll(channel)).toEqual([4, 5, 6]);
       expect(dropped).toEqual([1, 2, 3]);
+    });
+  });
+
+  describe('when an eviction crosses a storage segment boundary', () => {
+    // Segments hold 1,024 items: capacity 1,025 puts the newest item alone in a second segment.
+    it('dropNewest steps the tail back into the previous segment and keeps every other item and tag', () => {
+      const dropped: number[] = [];
+      const channel = new MemoryChannel<number>({ name: 'emails', capacity: 1_025, fullMode: 'dropNewest', onDropped: (i) => dropped.push(i) });
+      for (const i of range(1, 1_025)) channel.tryWrite(i, i);
+      channel.tryWrite(9_001, 9_001); // evicts 1025, the only item of the second segment
+      channel.tryWrite(9_002, 9_002); // evicts 9001
+      expect(dropped).toEqual([1_025, 9_001]);
+      expect(shiftAllTagged(channel)).toEqual([...range(1, 1_024), 9_002].map((i) => [i, i]));
+      channel.tryWrite(7, 7);
+      expect(shiftAllTagged(channel)).toEqual([[7, 7]]);
+    });
+
+    it('dropOldest moves the head into the next segment and keeps every other item and tag', () => {
+      const dropped: number[] = [];
+      const channel = new MemoryChannel<number>({ name: 'emails', capacity: 1_025, fullMode: 'dropOldest', onDropped: (i) => dropped.push(i) });
+      for (const i of range(1, 1_025)) channel.tryWrite(i, i);
+      for (const i of range(2_001, 2_030)) channel.tryWrite(i, i);
+      expect(dropped).toEqual(range(1, 30));
+      expect(shiftAllTagged(channel)).toEqual([...range(31, 1_025), ...range(2_001, 2_030)].map((i) => [i, i]));
+    });
+
+    it('drain() returns items from every segment, oldest first', () => {
+      const channel = new MemoryChannel<number>({ name: 'emails' });
+      for (const i of range(1, 2_500)) channel.tryWrite(i, i);
+      for (let i = 0; i < 700; i++) channel.shift();
+      expect(channel.drain()).toEqual(range(701, 2_500));
+      channel.tryWrite(1, 5);
+      expect(shiftAllTagged(channel)).toEqual([[1, 5]]);
+    });
+  });
+
+  describe('waitToRead()', () => {
+    it('resolves true at once when an item is queued, and takes nothing', async () => {
+      const channel = new MemoryChannel<string>({ name: 'emails' });
+      channel.tryWrite('a', 1);
+      expect(await channel.waitToRead()).toBe(true);
+      expect(channel.size).toBe(1);
+    });
+
+    it('waits on an empty channel until a write, which stays queued for the caller to shift', async () => {
+      const channel = new MemoryChannel<string>({ name: 'emails' });
+      const waiting = channel.waitToRead();
+      expect(channel.waitingReaders).toBe(1);
+      expect(await stateOf(waiting)).toBe('pending');
+
+      channel.tryWrite('a', 7);
+      expect(await waiting).toBe(true);
+      expect(channel.waitingReaders).toBe(0);
+      expect(shiftAllTagged(channel)).toEqual([['a', 7]]);
+    });
+
+    it('wakes one waiter per item written', async () => {
+      const channel = new MemoryChannel<string>({ name: 'emails' });
+      const waits = [channel.waitToRead(), channel.waitToRead(), channel.waitToRead()];
+      channel.tryWrite('a');
+      channel.tryWrite('b');
+      await flush();
+      expect(await Promise.all(waits.map(stateOf))).toEqual(['fulfilled', 'fulfilled', 'pending']);
+      channel.complete();
+      expect(await waits[2]).toBe(false);
+    });
+
+    it('resolves false once completed and empty, but true while completed items remain', async () => {
+      const channel = new MemoryChannel<string>({ name: 'emails' });
+      channel.tryWrite('a');
+      channel.complete();
+      expect(await channel.waitToRead()).toBe(true);
+      channel.shift();
+      expect(await channel.waitToRead()).toBe(false);
+    });
+
+    it('rejects with the reason when its signal aborts, and leaves no listener behind', async () => {
+      const channel = new MemoryChannel<string>({ name: 'emails' });
+      const controller = new AbortController();
+      const reason = new Error('stop waiting');
+      await expect(channel.waitToRead(AbortSignal.abort(reason))).rejects.toBe(reason);
+
+      const waiting = channel.waitToRead(controller.signal);
+      controller.abort(reason);
+      await expect(waiting).rejects.toBe(reason);
+      expect(channel.waitingReaders).toBe(0);
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    });
+
+    it('is served after read(): a waiting read() takes a written item first', async () => {
+      const channel = new MemoryChannel<string>({ name: 'emails' });
+      const waiting = channel.waitToRead();
+      const reading = channel.read();
+      channel.tryWrite('a');
+      expect(await reading).toBe('a');
+      expect(await stateOf(waiting)).toBe('pending');
+      channel.tryWrite('b');
+      expect(await waiting).toBe(true);
     });
   });
 

@@ -133,6 +133,50 @@ describe('memory backend: a producer that outruns the consumer', () => {
   });
 });
 
+describe('memory backend: lanes up to concurrency', () => {
+  it('a handler that stays pending does not hold up the items behind it, in a first burst and in a later one', async () => {
+    const gates: Array<() => void> = [];
+    const handled: number[] = [];
+    let running = 0;
+    let max = 0;
+    @Injectable()
+    class Producer {
+      constructor(@InjectQueue('lanes') readonly queue: WorkQueue<number>) {}
+    }
+    @Injectable()
+    class Worker {
+      @QueueWorker('lanes', { concurrency: 3 })
+      async handle(item: number) {
+        running++;
+        max = Math.max(max, running);
+        if (item % 10 === 1) await new Promise<void>((resolve) => gates.push(resolve)); // 1 and 11 wait for the test
+        else await sleep(5);
+        running--;
+        handled.push(item);
+      }
+    }
+    const { app } = await startHostingApp({ imports: [HostingModule.registerQueue({ name: 'lanes' })], providers: [Producer, Worker] });
+    const producer = app.get(Producer).queue;
+
+    for (let i = 1; i <= 6; i++) await producer.enqueue(i);
+    await waitFor(() => handled.length === 5, 10_000, 'items 2-6 handled while item 1 is pending');
+    expect(handled).toEqual([2, 3, 4, 5, 6]);
+    expect(max).toBeLessThanOrEqual(3);
+    gates.splice(0).forEach((open) => open());
+    await waitFor(() => handled.length === 6);
+
+    // The extra lanes left when idle; a later burst gets them back.
+    await sleep(50);
+    max = 0;
+    for (let i = 11; i <= 20; i++) await producer.enqueue(i);
+    await waitFor(() => handled.length === 15, 10_000, 'items 12-20 handled while item 11 is pending');
+    expect(max).toBe(3);
+    gates.splice(0).forEach((open) => open());
+    await waitFor(() => handled.length === 16);
+    await app.close();
+  });
+});
+
 describe('memory backend: pause and resume', () => {
   it('HostingRegistry.pause stops handing out items; resume delivers them', async () => {
     const handled: number[] = [];
@@ -198,6 +242,27 @@ describe('memory backend at the shutdown deadline', () => {
     expect(dropped).toEqual([2, 3, 4, 5]);
     expect(logger.find('warn', QUEUE_UNDELIVERED('slow', 4, false))).toHaveLength(1);
     expect(logger.find('error', SHUTDOWN_ABANDONED(200, ['slow']))).toHaveLength(1);
+  });
+});
+
+describe('memory backend without a worker', () => {
+  it('reports what is still queued at shutdown to onDropped and in the log, without waiting for the deadline', async () => {
+    const dropped: Array<{ item: number; reason: string }> = [];
+    @Injectable()
+    class Producer {
+      constructor(@InjectQueue('orphan') readonly queue: WorkQueue<number>) {}
+    }
+    const { app, logger } = await startHostingApp({
+      imports: [HostingModule.registerQueue({ name: 'orphan', onDropped: (item, reason) => dropped.push({ item: item as number, reason }) })],
+      providers: [Producer],
+      hosting: { shutdownTimeoutMs: 30_000 },
+    });
+    for (let i = 1; i <= 3; i++) await app.get(Producer).queue.enqueue(i);
+    const t0 = Date.now();
+    await app.close();
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(dropped).toEqual([1, 2, 3].map((item) => ({ item, reason: 'shutdown' })));
+    expect(logger.find('warn', QUEUE_UNDELIVERED('orphan', 3, false))).toHaveLength(1);
   });
 });
 

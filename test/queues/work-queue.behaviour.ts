@@ -61,6 +61,8 @@ export function describeWorkQueueBehaviour(label: string, backend: () => Backend
       expect(seen.map((s) => s.ctx.id)).toEqual(ids);
       expect(seen[0].ctx).toBeInstanceOf(JobContext);
       expect(seen[0].ctx).toMatchObject({ queue: name, attempt: 1 });
+      expect(typeof seen[0].ctx.id).toBe('string');
+      expect(JSON.parse(JSON.stringify(seen[0].ctx))).toEqual({ queue: name, id: ids[0], attempt: 1 });
       await app.close();
     });
 

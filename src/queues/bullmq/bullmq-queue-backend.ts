@@ -8,7 +8,8 @@ import { isRedisConnectionError, RedisOutageReporter } from '../../distributed/r
 import { WORKER_NOT_STARTED } from '../../distributed/redis.messages.js';
 import type { ConnectionOptions } from '../../interfaces/redis-connection.interface.js';
 import { QueueClosedError } from '../errors/queue-closed.error.js';
-import type { DeliveredJob, JobProcessor, QueueBackend, QueueCounts, WorkerPolicy } from '../queue-backend.interface.js';
+import { JobContext } from '../job-context.js';
+import { isPending, type JobProcessor, type QueueBackend, type QueueCounts, type WorkerPolicy } from '../queue-backend.interface.js';
 import { closeOrCut, raceAbort } from './bounded-waits.js';
 import { bullMqConnections, type BullMqConnections } from './bullmq-connections.js';
 import { QueueUnavailableError } from './queue-unavailable.error.js';
@@ -207,7 +208,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     worker.on('failed', (job, error) => {
       if (!job || error instanceof WaitingError || error?.name === 'WaitingError') return;
       if (job.attemptsMade >= policy.attempts)
-        policy.onFailed({ id: job.id!, data: job.data as T, attempt: job.attemptsMade }, error);
+        policy.onFailed(job.data as T, new JobContext(this.name, job.id!, job.attemptsMade, this.itemSignal.signal), error);
     });
     this.worker = worker;
   }
@@ -226,11 +227,14 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     job.opts.backoff = backoff;
     this.inFlight++;
     if (this.depth > 0) this.depth--;
-    const delivered: DeliveredJob<T> = { id: job.id!, data: job.data as T, attempt: job.attemptsMade + 1 };
+    const context = new JobContext(this.name, job.id!, job.attemptsMade + 1, this.itemSignal.signal);
     try {
-      await process(delivered, this.itemSignal.signal);
+      const result = process(job.data as T, context);
+      if (isPending(result)) await result;
+      policy.onAck(context);
     } catch (error) {
-      if (!this.itemSignal.signal.aborted) throw error;
+      policy.onNack(context, error);
+      if (!context.signal.aborted) throw error;
       // Cut off by the shutdown deadline: back to the queue, and the try does not count.
       await this.handBack(job, token);
     } finally {

@@ -26,10 +26,14 @@ export interface MemoryChannelOptions<T> {
 export const CHANNEL_DONE: unique symbol = Symbol('nest-hosting:channel-done');
 
 const FULL_MODES: readonly ChannelFullMode[] = ['wait', 'dropOldest', 'dropNewest', 'reject'];
-const INITIAL_SLOTS = 16;
+/** Slots per storage segment: a burst adds segments instead of copying a growing array. */
+const MAX_SEGMENT_SLOTS = 1024;
+const MIN_SEGMENT_SLOTS = 16;
 // Shared settled promises: the fast paths of write() and read() allocate nothing for them.
 const WRITTEN: Promise<void> = Promise.resolve();
 const DONE: Promise<typeof CHANNEL_DONE> = Promise.resolve(CHANNEL_DONE);
+const READABLE: Promise<boolean> = Promise.resolve(true);
+const FINISHED: Promise<boolean> = Promise.resolve(false);
 
 // Messages for this file's errors; candidates for src/hosting.messages.ts.
 const INVALID_NAME = (value: unknown) =>
@@ -53,7 +57,12 @@ const EMPTY_SHIFT = (queue: string) =>
  * const channel = new MemoryChannel<Job>({ name: 'emails', capacity: 100 }); // fullMode 'wait'
  * await channel.write(job, signal);              // waits for room when full
  * for (let item; (item = await channel.read(signal)) !== CHANNEL_DONE; ) await handle(item);
- * // synchronous, allocation-free: if (channel.tryWrite(job)) …; while (channel.size > 0) handle(channel.shift());
+ * // synchronous, allocation-free: if (channel.tryWrite(job, tag)) …; while (channel.size > 0) handle(channel.headTag, channel.shift());
+ * // a consumer loop that keeps the tags: while (await channel.waitToRead(signal)) while (channel.size > 0) …
+ *
+ * Each item can carry a numeric `tag` (the queue's item id) stored beside it, so that a queue
+ * needs no record object per item: a million queued items are a million slots, not a million
+ * objects for the garbage collector to move.
  */
 export class MemoryChannel<T> {
   /** Name of the queue, quoted in errors. */
@@ -65,8 +74,9 @@ export class MemoryChannel<T> {
 
   private readonly limit: number;
   private readonly onDropped: ((item: T) => void) | undefined;
-  private readonly items: RingBuffer<T>;
+  private readonly items: SegmentedDeque<T>;
   private readonly readers = new WaiterQueue<T | typeof CHANNEL_DONE, undefined>();
+  private readonly watchers = new WaiterQueue<boolean, undefined>();
   private readonly writers = new WaiterQueue<void, T>();
   private completed = false;
 
@@ -86,7 +96,7 @@ export class MemoryChannel<T> {
     this.fullMode = fullMode;
     this.onDropped = onDropped;
     this.limit = capacity ?? Infinity;
-    this.items = new RingBuffer<T>(Math.min(INITIAL_SLOTS, nextPowerOfTwo(this.limit)));
+    this.items = new SegmentedDeque<T>(Math.max(MIN_SEGMENT_SLOTS, Math.min(MAX_SEGMENT_SLOTS, capacity ?? Infinity)));
   }
 
   /** Number of items queued and not yet read. */
@@ -104,23 +114,30 @@ export class MemoryChannel<T> {
     return this.writers.count;
   }
 
-  /** Number of `read()` calls waiting for an item. */
+  /** Number of `read()` and `waitToRead()` calls waiting for an item. */
   get waitingReaders(): number {
-    return this.readers.count;
+    return this.readers.count + this.watchers.count;
+  }
+
+  /** The tag of the oldest item (what `tryWrite` / `write` was given with it); check `size > 0` first. */
+  get headTag(): number {
+    return this.items.headTag;
   }
 
   /**
-   * Writes `item` now if the channel can take it, without waiting.
+   * Writes `item` now if the channel can take it, without waiting. `tag` is kept beside the item
+   * (`headTag`); a `read()` that was waiting takes the item alone.
    * @returns `true` when written (possibly evicting another item per `fullMode`), `false` when full in `'wait'` mode.
    * @throws QueueClosedError after `complete()`; QueueFullError when full in `'reject'` mode.
    */
-  tryWrite(item: T): boolean {
+  tryWrite(item: T, tag = 0): boolean {
     if (this.completed) throw new QueueClosedError(this.name);
-    const reader = this.readers.shift();
     // A waiting reader means the buffer is empty: hand the item over directly.
-    if (reader !== undefined) reader.settle(item);
-    else if (this.items.length < this.limit) this.items.push(item);
-    else return this.writeWhenFull(item);
+    if (this.readers.count > 0) this.readers.shift()!.settle(item);
+    else if (this.items.length < this.limit) {
+      this.items.push(item, tag);
+      if (this.watchers.count > 0) this.watchers.shift()!.settle(true);
+    } else return this.writeWhenFull(item, tag);
     return true;
   }
 
@@ -129,14 +146,14 @@ export class MemoryChannel<T> {
    * Rejects with `signal.reason` when `signal` aborts first, with `QueueClosedError` once the channel
    * completes before the item got in, and with `QueueFullError` when full in `'reject'` mode.
    */
-  write(item: T, signal?: AbortSignal): Promise<void> {
+  write(item: T, signal?: AbortSignal, tag = 0): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     try {
-      if (this.tryWrite(item)) return WRITTEN;
+      if (this.tryWrite(item, tag)) return WRITTEN;
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.writers.wait(item, signal);
+    return this.writers.wait(item, signal, tag);
   }
 
   /**
@@ -147,9 +164,9 @@ export class MemoryChannel<T> {
     if (this.items.length === 0) throw new RangeError(EMPTY_SHIFT(this.name));
     const item = this.items.shift();
     // One slot was freed: the longest-waiting writer gets it.
-    const writer = this.writers.shift();
-    if (writer !== undefined) {
-      this.items.push(writer.item);
+    if (this.writers.count > 0) {
+      const writer = this.writers.shift()!;
+      this.items.push(writer.item, writer.tag);
       writer.settle(undefined);
     }
     return item;
@@ -164,7 +181,19 @@ export class MemoryChannel<T> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.items.length > 0) return Promise.resolve(this.shift());
     if (this.completed) return DONE;
-    return this.readers.wait(undefined, signal);
+    return this.readers.wait(undefined, signal, 0);
+  }
+
+  /**
+   * Resolves `true` once an item is queued (at once if one is), `false` once the channel is
+   * completed and empty (.NET's `WaitToReadAsync`). It takes nothing: follow it with `shift()`,
+   * which another consumer may have beaten you to. Rejects with `signal.reason` when `signal` aborts first.
+   */
+  waitToRead(signal?: AbortSignal): Promise<boolean> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.items.length > 0) return READABLE;
+    if (this.completed) return FINISHED;
+    return this.watchers.wait(undefined, signal, 0);
   }
 
   /**
@@ -177,6 +206,7 @@ export class MemoryChannel<T> {
     for (let writer; (writer = this.writers.shift()) !== undefined; ) writer.fail(new QueueClosedError(this.name));
     // Readers only wait on an empty channel, and nothing more can arrive.
     for (let reader; (reader = this.readers.shift()) !== undefined; ) reader.settle(CHANNEL_DONE);
+    for (let watcher; (watcher = this.watchers.shift()) !== undefined; ) watcher.settle(false);
   }
 
   /**
@@ -187,88 +217,147 @@ export class MemoryChannel<T> {
     const drained = this.items.takeAll();
     // The freed room goes to writers still waiting (none after complete()).
     for (let writer; this.items.length < this.limit && (writer = this.writers.shift()) !== undefined; ) {
-      this.items.push(writer.item);
+      this.items.push(writer.item, writer.tag);
       writer.settle(undefined);
     }
+    if (this.items.length > 0) for (let watcher; (watcher = this.watchers.shift()) !== undefined; ) watcher.settle(true);
     return drained;
   }
 
   /** Applies `fullMode` to a write that found the channel full. */
-  private writeWhenFull(item: T): boolean {
+  private writeWhenFull(item: T, tag: number): boolean {
     switch (this.fullMode) {
       case 'wait':
         return false;
       case 'reject':
         throw new QueueFullError(this.name, this.limit);
       case 'dropOldest':
-        return this.replace(this.items.shift(), item);
+        return this.replace(this.items.shift(), item, tag);
       case 'dropNewest':
-        return this.replace(this.items.pop(), item);
+        return this.replace(this.items.pop(), item, tag);
     }
   }
 
   /** Queues `item` in place of the evicted one, then reports the eviction. */
-  private replace(evicted: T, item: T): boolean {
+  private replace(evicted: T, item: T, tag: number): boolean {
     // The channel is consistent before user code runs, even if onDropped throws or re-enters.
-    this.items.push(item);
+    this.items.push(item, tag);
     this.onDropped?.(evicted);
     return true;
   }
 }
 
-/** A FIFO on a power-of-two ring of slots that doubles when full: O(1) push, shift and pop, no per-item allocation. */
-class RingBuffer<T> {
-  length = 0;
-  private slots: (T | undefined)[];
-  private mask: number;
-  private head = 0;
+/** A run of slots in a `SegmentedDeque`, with the items' tags beside them (small integers, stored unboxed). */
+class Segment<T> {
+  readonly items: (T | undefined)[];
+  readonly tags: Float64Array;
+  prev: Segment<T> | undefined;
+  next: Segment<T> | undefined;
 
-  constructor(private readonly initialSlots: number) {
-    this.slots = new Array<T | undefined>(initialSlots).fill(undefined);
-    this.mask = initialSlots - 1;
+  constructor(slots: number) {
+    this.items = new Array<T | undefined>(slots).fill(undefined);
+    this.tags = new Float64Array(slots);
+  }
+}
+
+/**
+ * A FIFO (with pop at the tail for `dropNewest`) on a linked list of fixed-size segments: O(1)
+ * push, shift and pop, no per-item allocation, and a burst adds segments instead of copying one
+ * ever larger array. One emptied segment is kept for reuse; the others are garbage-collected.
+ */
+class SegmentedDeque<T> {
+  length = 0;
+  private head: Segment<T>;
+  private tail: Segment<T>;
+  /** Index of the oldest item in `head`. */
+  private headIndex = 0;
+  /** Index one past the newest item in `tail`. */
+  private tailIndex = 0;
+  private spare: Segment<T> | undefined;
+
+  constructor(private readonly slots: number) {
+    this.head = this.tail = new Segment<T>(slots);
   }
 
-  push(item: T): void {
-    if (this.length === this.slots.length) this.grow();
-    this.slots[(this.head + this.length) & this.mask] = item;
+  /** The tag of the oldest item; the caller checks `length > 0`. */
+  get headTag(): number {
+    return this.head.tags[this.headIndex];
+  }
+
+  push(item: T, tag: number): void {
+    let tail = this.tail;
+    if (this.tailIndex === this.slots) {
+      const segment = this.spare ?? new Segment<T>(this.slots);
+      this.spare = undefined;
+      segment.prev = tail;
+      tail.next = segment;
+      this.tail = tail = segment;
+      this.tailIndex = 0;
+    }
+    tail.items[this.tailIndex] = item;
+    tail.tags[this.tailIndex] = tag;
+    this.tailIndex++;
     this.length++;
   }
 
   /** Removes the oldest item; the caller checks `length > 0`. */
   shift(): T {
-    const item = this.slots[this.head] as T;
-    this.slots[this.head] = undefined; // let a read item be garbage-collected
-    this.head = (this.head + 1) & this.mask;
+    const segment = this.head;
+    const index = this.headIndex;
+    const item = segment.items[index] as T;
+    segment.items[index] = undefined; // let a read item be garbage-collected
     this.length--;
+    if (this.length === 0) {
+      // Empty: head and tail are one segment; start it over.
+      this.headIndex = this.tailIndex = 0;
+    } else if (index + 1 === this.slots) {
+      // The head segment is used up: move on to the next one.
+      const next = segment.next!;
+      next.prev = segment.next = undefined;
+      this.spare = segment;
+      this.head = next;
+      this.headIndex = 0;
+    } else this.headIndex = index + 1;
     return item;
   }
 
   /** Removes the newest item; the caller checks `length > 0`. */
   pop(): T {
-    const tail = (this.head + this.length - 1) & this.mask;
-    const item = this.slots[tail] as T;
-    this.slots[tail] = undefined;
+    const segment = this.tail;
+    const index = this.tailIndex - 1;
+    const item = segment.items[index] as T;
+    segment.items[index] = undefined;
     this.length--;
+    if (this.length === 0) {
+      this.headIndex = this.tailIndex = 0;
+    } else if (index === 0) {
+      // The tail segment is empty (and is not the head, which still holds items): step back.
+      const prev = segment.prev!;
+      prev.next = segment.prev = undefined;
+      this.spare = segment;
+      this.tail = prev;
+      this.tailIndex = this.slots;
+    } else this.tailIndex = index;
     return item;
   }
 
   /** Removes every item, oldest first, and gives back the memory a burst may have grown. */
   takeAll(): T[] {
     const all = new Array<T>(this.length);
-    for (let i = 0; i < this.length; i++) all[i] = this.slots[(this.head + i) & this.mask] as T;
-    this.slots = new Array<T | undefined>(this.initialSlots).fill(undefined);
-    this.mask = this.initialSlots - 1;
-    this.head = 0;
+    let segment: Segment<T> | undefined = this.head;
+    let index = this.headIndex;
+    for (let i = 0; i < all.length; i++) {
+      if (index === this.slots) {
+        segment = segment!.next;
+        index = 0;
+      }
+      all[i] = segment!.items[index++] as T;
+    }
+    this.head = this.tail = new Segment<T>(this.slots);
+    this.headIndex = this.tailIndex = 0;
+    this.spare = undefined;
     this.length = 0;
     return all;
-  }
-
-  private grow(): void {
-    const slots = new Array<T | undefined>(this.slots.length * 2).fill(undefined);
-    for (let i = 0; i < this.length; i++) slots[i] = this.slots[(this.head + i) & this.mask];
-    this.slots = slots;
-    this.mask = slots.length - 1;
-    this.head = 0;
   }
 }
 
@@ -279,6 +368,7 @@ class Waiter<R, I> {
 
   constructor(
     readonly item: I,
+    readonly tag: number,
     private readonly queue: WaiterQueue<R, I>,
     private readonly resolve: (result: R) => void,
     private readonly reject: (reason: unknown) => void,
@@ -312,10 +402,10 @@ class WaiterQueue<R, I> {
   private head: Waiter<R, I> | undefined;
   private tail: Waiter<R, I> | undefined;
 
-  /** Queues a waiter carrying `item` and returns its promise. */
-  wait(item: I, signal: AbortSignal | undefined): Promise<R> {
+  /** Queues a waiter carrying `item` (and its tag) and returns its promise. */
+  wait(item: I, signal: AbortSignal | undefined, tag: number): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      const waiter = new Waiter(item, this, resolve, reject, signal);
+      const waiter = new Waiter(item, tag, this, resolve, reject, signal);
       waiter.prev = this.tail;
       if (this.tail === undefined) this.head = waiter;
       else this.tail.next = waiter;
@@ -342,4 +432,4 @@ class WaiterQueue<R, I> {
   }
 }
 
-const nextPowerOfTwo = (n: number): number => (n >= 2 ** 30 ? 2 ** 30 : 2 ** Math.ceil(Math.log2(n)));
+

@@ -1,7 +1,8 @@
 import type { QueueFullMode } from '../../interfaces/queue-options.interface.js';
-import type { DeliveredJob, JobProcessor, QueueBackend, QueueCounts, WorkerPolicy } from '../queue-backend.interface.js';
+import { JobContext } from '../job-context.js';
+import { isPending, type JobProcessor, type QueueBackend, type QueueCounts, type WorkerPolicy } from '../queue-backend.interface.js';
 import { retryDelayMs } from '../retry-delay.js';
-import { CHANNEL_DONE, MemoryChannel } from './memory-channel.js';
+import { MemoryChannel } from './memory-channel.js';
 
 /** Options of the in-process backend. */
 export interface MemoryQueueBackendOptions<T> {
@@ -12,19 +13,32 @@ export interface MemoryQueueBackendOptions<T> {
   onDropped(item: T, reason: 'dropOldest' | 'dropNewest' | 'shutdown'): void;
 }
 
+/** An item waiting out its backoff before its next try. */
+interface RetryDue<T> {
+  data: T;
+  id: number;
+  attempt: number;
+}
+
 /**
- * The embedded backend: a `MemoryChannel` (bounded, with backpressure) and `concurrency` lanes
- * that take items in order. Retries wait out their backoff beside the channel, not in it, so a
+ * The embedded backend: a `MemoryChannel` (bounded, with backpressure) and up to `concurrency`
+ * lanes that take items in order (see `scheduleSpawn` for when lanes are added). Retries wait out their backoff beside the channel, not in it, so a
  * failing item never holds up the items behind it and never counts against the capacity.
+ *
+ * The channel holds the items themselves, with their ids as its numeric tags: a queued item
+ * costs a slot, not an object (a backlog of a million items is not a million records for the
+ * garbage collector to move). The item's `JobContext` is made when a lane takes it.
  */
 export class MemoryQueueBackend<T> implements QueueBackend<T> {
-  private readonly channel: MemoryChannel<DeliveredJob<T>>;
-  private readonly retriesDue: DeliveredJob<T>[] = [];
-  private readonly retryTimers = new Map<NodeJS.Timeout, DeliveredJob<T>>();
+  private readonly channel: MemoryChannel<T>;
+  private readonly retriesDue: RetryDue<T>[] = [];
+  private readonly retryTimers = new Map<NodeJS.Timeout, RetryDue<T>>();
   private readonly itemSignal = new AbortController();
   private process?: JobProcessor<T>;
   private policy?: WorkerPolicy<T>;
-  private lanes: Promise<void>[] = [];
+  private readonly lanes = new Set<Promise<void>>();
+  private concurrency = 0;
+  private spawnScheduled = false;
   private nextId = 0;
   private active = 0;
   private paused?: { promise: Promise<void>; resolve: () => void };
@@ -33,28 +47,30 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
   private undelivered = 0;
 
   constructor(private readonly options: MemoryQueueBackendOptions<T>) {
-    this.channel = new MemoryChannel<DeliveredJob<T>>({
+    this.channel = new MemoryChannel<T>({
       name: options.name,
       capacity: options.capacity,
       fullMode: options.fullMode,
-      onDropped: (job) => options.onDropped(job.data, this.channel.fullMode as 'dropOldest' | 'dropNewest'),
+      onDropped: (data) => options.onDropped(data, this.channel.fullMode as 'dropOldest' | 'dropNewest'),
     });
   }
 
   enqueue(data: T, signal?: AbortSignal): Promise<string> {
-    const job: DeliveredJob<T> = { id: String(++this.nextId), data, attempt: 1 };
+    if (this.lanes.size < this.concurrency && !this.spawnScheduled) this.scheduleSpawn();
+    const id = ++this.nextId;
     try {
-      if (!signal?.aborted && this.channel.tryWrite(job)) return Promise.resolve(job.id);
+      if (!signal?.aborted && this.channel.tryWrite(data, id)) return Promise.resolve(String(id));
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.channel.write(job, signal).then(() => job.id);
+    return this.channel.write(data, signal, id).then(() => String(id));
   }
 
   startWorker(process: JobProcessor<T>, policy: WorkerPolicy<T>): void {
     this.process = process;
     this.policy = policy;
-    for (let i = 0; i < policy.concurrency; i++) this.lanes.push(this.lane());
+    this.concurrency = policy.concurrency;
+    this.spawnLane(true);
   }
 
   closeIntake(): void {
@@ -63,6 +79,8 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
 
   async stop(deadline: AbortSignal): Promise<{ undelivered: number }> {
     this.closeIntake();
+    // Without a worker nothing drains: what is queued is reported as undelivered now, not lost silently.
+    if (!this.process) this.abandon();
     this.resume();
     let onDeadline!: () => void;
     const deadlinePassed = new Promise<void>((resolve) => {
@@ -74,7 +92,7 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
     if (deadline.aborted) onDeadline();
     else deadline.addEventListener('abort', onDeadline, { once: true });
     // Handlers that ignore their signal are abandoned at the deadline, not awaited for ever.
-    await Promise.race([Promise.all(this.lanes), deadlinePassed]);
+    await Promise.race([this.allLanesDone(), deadlinePassed]);
     deadline.removeEventListener('abort', onDeadline);
     return { undelivered: this.undelivered };
   }
@@ -91,8 +109,37 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
   }
 
   resume(): void {
-    this.paused?.resolve();
+    if (!this.paused) return;
+    this.paused.resolve();
     this.paused = undefined;
+    this.scheduleSpawn();
+  }
+
+  /**
+   * Lanes beyond the first are added only while every lane is busy with a handler that is still
+   * pending at the next turn of the event loop (checked in a `setImmediate`), up to `concurrency`,
+   * and leave again when they find nothing to do. Handlers that finish within their turn run on
+   * one lane, in order, without the cost of interleaving several; slow ones get `concurrency`
+   * lanes within as many turns.
+   */
+  private scheduleSpawn(): void {
+    if (this.spawnScheduled || this.lanes.size >= this.concurrency) return;
+    this.spawnScheduled = true;
+    setImmediate(() => {
+      this.spawnScheduled = false;
+      if (this.abandoned || this.paused || this.lanes.size >= this.concurrency || this.active < this.lanes.size) return;
+      if (this.channel.size > 0 || this.retriesDue.length > 0) this.spawnLane(false);
+    });
+  }
+
+  private spawnLane(primary: boolean): void {
+    const lane = this.lane(primary);
+    this.lanes.add(lane);
+    void lane.then(() => this.lanes.delete(lane));
+  }
+
+  private async allLanesDone(): Promise<void> {
+    while (this.lanes.size > 0) await Promise.all([...this.lanes]);
   }
 
   /** At the deadline: abort handlers in flight, and drop (and report) everything not yet delivered. */
@@ -100,57 +147,77 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
     if (this.abandoned) return;
     this.abandoned = true;
     this.itemSignal.abort(new Error(`shutdown deadline passed while queue "${this.options.name}" was draining`));
-    const left = [...this.channel.drain(), ...this.retriesDue.splice(0), ...this.retryTimers.values()];
+    const left = [...this.channel.drain(), ...this.retriesDue.splice(0).map((job) => job.data), ...[...this.retryTimers.values()].map((job) => job.data)];
     for (const timer of this.retryTimers.keys()) clearTimeout(timer);
     this.retryTimers.clear();
     this.undelivered = left.length;
-    for (const job of left) this.options.onDropped(job.data, 'shutdown');
+    for (const data of left) this.options.onDropped(data, 'shutdown');
     this.idle.abort();
   }
 
-  private async lane(): Promise<void> {
+  /** Hands out items in order; the primary lane also waits for new items and due retries, the others leave when idle. */
+  private async lane(primary: boolean): Promise<void> {
+    const process = this.process!;
+    const policy = this.policy!;
+    const channel = this.channel;
+    const name = this.options.name;
+    const signal = this.itemSignal.signal;
     for (;;) {
       if (this.abandoned) return;
       if (this.paused) await this.paused.promise;
-      let job: DeliveredJob<T> | typeof CHANNEL_DONE;
-      if (this.retriesDue.length > 0) job = this.retriesDue.shift()!;
-      else if (this.channel.size > 0) job = this.channel.shift();
-      else {
+      let data: T;
+      let context: JobContext;
+      if (this.retriesDue.length > 0) {
+        const retry = this.retriesDue.shift()!;
+        data = retry.data;
+        context = new JobContext(name, retry.id, retry.attempt, signal);
+      } else if (channel.size > 0) {
+        context = new JobContext(name, channel.headTag, 1, signal);
+        data = channel.shift();
+      } else if (!primary) {
+        return;
+      } else {
+        let more: boolean;
         try {
-          job = await this.channel.read(this.idle.signal);
+          more = await channel.waitToRead(this.idle.signal);
         } catch {
           continue; // woken up: a retry is due, or the deadline passed
         }
-        if (job === CHANNEL_DONE) {
+        if (!more) {
+          // Intake closed and the channel is empty: done, unless retries are still due.
           if (this.retryTimers.size === 0 && this.retriesDue.length === 0) return;
           await this.waitForWakeUp();
-          continue;
         }
+        continue;
       }
-      // Delivery inline: a synchronous handler costs no promise, an asynchronous one a single await.
+      if (channel.size > 0 && !this.spawnScheduled) this.scheduleSpawn();
+      // Delivery inline: a synchronous handler costs no promise, an asynchronous one a single await of its own promise.
       this.active++;
       try {
-        const pending = this.process!(job, this.itemSignal.signal);
-        if (pending) await pending;
+        const result = process(data, context);
+        if (isPending(result)) await result;
+        policy.onAck(context);
       } catch (error) {
-        this.onNack(job, error);
+        policy.onNack(context, error);
+        this.retryOrFail(data, context, error);
       }
       this.active--;
     }
   }
 
-  private onNack(job: DeliveredJob<T>, error: unknown): void {
+  private retryOrFail(data: T, context: JobContext, error: unknown): void {
     const policy = this.policy!;
-    if (job.attempt >= policy.attempts || this.abandoned) {
-      policy.onFailed(job, error);
+    if (context.attempt >= policy.attempts || this.abandoned) {
+      policy.onFailed(data, context, error);
       return;
     }
-    const retry: DeliveredJob<T> = { id: job.id, data: job.data, attempt: job.attempt + 1 };
+    const retry: RetryDue<T> = { data, id: Number(context.id), attempt: context.attempt + 1 };
     const timer = setTimeout(() => {
       this.retryTimers.delete(timer);
       this.retriesDue.push(retry);
       this.wakeUp();
-    }, retryDelayMs(policy.backoff, job.attempt));
+      this.scheduleSpawn();
+    }, retryDelayMs(policy.backoff, context.attempt));
     this.retryTimers.set(timer, retry);
   }
 
