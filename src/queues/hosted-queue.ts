@@ -75,7 +75,7 @@ export class HostedQueue<T> implements HostedUnit {
           tracker.itemSucceeded(context.startedAt);
         },
         onNack: (context, error) => {
-          tracker.runFailed(error, context.startedAt);
+          tracker.itemFailed(error, context.startedAt);
           if (context.attempt < attempts && !context.signal.aborted) this.logger.warn(QUEUE_ITEM_RETRY(this.name, context.id, context.attempt, attempts, error));
         },
         onFailed: (data, context, error) => this.onFailed(data, context, error),

@@ -3,7 +3,7 @@
  * request object: `@Inject(REQUEST)` in a request-scoped provider returns it.
  */
 export class JobContext {
-  /** @internal when the handler started (coarse epoch ms), for the queue's status */
+  /** @internal when the handler started (as StatusTracker.itemStarted returned it), for the queue's status */
   startedAt = 0;
   private key: string | number;
 

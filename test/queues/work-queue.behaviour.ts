@@ -113,7 +113,7 @@ export function describeWorkQueueBehaviour(label: string, backend: () => Backend
       await waitFor(() => app.get(HostingRegistry).get(name)?.processed === 1);
       expect(tries.map((t) => t.attempt)).toEqual([1, 2, 3]);
       expect(tries[1].at - tries[0].at).toBeGreaterThanOrEqual(90);
-      expect(app.get(HostingRegistry).get(name)).toMatchObject({ kind: 'queue', processed: 1, failed: 0, failures: 2 });
+      expect(app.get(HostingRegistry).get(name)).toMatchObject({ kind: 'queue', processed: 1, failed: 0, failures: 2, consecutiveFailures: 0, runs: 3 });
       await app.close();
     });
 
@@ -297,6 +297,41 @@ export function describeWorkQueueBehaviour(label: string, backend: () => Backend
       expect(registry.list().find((s) => s.name === name)).toMatchObject({ kind: 'queue', state: 'running', depth: 3, inFlight: 1, processed: 0, failed: 0 });
       release();
       await waitFor(() => registry.get(name)?.processed === 4);
+      await app.close();
+    });
+
+    it("records the last item's start, finish and duration, also after a burst of fast items", async () => {
+      const name = backend().uniqueName('timed');
+      @Injectable()
+      class Worker {
+        @QueueWorker(name)
+        async handle(item: number) {
+          if (item === 0) await sleep(60);
+        }
+      }
+      @Injectable()
+      class Producer {
+        constructor(@InjectQueue(name) readonly queue: WorkQueue<number>) {}
+      }
+      const { app } = await startHostingApp({ imports: [queue(name)], providers: [Worker, Producer], hosting: hosting() });
+      const registry = app.get(HostingRegistry);
+      const before = Date.now();
+      await app.get(Producer).queue.enqueue(0);
+      await waitFor(() => registry.get(name)?.processed === 1);
+      const slow = registry.get(name)!;
+      expect(slow.runs).toBe(1);
+      expect(slow.lastDurationMs).toBeGreaterThanOrEqual(40);
+      expect(slow.lastStartedAt!.getTime()).toBeGreaterThanOrEqual(before - 5);
+      expect(slow.lastFinishedAt!.getTime() - slow.lastStartedAt!.getTime()).toBe(slow.lastDurationMs);
+
+      await sleep(20);
+      const burst = Date.now();
+      for (let i = 1; i <= 200; i++) await app.get(Producer).queue.enqueue(i);
+      await waitFor(() => registry.get(name)?.processed === 201);
+      const fast = registry.get(name)!;
+      expect(fast.runs).toBe(201);
+      expect(fast.lastFinishedAt!.getTime()).toBeGreaterThanOrEqual(burst - 5);
+      expect(fast.lastDurationMs).toBeLessThan(40);
       await app.close();
     });
 

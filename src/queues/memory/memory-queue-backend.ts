@@ -37,6 +37,8 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
   private process?: JobProcessor<T>;
   private policy?: WorkerPolicy<T>;
   private readonly lanes = new Set<Promise<void>>();
+  /** `lanes.size`, as a plain field: read once per item. */
+  private laneCount = 0;
   private concurrency = 0;
   private spawnScheduled = false;
   private nextId = 0;
@@ -56,7 +58,7 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
   }
 
   enqueue(data: T, signal?: AbortSignal): Promise<string> {
-    if (this.lanes.size < this.concurrency && !this.spawnScheduled) this.scheduleSpawn();
+    if (this.laneCount < this.concurrency && !this.spawnScheduled) this.scheduleSpawn();
     const id = ++this.nextId;
     try {
       if (!signal?.aborted && this.channel.tryWrite(data, id)) return Promise.resolve(String(id));
@@ -123,11 +125,11 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
    * lanes within as many turns.
    */
   private scheduleSpawn(): void {
-    if (this.spawnScheduled || this.lanes.size >= this.concurrency) return;
+    if (this.spawnScheduled || this.laneCount >= this.concurrency) return;
     this.spawnScheduled = true;
     setImmediate(() => {
       this.spawnScheduled = false;
-      if (this.abandoned || this.paused || this.lanes.size >= this.concurrency || this.active < this.lanes.size) return;
+      if (this.abandoned || this.paused || this.laneCount >= this.concurrency || this.active < this.laneCount) return;
       if (this.channel.size > 0 || this.retriesDue.length > 0) this.spawnLane(false);
     });
   }
@@ -135,7 +137,11 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
   private spawnLane(primary: boolean): void {
     const lane = this.lane(primary);
     this.lanes.add(lane);
-    void lane.then(() => this.lanes.delete(lane));
+    this.laneCount++;
+    void lane.then(() => {
+      this.lanes.delete(lane);
+      this.laneCount--;
+    });
   }
 
   private async allLanesDone(): Promise<void> {
@@ -190,7 +196,7 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
         }
         continue;
       }
-      if (channel.size > 0 && !this.spawnScheduled) this.scheduleSpawn();
+      if (this.laneCount < this.concurrency && !this.spawnScheduled && channel.size > 0) this.scheduleSpawn();
       // Delivery inline: a synchronous handler costs no promise, an asynchronous one a single await of its own promise.
       this.active++;
       try {
