@@ -101,6 +101,8 @@ export const QUEUE_ITEM_RETRY = (name: string, id: string, attempt: number, atte
 export const QUEUE_ITEM_FAILED = (name: string, id: string, attempts: number) =>
   `Queue "${name}" item ${id} failed after ${attempts} ${attempts === 1 ? 'try' : 'tries'}`;
 
+export const QUEUE_LANE_FAILED = (name: string) =>
+  `Queue "${name}": reporting an item's failure threw; that worker lane stopped and a new one took its place`;
 export const QUEUE_STOP_FAILED = (name: string) => `Queue "${name}" did not stop cleanly`;
 
 export const QUEUE_HOOK_FAILED = (name: string, hook: string) => `Queue "${name}": the ${hook} hook threw`;

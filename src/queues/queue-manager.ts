@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { DUPLICATE_QUEUE, INVALID_QUEUE_OPTION } from '../hosting.messages.js';
+import { DUPLICATE_QUEUE, INVALID_QUEUE_OPTION, QUEUE_LANE_FAILED, stackOf } from '../hosting.messages.js';
 import { HOSTING_OPTIONS } from '../hosting.module-definition.js';
 import type { HostingOptions } from '../interfaces/hosting-options.interface.js';
 import type { BullMqBackendOptions, QueueOptions } from '../interfaces/queue-options.interface.js';
@@ -59,6 +59,7 @@ export class QueueManager {
       capacity: options.capacity,
       fullMode: options.fullMode,
       onDropped: (item, reason) => hosted.callHook('onDropped', item, reason),
+      onLaneFailed: (error) => this.logger.error(QUEUE_LANE_FAILED(options.name), stackOf(error)),
     });
     hosted = new HostedQueue(options, memory, 'memory', this.logger);
     return hosted;

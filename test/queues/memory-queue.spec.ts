@@ -9,7 +9,7 @@ import {
   type QueueFullMode,
   type WorkQueue,
 } from '../../src/index.js';
-import { INVALID_QUEUE_OPTION, INVALID_OPTION, QUEUE_UNDELIVERED, SHUTDOWN_ABANDONED } from '../../src/hosting.messages.js';
+import { INVALID_QUEUE_OPTION, INVALID_OPTION, QUEUE_LANE_FAILED, QUEUE_UNDELIVERED, SHUTDOWN_ABANDONED } from '../../src/hosting.messages.js';
 import { compileHostingApp, sleep, startHostingApp, waitFor } from '../support/hosting-app.js';
 import { describeWorkQueueBehaviour } from './work-queue.behaviour.js';
 
@@ -174,6 +174,52 @@ describe('memory backend: lanes up to concurrency', () => {
     gates.splice(0).forEach((open) => open());
     await waitFor(() => handled.length === 16);
     await app.close();
+  });
+});
+
+describe('memory backend when reporting a failure throws', () => {
+  it('still retries the item, logs the lane that stopped instead of an unhandled rejection, and keeps delivering', async () => {
+    const rejections: unknown[] = [];
+    const onRejection = (reason: unknown) => rejections.push(reason);
+    process.on('unhandledRejection', onRejection);
+    try {
+      const tries: Array<{ item: number; attempt: number }> = [];
+      @Injectable()
+      class Producer {
+        constructor(@InjectQueue('shaky') readonly queue: WorkQueue<number>) {}
+      }
+      @Injectable()
+      class Worker {
+        @QueueWorker('shaky', { attempts: 2, backoff: { type: 'fixed', delayMs: 20 } })
+        handle(item: number, ctx: JobContext) {
+          tries.push({ item, attempt: ctx.attempt });
+          if (item === 1 && ctx.attempt === 1) throw new Error('first try fails');
+        }
+      }
+      const { app, logger } = await startHostingApp({ imports: [HostingModule.registerQueue({ name: 'shaky' })], providers: [Producer, Worker] });
+      const warn = logger.warn.bind(logger);
+      logger.warn = (message: unknown, ...rest: unknown[]) => {
+        if (String(message).includes('will retry')) throw new Error('the log sink is down');
+        warn(message, ...rest);
+      };
+      await app.get(Producer).queue.enqueue(1);
+      await waitFor(() => tries.length === 2, 10_000, 'the retry');
+      await app.get(Producer).queue.enqueue(2);
+      await waitFor(() => tries.length === 3, 10_000, 'the next item');
+      expect(tries).toEqual([
+        { item: 1, attempt: 1 },
+        { item: 1, attempt: 2 },
+        { item: 2, attempt: 1 },
+      ]);
+      const logged = logger.find('error', QUEUE_LANE_FAILED('shaky'));
+      expect(logged).toHaveLength(1);
+      expect(JSON.stringify(logged[0])).toContain('the log sink is down');
+      expect(app.get(HostingRegistry).get('shaky')).toMatchObject({ processed: 2, inFlight: 0 });
+      await app.close();
+      expect(rejections).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
   });
 });
 

@@ -1,3 +1,4 @@
+import { stackOf } from '../../hosting.messages.js';
 import type { QueueFullMode } from '../../interfaces/queue-options.interface.js';
 import { JobContext } from '../job-context.js';
 import { isPending, type JobProcessor, type QueueBackend, type QueueCounts, type WorkerPolicy } from '../queue-backend.interface.js';
@@ -11,6 +12,8 @@ export interface MemoryQueueBackendOptions<T> {
   fullMode?: QueueFullMode;
   /** Items evicted by the full mode, or left undelivered at the shutdown deadline. */
   onDropped(item: T, reason: 'dropOldest' | 'dropNewest' | 'shutdown'): void;
+  /** A lane ended with an error (only reporting an outcome can throw, e.g. a logger that throws). */
+  onLaneFailed?(error: unknown): void;
 }
 
 /** An item waiting out its backoff before its next try. */
@@ -138,9 +141,19 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
     const lane = this.lane(primary);
     this.lanes.add(lane);
     this.laneCount++;
-    void lane.then(() => {
+    const ended = () => {
       this.lanes.delete(lane);
       this.laneCount--;
+    };
+    lane.then(ended, (error: unknown) => {
+      // Only reporting can throw here (a logger that throws): never an unhandled rejection, never silent.
+      ended();
+      if (primary && !this.abandoned) this.spawnLane(true);
+      try {
+        this.options.onLaneFailed?.(error);
+      } catch {
+        process.emitWarning(`nest-hosting: a worker lane of queue "${this.options.name}" stopped: ${stackOf(error)}`);
+      }
     });
   }
 
@@ -199,15 +212,25 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
       if (this.laneCount < this.concurrency && !this.spawnScheduled && channel.size > 0) this.scheduleSpawn();
       // Delivery inline: a synchronous handler costs no promise, an asynchronous one a single await of its own promise.
       this.active++;
+      let failed = false;
+      let failure: unknown;
       try {
         const result = process(data, context);
         if (isPending(result)) await result;
-        policy.onAck(context);
       } catch (error) {
-        policy.onNack(context, error);
-        this.retryOrFail(data, context, error);
+        failed = true;
+        failure = error;
       }
       this.active--;
+      if (!failed) policy.onAck(context);
+      else {
+        // The item is retried or reported even when reporting its failure throws (that ends the lane; see spawnLane).
+        try {
+          policy.onNack(context, failure);
+        } finally {
+          this.retryOrFail(data, context, failure);
+        }
+      }
     }
   }
 
