@@ -190,6 +190,10 @@ function table(rows: BullMqBenchRow[], jobs: number, rounds: number): string {
           r.cpuMicrosPerJob === undefined ? '' : r.cpuMicrosPerJob.toFixed(1)
         } |`,
     ),
+    '',
+    `With no-op jobs every case is bound by Redis round trips, and here one redis-server, this process and the ` +
+      `worker processes share ${cpus().length} CPUs: more worker processes add contention, not throughput. ` +
+      'More processes pay off when each job does real work (I/O waits or CPU) and the processes have cores of their own.',
   ];
   return lines.join('\n');
 }
