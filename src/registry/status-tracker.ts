@@ -80,16 +80,13 @@ export class StatusTracker {
   itemSucceeded(started: number): void {
     this.consecutiveFailures = 0;
     if (started < 0) return;
-    const now = coarseClock();
-    const startedAt = started + CLOCK_BASE;
-    this.startedAt = startedAt;
-    this.finishedAt = now;
-    this.durationMs = now - startedAt;
+    this.startedAt = started + CLOCK_BASE;
+    this.finish(this.startedAt);
   }
 
   /** `runFailed` for a queue item, with its start as `itemStarted` returned it. */
   itemFailed(error: unknown, started: number): void {
-    this.runFailed(error, started < 0 ? coarseClock() : started + CLOCK_BASE);
+    this.runFailed(error, started < 0 ? this.now() : started + CLOCK_BASE);
   }
 
   runSucceeded(startedAt = this.startedAt): void {

@@ -431,5 +431,3 @@ class WaiterQueue<R, I> {
     this.count--;
   }
 }
-
-

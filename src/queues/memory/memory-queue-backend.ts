@@ -19,14 +19,15 @@ export interface MemoryQueueBackendOptions<T> {
 /** An item waiting out its backoff before its next try. */
 interface RetryDue<T> {
   data: T;
-  id: number;
+  id: string;
   attempt: number;
 }
 
 /**
  * The embedded backend: a `MemoryChannel` (bounded, with backpressure) and up to `concurrency`
- * lanes that take items in order (see `scheduleSpawn` for when lanes are added). Retries wait out their backoff beside the channel, not in it, so a
- * failing item never holds up the items behind it and never counts against the capacity.
+ * lanes that take items in order (see `scheduleSpawn` for when lanes are added). Retries wait
+ * out their backoff beside the channel, not in it, so a failing item never holds up the items
+ * behind it and never counts against the capacity.
  *
  * The channel holds the items themselves, with their ids as its numeric tags: a queued item
  * costs a slot, not an object (a backlog of a million items is not a million records for the
@@ -40,8 +41,6 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
   private process?: JobProcessor<T>;
   private policy?: WorkerPolicy<T>;
   private readonly lanes = new Set<Promise<void>>();
-  /** `lanes.size`, as a plain field: read once per item. */
-  private laneCount = 0;
   private concurrency = 0;
   private spawnScheduled = false;
   private nextId = 0;
@@ -61,7 +60,7 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
   }
 
   enqueue(data: T, signal?: AbortSignal): Promise<string> {
-    if (this.laneCount < this.concurrency && !this.spawnScheduled) this.scheduleSpawn();
+    this.scheduleSpawn();
     const id = ++this.nextId;
     try {
       if (!signal?.aborted && this.channel.tryWrite(data, id)) return Promise.resolve(String(id));
@@ -128,11 +127,11 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
    * lanes within as many turns.
    */
   private scheduleSpawn(): void {
-    if (this.spawnScheduled || this.laneCount >= this.concurrency) return;
+    if (this.spawnScheduled || this.lanes.size >= this.concurrency) return;
     this.spawnScheduled = true;
     setImmediate(() => {
       this.spawnScheduled = false;
-      if (this.abandoned || this.paused || this.laneCount >= this.concurrency || this.active < this.laneCount) return;
+      if (this.abandoned || this.paused || this.lanes.size >= this.concurrency || this.active < this.lanes.size) return;
       if (this.channel.size > 0 || this.retriesDue.length > 0) this.spawnLane(false);
     });
   }
@@ -140,11 +139,7 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
   private spawnLane(primary: boolean): void {
     const lane = this.lane(primary);
     this.lanes.add(lane);
-    this.laneCount++;
-    const ended = () => {
-      this.lanes.delete(lane);
-      this.laneCount--;
-    };
+    const ended = () => this.lanes.delete(lane);
     lane.then(ended, (error: unknown) => {
       // Only reporting can throw here (a logger that throws): never an unhandled rejection, never silent.
       ended();
@@ -209,7 +204,7 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
         }
         continue;
       }
-      if (this.laneCount < this.concurrency && !this.spawnScheduled && channel.size > 0) this.scheduleSpawn();
+      if (channel.size > 0) this.scheduleSpawn();
       // Delivery inline: a synchronous handler costs no promise, an asynchronous one a single await of its own promise.
       this.active++;
       let failed = false;
@@ -240,7 +235,7 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
       policy.onFailed(data, context, error);
       return;
     }
-    const retry: RetryDue<T> = { data, id: Number(context.id), attempt: context.attempt + 1 };
+    const retry: RetryDue<T> = { data, id: context.id, attempt: context.attempt + 1 };
     const timer = setTimeout(() => {
       this.retryTimers.delete(timer);
       this.retriesDue.push(retry);
