@@ -6,6 +6,12 @@ export const QUEUE_WORKER_METADATA = 'hosting:queue-worker';
 /** Largest delay Node's timers accept; longer periods are reached by chaining timers. */
 export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 
+/**
+ * Longest duration any option takes (100 years). Longer ones are refused at start-up: past it,
+ * `Date` arithmetic on slots and deadlines leaves the range of valid dates.
+ */
+export const MAX_DURATION_MS = 100 * 365 * 24 * 60 * 60 * 1000;
+
 /** Defaults, stated once and referenced by the option docs. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_RESTARTS = 5;

@@ -1,16 +1,31 @@
+import { inspect } from 'node:util';
+import { errorMessage, errorStack } from './errors/thrown-value.js';
+
 /**
  * Every user-facing message is built here, so that the code, the tests and the docs quote one text.
  */
+const MAX_SHOWN_CHARS = 200;
+
 const show = (value: unknown): string => {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
-  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
-  if (value === undefined) return 'undefined';
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
+  let text: string;
+  if (typeof value === 'string') text = JSON.stringify(value);
+  else if (typeof value === 'number') text = Object.is(value, -0) ? '-0' : String(value);
+  else if (typeof value === 'function') text = `function ${value.name || '(anonymous)'}`;
+  else if (value === undefined) text = 'undefined';
+  else if (typeof value === 'bigint') text = `${value}n`;
+  else {
+    // A null-prototype object, a getter that throws or a cycle must not turn the message itself into a crash.
+    try {
+      text = JSON.stringify(value) ?? inspect(value, { depth: 1, breakLength: Infinity });
+    } catch {
+      try {
+        text = inspect(value, { depth: 1, breakLength: Infinity });
+      } catch {
+        text = `(${typeof value})`;
+      }
+    }
   }
+  return text.length > MAX_SHOWN_CHARS ? `${text.slice(0, MAX_SHOWN_CHARS)}…` : text;
 };
 
 export const INVALID_PERIOD = (owner: string, value: unknown) =>
@@ -25,8 +40,18 @@ export const INVALID_TIME_ZONE = (owner: string, timeZone: unknown) =>
 export const AMBIGUOUS_SCHEDULE = (owner: string, value: unknown) =>
   `@Periodic on ${owner}: give exactly one of a period in milliseconds, { every } or { cron }, got ${show(value)}`;
 
+/** The one shape of a bad option: `<where>: option "<option>" must be <expected>, got <value>`. */
+export const INVALID_OPTION_AT = (where: string, option: string, expected: string, value: unknown) =>
+  `${where}: option "${option}" must be ${expected}, got ${show(value)}`;
+
 export const INVALID_OPTION = (decorator: string, owner: string, option: string, expected: string, value: unknown) =>
-  `${decorator} on ${owner}: option "${option}" must be ${expected}, got ${show(value)}`;
+  INVALID_OPTION_AT(`${decorator} on ${owner}`, option, expected, value);
+
+export const UNKNOWN_OPTION = (where: string, option: string, suggestion: string | undefined, known: readonly string[]) =>
+  `${where}: unknown option "${option}"${suggestion ? `; did you mean "${suggestion}"?` : ''} (known options: ${known.join(', ')})`;
+
+export const NOT_AN_OPTIONS_OBJECT = (where: string, value: unknown) =>
+  `${where}: options must be an object, got ${value === null ? 'null' : Array.isArray(value) ? `an array ${show(value)}` : show(value)}`;
 
 export const NOT_A_METHOD = (decorator: string, owner: string) =>
   `${decorator} on ${owner}: it decorates a property, not a method; put it on a method`;
@@ -73,15 +98,15 @@ export const SCOPE_DISPOSED = (method: string) =>
   `HostScope.${method}: the scope has ended; create a new scope with ScopeFactory.create()`;
 
 export const INVALID_HOSTING_OPTION = (option: string, expected: string, value: unknown) =>
-  `HostingModule.forRoot: option "${option}" must be ${expected}, got ${show(value)}`;
+  INVALID_OPTION_AT('HostingModule.forRoot', option, expected, value);
 
 export { show as showValue };
 
-/** What a log line carries for an error: its stack, or the value itself when it is no Error. */
-export const stackOf = (error: unknown): string => (error instanceof Error && error.stack) || String(error);
+/** What a log line carries for a thrown value: its stack, or a description of a value that is no Error. Never throws. */
+export const stackOf = (error: unknown): string => errorStack(error);
 
 export const INVALID_QUEUE_OPTION = (queue: unknown, option: string, expected: string, value: unknown) =>
-  `HostingModule.registerQueue(${show(queue)}): option "${option}" must be ${expected}, got ${show(value)}`;
+  INVALID_OPTION_AT(`HostingModule.registerQueue(${show(queue)})`, option, expected, value);
 
 export const DUPLICATE_QUEUE = (name: string) =>
   `HostingModule.registerQueue: queue "${name}" is registered twice with different options; register it once and import that module where it is needed`;
@@ -96,7 +121,7 @@ export const QUEUE_WITHOUT_WORKER = (name: string) =>
   `Queue "${name}" has no @QueueWorker: its items wait until a worker for it runs (in another process, with a durable backend)`;
 
 export const QUEUE_ITEM_RETRY = (name: string, id: string, attempt: number, attempts: number, error: unknown) =>
-  `Queue "${name}" item ${id} failed try ${attempt} of ${attempts}, will retry: ${error instanceof Error ? error.message : show(error)}`;
+  `Queue "${name}" item ${id} failed try ${attempt} of ${attempts}, will retry: ${errorMessage(error)}`;
 
 export const QUEUE_ITEM_FAILED = (name: string, id: string, attempts: number) =>
   `Queue "${name}" item ${id} failed after ${attempts} ${attempts === 1 ? 'try' : 'tries'}`;

@@ -4,6 +4,20 @@ export type ServiceKind = 'background' | 'periodic' | 'queue';
 /** Where a hosted unit is in its life. */
 export type ServiceState = 'starting' | 'running' | 'idle' | 'stopping' | 'stopped' | 'faulted';
 
+/** Where one connection of a hosted unit to its store (Redis) is. */
+export type ConnectionState = 'connecting' | 'up' | 'down';
+
+/** One connection of a hosted unit: a BullMQ queue's producer and worker, the Redis of exclusive tasks. */
+export interface ConnectionStatus {
+  /** Which connection: `'producer'` and `'worker'` for a BullMQ queue, `'redis'` for exclusive periodic tasks. */
+  name: string;
+  state: ConnectionState;
+  /** When it entered this state. */
+  since: Date;
+  /** While down: the error that took it down. */
+  lastError?: string;
+}
+
 /** A snapshot of one hosted unit, as `HostingRegistry` reports it. */
 export interface ServiceStatus {
   name: string;
@@ -39,4 +53,6 @@ export interface ServiceStatus {
   failed?: number;
   /** Queue: where its items live. */
   backend?: 'memory' | 'bullmq';
+  /** Queue (bullmq) and exclusive periodic task: the state of each connection to Redis. */
+  connections?: ConnectionStatus[];
 }

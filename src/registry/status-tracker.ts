@@ -1,3 +1,4 @@
+import { errorSummary } from '../errors/thrown-value.js';
 import type { ServiceKind, ServiceState, ServiceStatus } from '../interfaces/service-status.interface.js';
 
 /** A clock in epoch milliseconds. */
@@ -98,10 +99,7 @@ export class StatusTracker {
     this.failures++;
     this.consecutiveFailures++;
     this.finish(startedAt);
-    this.lastError =
-      error instanceof Error
-        ? { message: error.message, stack: error.stack, at: new Date(this.finishedAt) }
-        : { message: String(error), at: new Date(this.finishedAt) };
+    this.lastError = { ...errorSummary(error), at: new Date(this.finishedAt) };
   }
 
   snapshot(extra?: Partial<ServiceStatus>): ServiceStatus {
