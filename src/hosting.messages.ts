@@ -66,8 +66,14 @@ export const BACKGROUND_SERVICE_NOT_SINGLETON = (className: string) =>
 export const DUPLICATE_NAME = (name: string, first: string, second: string) =>
   `Duplicate hosted task name "${name}": used by ${first} and ${second}; give one of them a distinct { name }`;
 
+/** Names for a message: quoted, the first 20 of them, with a count of the rest. */
+const listNames = (names: string[]): string =>
+  names.length === 0
+    ? '(none)'
+    : names.slice(0, 20).map((n) => `"${n}"`).join(', ') + (names.length > 20 ? ` and ${names.length - 20} more` : '');
+
 export const UNKNOWN_SERVICE = (method: string, name: unknown, known: string[]) =>
-  `HostingRegistry.${method}: no hosted service named ${show(name)}; known: ${known.length ? known.map((n) => `"${n}"`).join(', ') : '(none)'}`;
+  `HostingRegistry.${method}: no hosted service named ${show(name)}; known: ${listNames(known)}`;
 
 export const WRONG_KIND = (method: string, name: string, kind: string, expected: string) =>
   `HostingRegistry.${method}: "${name}" is a ${kind} service; ${method} applies to ${expected} services only`;
@@ -112,7 +118,7 @@ export const DUPLICATE_QUEUE = (name: string) =>
   `HostingModule.registerQueue: queue "${name}" is registered twice with different options; register it once and import that module where it is needed`;
 
 export const UNKNOWN_QUEUE = (owner: string, name: unknown, known: string[]) =>
-  `@QueueWorker on ${owner}: no queue named ${show(name)} is registered (HostingModule.registerQueue); known: ${known.length ? known.map((n) => `"${n}"`).join(', ') : '(none)'}`;
+  `@QueueWorker on ${owner}: no queue named ${show(name)} is registered (HostingModule.registerQueue); known: ${listNames(known)}`;
 
 export const DUPLICATE_WORKER = (name: string, first: string, second: string) =>
   `@QueueWorker: queue "${name}" has two workers, ${first} and ${second}; a queue has one worker method (raise its concurrency instead)`;

@@ -1,3 +1,5 @@
+import type { ConnectionStatus } from '../interfaces/service-status.interface.js';
+
 /** A claim on one run of an exclusive task, held while the run lasts. */
 export interface TickLease {
   /** Ends the claim so that the next tick can run anywhere. Idempotent; never rejects. */
@@ -26,6 +28,8 @@ export interface ExclusiveTickGate {
    * has the slot or is still running the task. Rejects when the store cannot be reached.
    */
   tryAcquire(claim: TickClaim): Promise<TickLease | undefined>;
+  /** The state of the gate's connection(s) to its store, for the status of exclusive tasks. */
+  connections?(): ConnectionStatus[];
   /** Releases the connection. Idempotent. */
   dispose(): Promise<void>;
 }

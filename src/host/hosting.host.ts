@@ -116,7 +116,7 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
         definition.name,
         schedule,
         run,
-        definition,
+        { ...definition, connections: definition.exclusive ? () => this.exclusiveGate?.connections?.() : undefined },
         (error) => this.logger.error(TASK_FAILED('Periodic task', definition.name), stackOf(error)),
       );
       this.registry.register(timer, definition.owner);

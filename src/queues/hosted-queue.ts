@@ -100,7 +100,14 @@ export class HostedQueue<T> implements HostedUnit {
 
   status(): ServiceStatus {
     const { depth, inFlight } = this.backend.counts();
-    return this.tracker.snapshot({ depth, inFlight, processed: this.processed, failed: this.failed, backend: this.backendKind });
+    return this.tracker.snapshot({
+      depth,
+      inFlight,
+      processed: this.processed,
+      failed: this.failed,
+      backend: this.backendKind,
+      connections: this.backend.connections?.(),
+    });
   }
 
   pause(): void {

@@ -1,4 +1,5 @@
 import type { BackoffOptions } from '../interfaces/queue-options.interface.js';
+import type { ConnectionStatus } from '../interfaces/service-status.interface.js';
 import type { JobContext } from './job-context.js';
 
 /**
@@ -55,6 +56,8 @@ export interface QueueBackend<T> {
   counts(): QueueCounts;
   pause(): void;
   resume(): void;
+  /** The state of each connection to the backend's store (durable backends). */
+  connections?(): ConnectionStatus[];
   /** Releases connections; called after `stop`, in `onApplicationShutdown`. */
   dispose?(): Promise<void>;
 }

@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { DUPLICATE_NAME, UNKNOWN_SERVICE, WRONG_KIND } from '../hosting.messages.js';
+import { ServiceKindError } from '../errors/service-kind.error.js';
+import { UnknownServiceError } from '../errors/unknown-service.error.js';
+import { DUPLICATE_NAME } from '../hosting.messages.js';
 import type { ServiceStatus } from '../interfaces/service-status.interface.js';
 import type { HostedUnit } from './hosted-unit.js';
 
@@ -29,17 +31,25 @@ export class HostingRegistry {
   /**
    * Runs a periodic task now and resolves when that run has finished (its outcome is in its
    * status). While a run is going, one follow-up run is queued instead: runs never overlap.
+   * Rejects with `UnknownServiceError` (a 404) or `ServiceKindError` (a 409); never throws.
    */
   trigger(name: string): Promise<void> {
-    return this.periodic('trigger', name).trigger!();
+    try {
+      return this.periodic('trigger', name).trigger!();
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  /** Stops arming a periodic task's ticks (or a queue's deliveries); a running one finishes. */
+  /**
+   * Stops arming a periodic task's ticks (or a queue's deliveries); a running one finishes.
+   * Throws `UnknownServiceError` (a 404) or `ServiceKindError` (a 409).
+   */
   pause(name: string): void {
     this.pausable('pause', name).pause!();
   }
 
-  /** Undoes `pause`: the task's next tick is the next slot of its schedule. */
+  /** Undoes `pause`: the task's next tick is the next slot of its schedule. Throws as `pause` does. */
   resume(name: string): void {
     this.pausable('resume', name).resume!();
   }
@@ -58,19 +68,19 @@ export class HostingRegistry {
 
   private find(method: string, name: string): HostedUnit {
     const entry = this.entries.get(name);
-    if (!entry) throw new Error(UNKNOWN_SERVICE(method, name, [...this.entries.keys()]));
+    if (!entry) throw new UnknownServiceError(method, name, [...this.entries.keys()]);
     return entry.unit;
   }
 
   private periodic(method: string, name: string): HostedUnit {
     const unit = this.find(method, name);
-    if (!unit.trigger) throw new Error(WRONG_KIND(method, name, unit.kind, 'periodic'));
+    if (!unit.trigger) throw new ServiceKindError(method, name, unit.kind, 'periodic');
     return unit;
   }
 
   private pausable(method: string, name: string): HostedUnit {
     const unit = this.find(method, name);
-    if (!unit.pause || !unit.resume) throw new Error(WRONG_KIND(method, name, unit.kind, 'periodic and queue'));
+    if (!unit.pause || !unit.resume) throw new ServiceKindError(method, name, unit.kind, 'periodic and queue');
     return unit;
   }
 }

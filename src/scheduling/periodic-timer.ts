@@ -1,4 +1,4 @@
-import type { ServiceStatus } from '../interfaces/service-status.interface.js';
+import type { ConnectionStatus, ServiceStatus } from '../interfaces/service-status.interface.js';
 import type { HostedUnit, StopRequest } from '../registry/hosted-unit.js';
 import { StatusTracker } from '../registry/status-tracker.js';
 import { setLongTimeout, type LongTimeout } from './long-timeout.js';
@@ -10,6 +10,8 @@ export interface PeriodicTimerOptions {
   runOnStart: boolean;
   jitterMs: number;
   timeoutMs?: number;
+  /** The connections the task depends on (an exclusive task's Redis), shown in its status. */
+  connections?: () => ConnectionStatus[] | undefined;
 }
 
 /** What a runner resolves with when the tick did not run here (an exclusive tick another instance ran). */
@@ -49,7 +51,12 @@ export class PeriodicTimer implements HostedUnit {
   }
 
   status(): ServiceStatus {
-    return this.tracker.snapshot({ nextRunAt: this.nextRunAt, schedule: this.schedule.describe(), periodMs: this.schedule.periodMs });
+    return this.tracker.snapshot({
+      nextRunAt: this.nextRunAt,
+      schedule: this.schedule.describe(),
+      periodMs: this.schedule.periodMs,
+      connections: this.options.connections?.(),
+    });
   }
 
   /** Starts the schedule; the first slot is one period from now unless `runOnStart`. */

@@ -1,5 +1,15 @@
-import { Injectable } from '@nestjs/common';
-import { BackgroundService, HostingRegistry, HostLifetime, Periodic, type TickContext } from '../../src/index.js';
+import { Controller, Injectable, Param, Post } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import {
+  BackgroundService,
+  HostingModule,
+  HostingRegistry,
+  HostLifetime,
+  Periodic,
+  ServiceKindError,
+  UnknownServiceError,
+  type TickContext,
+} from '../../src/index.js';
 import { UNKNOWN_SERVICE, WRONG_KIND } from '../../src/hosting.messages.js';
 import { sleep, startHostingApp, untilAborted, waitFor } from '../support/hosting-app.js';
 
@@ -133,9 +143,46 @@ describe('HostingRegistry', () => {
   it('names the unknown service and the known ones', async () => {
     const { app } = await startHostingApp({ providers: [Pump] });
     const registry = app.get(HostingRegistry);
-    expect(() => registry.trigger('pmup')).toThrow(UNKNOWN_SERVICE('trigger', 'pmup', ['pump']));
-    expect(() => registry.trigger('pump')).toThrow(WRONG_KIND('trigger', 'pump', 'background', 'periodic'));
+    await expect(registry.trigger('pmup')).rejects.toThrow(UNKNOWN_SERVICE('trigger', 'pmup', ['pump']));
+    await expect(registry.trigger('pump')).rejects.toThrow(WRONG_KIND('trigger', 'pump', 'background', 'periodic'));
     expect(() => registry.pause('pump')).toThrow(WRONG_KIND('pause', 'pump', 'background', 'periodic and queue'));
+    await app.close();
+  });
+
+  it('trigger rejects rather than throws, with error classes an HTTP admin controller answers 404 and 409 for', async () => {
+    @Controller('admin/hosting')
+    class HostingAdmin {
+      constructor(private readonly registry: HostingRegistry) {}
+      @Post(':name/run') run(@Param('name') name: string) {
+        return this.registry.trigger(name);
+      }
+      @Post(':name/pause') pause(@Param('name') name: string) {
+        this.registry.pause(name);
+      }
+    }
+    const moduleRef = await Test.createTestingModule({ imports: [HostingModule.forRoot()], controllers: [HostingAdmin], providers: [Pump] }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.listen(0, '127.0.0.1');
+    const registry = app.get(HostingRegistry);
+    let thrown: unknown;
+    let result: Promise<void> | undefined;
+    try {
+      result = registry.trigger('nope');
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeUndefined();
+    await expect(result).rejects.toBeInstanceOf(UnknownServiceError);
+    await expect(registry.trigger('nope')).rejects.toMatchObject({ serviceName: 'nope', known: ['pump'], method: 'trigger' });
+    expect(() => registry.resume('pump')).toThrow(ServiceKindError);
+
+    const base = `http://127.0.0.1:${(app.getHttpServer().address() as { port: number }).port}/admin/hosting`;
+    const unknown = await fetch(`${base}/nope/run`, { method: 'POST' });
+    expect(unknown.status).toBe(404);
+    expect(((await unknown.json()) as { message: string }).message).toBe(UNKNOWN_SERVICE('trigger', 'nope', ['pump']));
+    expect((await fetch(`${base}/pump/run`, { method: 'POST' })).status).toBe(409);
+    expect((await fetch(`${base}/pump/pause`, { method: 'POST' })).status).toBe(409);
+    expect((await fetch(`${base}/nope/pause`, { method: 'POST' })).status).toBe(404);
     await app.close();
   });
 });

@@ -52,7 +52,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
   readonly ready: Promise<void>;
   private readonly name: string;
   private readonly logger: LoggerService;
-  private readonly connections: BullMqConnections;
+  private readonly clients: BullMqConnections;
   private readonly outage: RedisOutageReporter;
   /** Aborts at the shutdown deadline: the signal every handler gets. */
   private readonly itemSignal = new AbortController();
@@ -76,7 +76,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     this.name = options.queueName;
     this.logger = options.logger;
     assertRedisConnection(`HostingModule.registerQueue({ name: '${this.name}' })`, options.connection);
-    this.connections = bullMqConnections(this.name, options.connection);
+    this.clients = bullMqConnections(this.name, options.connection);
     this.outage = new RedisOutageReporter(this.logger, `Queue "${this.name}" (bullmq)`);
     this.ready = this.init();
     this.ready.catch(() => undefined); // surfaced by enqueue, startWorker and whoever awaits `ready`
@@ -128,7 +128,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     }
     // Redis down: a graceful close would wait for it (its QUIT queues up), so cut the connections.
     this.workerClosing ??= worker.close(this.outage.down).catch((error: unknown) => this.reportError(error));
-    await closeOrCut(worker, this.workerClosing, this.connections.ownsWorker);
+    await closeOrCut(worker, this.workerClosing, this.clients.ownsWorker);
     this.stopCounts();
     return { undelivered: await this.countUndelivered() };
   }
@@ -161,9 +161,9 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
       const worker = this.worker;
       if (worker) {
         this.workerClosing ??= worker.close(this.inFlight > 0 || this.outage.down).catch((error: unknown) => this.reportError(error));
-        await closeOrCut(worker, this.workerClosing, this.connections.ownsWorker);
+        await closeOrCut(worker, this.workerClosing, this.clients.ownsWorker);
       }
-      if (this.queue) await closeOrCut(this.queue, this.queue.close(), this.connections.ownsProducer);
+      if (this.queue) await closeOrCut(this.queue, this.queue.close(), this.clients.ownsProducer);
     })();
     return this.disposing;
   }
@@ -171,7 +171,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
   private async init(): Promise<void> {
     this.bull = await loadBullMq();
     const queue = new this.bull.Queue(this.name, {
-      connection: this.connections.producer,
+      connection: this.clients.producer,
       ...(this.options.prefix !== undefined && { prefix: this.options.prefix }),
     });
     queue.on('error', (error) => this.reportError(error));
@@ -191,7 +191,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
       // Two parameters: BullMQ then creates no per-job AbortController (this backend has one for all).
       (job: Job, token?: string) => this.handle(job, token, process, policy, backoff),
       {
-        connection: this.connections.worker,
+        connection: this.clients.worker,
         ...(this.options.prefix !== undefined && { prefix: this.options.prefix }),
         concurrency: policy.concurrency,
         // BullMQ merges its defaults with Object.assign: an explicit `undefined` would replace them.

@@ -1,0 +1,29 @@
+import { NotFoundException } from '@nestjs/common';
+import { UNKNOWN_SERVICE } from '../hosting.messages.js';
+
+/**
+ * Thrown by `HostingRegistry.trigger`, `pause` and `resume` for a name no hosted unit has. It is a
+ * Nest `NotFoundException`, so an admin controller that lets it through answers 404.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await this.registry.trigger(name);
+ * } catch (error) {
+ *   if (error instanceof UnknownServiceError) console.warn(error.serviceName, 'is not one of', error.known);
+ *   throw error;
+ * }
+ * ```
+ */
+export class UnknownServiceError extends NotFoundException {
+  override readonly name = 'UnknownServiceError';
+
+  /** Creates the error for `method` called with `serviceName`; `known` lists the names that exist. */
+  constructor(
+    readonly method: string,
+    readonly serviceName: string,
+    readonly known: string[],
+  ) {
+    super(UNKNOWN_SERVICE(method, serviceName, known));
+  }
+}
