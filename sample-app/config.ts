@@ -4,6 +4,11 @@ import * as path from 'node:path';
 export const config = {
   /** HTTP port of main.ts. */
   port: Number(process.env.PORT ?? 3000),
+  /**
+   * Interface main.ts listens on: loopback by default, since the dashboard at /hosting has no guard
+   * in the sample; `HOST=0.0.0.0` exposes it (guard the dashboard first, see README.md).
+   */
+  host: process.env.HOST || '127.0.0.1',
   /** Folder of the SQLite database file (created when missing). */
   dataDir: path.resolve(process.env.DATA_DIR ?? path.join('sample-app', 'data')),
   /** With a Redis URL, the emails queue lives in Redis (BullMQ) and every process shares it. */

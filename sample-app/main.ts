@@ -8,8 +8,10 @@ import { config } from './config.js';
 async function bootstrap(): Promise<void> {
   const app = await NestFactory.create(AppModule);
   app.enableShutdownHooks(); // SIGTERM/SIGINT: stop taking requests, drain work, exit 0
-  await app.listen(config.port);
-  new Logger('Shop').log(`Listening on http://localhost:${config.port} (dashboard: /hosting, health: /health)`);
+  // Loopback unless HOST says otherwise: the sample's dashboard (/hosting) has no guard.
+  await app.listen(config.port, config.host);
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  new Logger('Shop').log(`Listening on http://${host}:${config.port} (dashboard: /hosting, health: /health)`);
 }
 
 void bootstrap();

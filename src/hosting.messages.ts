@@ -1,5 +1,6 @@
 import { inspect } from 'node:util';
 import { errorMessage, errorStack } from './errors/thrown-value.js';
+import { MAX_DURATION_MS } from './hosting.constants.js';
 
 /**
  * Every user-facing message is built here, so that the code, the tests and the docs quote one text.
@@ -29,13 +30,13 @@ const show = (value: unknown): string => {
 };
 
 export const INVALID_PERIOD = (owner: string, value: unknown) =>
-  `@Periodic on ${owner}: period must be a positive, finite number of milliseconds, got ${show(value)}`;
+  `@Periodic on ${owner}: period must be a positive number of milliseconds up to ${MAX_DURATION_MS} (100 years), got ${show(value)}`;
 
 export const INVALID_CRON = (owner: string, expression: unknown, reason: string) =>
   `@Periodic on ${owner}: invalid cron expression ${show(expression)} (${reason})`;
 
 export const INVALID_TIME_ZONE = (owner: string, timeZone: unknown) =>
-  `@Periodic on ${owner}: unknown time zone ${show(timeZone)}`;
+  `@Periodic on ${owner}: option "timeZone" must be an IANA time zone name such as "Europe/Paris", got ${show(timeZone)}`;
 
 export const AMBIGUOUS_SCHEDULE = (owner: string, value: unknown) =>
   `@Periodic on ${owner}: give exactly one of a period in milliseconds, { every } or { cron }, got ${show(value)}`;
@@ -80,11 +81,16 @@ export const WRONG_KIND = (method: string, name: string, kind: string, expected:
 
 export const TASK_FAILED = (kind: string, name: string) => `${kind} "${name}" failed`;
 
+export const TICK_TIMED_OUT = (name: string, timeoutMs: number) => `tick of "${name}" timed out after ${timeoutMs} ms (timeoutMs)`;
+
 export const SERVICE_FAULTED = (name: string, policy: string) =>
   `Background service "${name}" failed (onError: '${policy}')`;
 
+export const SERVICE_FAILED_WHILE_STOPPING = (name: string) =>
+  `Background service "${name}" failed while stopping (an error other than the abort of its signal)`;
+
 export const SERVICE_RESTARTING = (name: string, attempt: number, max: number, delayMs: number) =>
-  `Background service "${name}" restarts in ${delayMs} ms (restart ${attempt} of ${max})`;
+  `Background service "${name}" restarts in ${delayMs} ms (restart ${attempt} ${max === Infinity ? 'with no limit' : `of ${max}`})`;
 
 export const RESTARTS_EXHAUSTED = (name: string, max: number) =>
   `Background service "${name}" failed after ${max} restarts; stopping the host`;
@@ -114,11 +120,16 @@ export const stackOf = (error: unknown): string => errorStack(error);
 export const INVALID_QUEUE_OPTION = (queue: unknown, option: string, expected: string, value: unknown) =>
   INVALID_OPTION_AT(`HostingModule.registerQueue(${show(queue)})`, option, expected, value);
 
-export const DUPLICATE_QUEUE = (name: string) =>
-  `HostingModule.registerQueue: queue "${name}" is registered twice with different options; register it once and import that module where it is needed`;
+export const DUPLICATE_QUEUE = (name: string, option: string, first: unknown, firstSite: string, second: unknown, secondSite: string) =>
+  `HostingModule.registerQueue: queue "${name}" is registered twice with different options: ` +
+  `"${option}" is ${show(first)} at ${firstSite} and ${show(second)} at ${secondSite}; ` +
+  `one queue per name per app: give both the same options, or register it once and import that module where it is needed`;
 
 export const UNKNOWN_QUEUE = (owner: string, name: unknown, known: string[]) =>
   `@QueueWorker on ${owner}: no queue named ${show(name)} is registered (HostingModule.registerQueue); known: ${listNames(known)}`;
+
+export const INVALID_WORKER_QUEUE = (owner: string, value: unknown) =>
+  `@QueueWorker on ${owner}: the queue name must be a non-empty string, got ${show(value)}`;
 
 export const DUPLICATE_WORKER = (name: string, first: string, second: string) =>
   `@QueueWorker: queue "${name}" has two workers, ${first} and ${second}; a queue has one worker method (raise its concurrency instead)`;
@@ -134,6 +145,8 @@ export const QUEUE_ITEM_FAILED = (name: string, id: string, attempts: number) =>
 
 export const QUEUE_LANE_FAILED = (name: string) =>
   `Queue "${name}": reporting an item's failure threw; that worker lane stopped and a new one took its place`;
+export const QUEUE_DEADLINE_PASSED = (name: string) => `shutdown deadline passed while queue "${name}" was draining`;
+
 export const QUEUE_STOP_FAILED = (name: string) => `Queue "${name}" did not stop cleanly`;
 
 export const QUEUE_HOOK_FAILED = (name: string, hook: string) => `Queue "${name}": the ${hook} hook threw`;

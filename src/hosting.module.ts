@@ -3,6 +3,7 @@ import { DiscoveryModule } from '@nestjs/core';
 import { HostingExplorer } from './discovery/hosting.explorer.js';
 import { HostLifetime } from './host/host-lifetime.js';
 import { HostingHost } from './host/hosting.host.js';
+import { validateHostingOptions } from './host/hosting-options.validation.js';
 import {
   HostingConfigurableModule,
   HOSTING_ASYNC_OPTIONS_TYPE,
@@ -33,8 +34,9 @@ import { SystemdNotifier } from './systemd/systemd-notifier.js';
   exports: [HostingRegistry, HostLifetime, ScopeFactory, QueueManager, SystemdNotifier],
 })
 export class HostingModule extends HostingConfigurableModule {
-  /** Registers the host with `options` (all optional). */
+  /** Registers the host with `options` (all optional); bad options fail here, naming the option and the value. */
   static forRoot(options: typeof HOSTING_OPTIONS_TYPE = {}): DynamicModule {
+    validateHostingOptions(options, ['isGlobal']);
     return super.forRoot(options);
   }
 
@@ -55,13 +57,22 @@ export class HostingModule extends HostingConfigurableModule {
    */
   static registerQueue<T = unknown>(options: QueueOptions<T>): DynamicModule {
     validateQueueOptions(options as QueueOptions<unknown>);
+    const site = callSite(HostingModule.registerQueue);
     const token = getQueueToken(options.name);
     return {
       module: HostingQueueModule,
-      providers: [{ provide: token, useFactory: (queues: QueueManager) => queues.create(options), inject: [QueueManager] }],
+      providers: [{ provide: token, useFactory: (queues: QueueManager) => queues.create(options, site), inject: [QueueManager] }],
       exports: [token],
     };
   }
+}
+
+/** Where `fn` was called from (`file:line:column`), for messages that must point at the user's code. */
+function callSite(fn: (...args: never[]) => unknown): string {
+  const holder: { stack?: string } = {};
+  Error.captureStackTrace(holder, fn);
+  const frame = holder.stack?.split('\n')[1]?.trim() ?? '';
+  return /\(?([^()\s]+:\d+:\d+)\)?$/.exec(frame)?.[1] ?? 'an unknown place';
 }
 
 /** The module `registerQueue` returns: one per queue. */

@@ -1,4 +1,4 @@
-import type { CanActivate, Type } from '@nestjs/common';
+import type { CanActivate, ModuleMetadata, Type } from '@nestjs/common';
 
 /** Options of `HostingDashboardModule.register`. */
 export interface HostingDashboardOptions {
@@ -6,24 +6,47 @@ export interface HostingDashboardOptions {
   path?: string;
   /**
    * When false, the page gets Run now / Pause / Resume buttons, served by
-   * `POST /<path>/services/:name/(trigger|pause|resume)`. @default true
+   * `POST /<path>/services/:name/(trigger|pause|resume)`. Those posts are refused (403) unless they
+   * carry the `X-Hosting-Dashboard` header and come from the page's own origin (see the README).
+   * @default true
    */
   readOnly?: boolean;
-  /** How often the open page refreshes itself, in milliseconds. @default 2000 */
+  /**
+   * How often the open page refreshes itself, in milliseconds: from 250 to 2147483647 (2^31−1, the
+   * longest delay a browser's `setTimeout` takes; above it the timer fires at once, in a loop).
+   * @default 2000
+   */
   refreshMs?: number;
   /** Heading of the page. @default 'nest-hosting' */
   title?: string;
   /**
    * Guards of the dashboard's routes (the dashboard shows task names and errors: protect it
-   * outside a trusted network), e.g. `[AdminGuard]`.
+   * outside a trusted network), e.g. `[AdminGuard]`. A guard class is instantiated in the
+   * dashboard's module: put the modules exporting its dependencies in `imports`.
    * @default []
    */
   guards?: Array<Type<CanActivate> | CanActivate>;
+  /**
+   * Modules the dashboard's module imports, so that `guards` can inject their providers, e.g.
+   * `[AuthModule]` for an `AdminGuard` that injects `AuthModule`'s `TokenService`.
+   * @default []
+   */
+  imports?: ModuleMetadata['imports'];
+  /**
+   * Show `lastError.stack` on the page and in `status.json`. Off by default: stacks carry the
+   * absolute paths of the app's files and its dependencies; the error message is always shown.
+   * @default false
+   */
+  showErrorStacks?: boolean;
 }
 
 /** The options with their defaults applied. */
-export type ResolvedDashboardOptions = Required<Omit<HostingDashboardOptions, 'guards'>> & Pick<HostingDashboardOptions, 'guards'>;
+export type ResolvedDashboardOptions = Required<Omit<HostingDashboardOptions, 'guards' | 'imports'>> &
+  Pick<HostingDashboardOptions, 'guards' | 'imports'>;
 
 export const DEFAULT_DASHBOARD_PATH = 'hosting';
 export const DEFAULT_DASHBOARD_REFRESH_MS = 2_000;
 export const DEFAULT_DASHBOARD_TITLE = 'nest-hosting';
+/** Bounds of `refreshMs`: below 250 ms the page is a load on the app; above 2^31−1 a browser timer overflows. */
+export const MIN_DASHBOARD_REFRESH_MS = 250;
+export const MAX_DASHBOARD_REFRESH_MS = 2 ** 31 - 1;

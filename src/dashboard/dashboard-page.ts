@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ServiceStatus } from '../interfaces/service-status.interface.js';
+import type { ConnectionStatus, ServiceStatus } from '../interfaces/service-status.interface.js';
 import type { DashboardSnapshot } from './dashboard-snapshot.js';
 import { html, raw, type SafeHtml } from './html.js';
 
@@ -39,6 +39,9 @@ tr:last-child td{border-bottom:0}td.num{text-align:right;font-variant-numeric:ta
 .state-starting,.state-stopping,.host-starting,.host-stopping,.paused{background:var(--warn-bg);color:var(--warn)}
 .state-stopped{background:var(--idle-bg);color:var(--idle)}.state-faulted{background:var(--bad-bg);color:var(--bad)}
 .kind{background:var(--idle-bg);color:var(--idle);font-weight:500}
+.conns{margin-top:4px;display:flex;flex-wrap:wrap;gap:3px}.conn{font-weight:500;font-size:11px}
+.conn-up{background:var(--ok-bg);color:var(--ok)}.conn-connecting{background:var(--warn-bg);color:var(--warn)}.conn-down{background:var(--bad-bg);color:var(--bad)}
+.conn-error{color:var(--bad);max-width:260px;overflow-wrap:anywhere}
 .fail{color:var(--bad);font-weight:600}time{white-space:nowrap}
 details summary{cursor:pointer;color:var(--bad);max-width:280px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 details pre{white-space:pre-wrap;word-break:break-word;background:#fbf5f5;border:1px solid #f1d5d7;border-radius:6px;padding:8px;font-size:12px;max-width:560px;max-height:260px;overflow:auto}
@@ -159,7 +162,7 @@ function renderRow(s: ServiceStatus, page: PageContext, now: number): SafeHtml {
   return html`<tr data-service="${s.name}">
       <td><div class="name">${s.name}</div>${s.schedule ? html`<div class="sub" title="${s.schedule}">${schedule(s.schedule)}</div>` : ''}${s.backend ? html`<div class="sub">${s.backend}</div>` : ''}</td>
       <td><span class="badge kind">${s.kind}</span></td>
-      <td><span class="badge state-${s.state}">${s.state}</span>${s.paused ? html` <span class="badge paused">paused</span>` : ''}</td>
+      <td><span class="badge state-${s.state}">${s.state}</span>${s.paused ? html` <span class="badge paused">paused</span>` : ''}${connections(s.connections, now)}</td>
       <td class="num">${s.runs}${s.missedTicks ? html`<div class="sub">${s.missedTicks} missed</div>` : ''}</td>
       <td class="num">${s.failures ? html`<span class="fail">${s.failures}</span>` : '0'}${s.consecutiveFailures > 1 ? html`<div class="sub">${s.consecutiveFailures} in a row</div>` : ''}</td>
       <td>${when(s.lastStartedAt, now)}</td>
@@ -174,6 +177,20 @@ function renderRow(s: ServiceStatus, page: PageContext, now: number): SafeHtml {
     </tr>`;
 }
 
+/** A badge per connection to Redis (green up, amber connecting, red down), and the error of each one down. */
+function connections(list: ConnectionStatus[] | undefined, now: number): SafeHtml | string {
+  if (!list?.length) return '';
+  const since = (c: ConnectionStatus) => {
+    const at = new Date(c.since);
+    return Number.isNaN(at.getTime()) ? '' : ` since ${at.toISOString()} (${relative(at.getTime() - now)})`;
+  };
+  return html`<div class="conns">${list.map(
+    (c) => html`<span class="badge conn conn-${c.state}" data-connection="${c.name}" title="${c.name}: ${c.state}${since(c)}">${c.name} ${c.state}</span>`,
+  )}</div>${list
+    .filter((c) => c.state === 'down' && c.lastError)
+    .map((c) => html`<div class="sub conn-error" data-connection-error="${c.name}">${c.name}: ${c.lastError}</div>`)}`;
+}
+
 function actions(s: ServiceStatus): SafeHtml {
   const button = (action: string, label: string) => html`<button type="button" data-action="${action}" data-name="${s.name}">${label}</button>`;
   if (s.kind === 'background') return html`—`;
@@ -183,10 +200,13 @@ function actions(s: ServiceStatus): SafeHtml {
 /** `<time>` with a relative label ("12 s ago", "in 3 min") and the exact instant as its title. */
 function when(date: Date | undefined, now: number): SafeHtml | string {
   if (!date) return '—';
-  const delta = date.getTime() - now;
-  const label = Math.abs(delta) < 1_000 ? 'just now' : delta < 0 ? `${duration(-delta, true)} ago` : `in ${duration(delta, true)}`;
   const iso = date.toISOString();
-  return html`<time datetime="${iso}" title="${iso}">${label}</time>`;
+  return html`<time datetime="${iso}" title="${iso}">${relative(date.getTime() - now)}</time>`;
+}
+
+/** "just now", "12 s ago", "in 3 min". */
+function relative(delta: number): string {
+  return Math.abs(delta) < 1_000 ? 'just now' : delta < 0 ? `${duration(-delta, true)} ago` : `in ${duration(delta, true)}`;
 }
 
 /** `every 3600000 ms` reads `every 1 h`; cron expressions stay as written. */

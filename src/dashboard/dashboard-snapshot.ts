@@ -11,14 +11,23 @@ export interface DashboardSnapshot {
     pid: number;
     uptimeMs: number;
   };
+  /** `HostingRegistry.list()`, without `lastError.stack` unless the dashboard has `showErrorStacks: true`. */
   services: ServiceStatus[];
 }
 
-export function takeSnapshot(registry: HostingRegistry, lifetime: HostLifetime): DashboardSnapshot {
+/** The registry now; `lastError.stack` is left out unless `showErrorStacks`. */
+export function takeSnapshot(registry: HostingRegistry, lifetime: HostLifetime, showErrorStacks: boolean): DashboardSnapshot {
   const state = lifetime.isRunning ? 'running' : lifetime.stopping.aborted ? 'stopping' : 'starting';
+  const services = registry.list();
   return {
     generatedAt: new Date(),
     host: { state, pid: process.pid, uptimeMs: Math.round(process.uptime() * 1000) },
-    services: registry.list(),
+    services: showErrorStacks ? services : services.map(withoutStack),
   };
+}
+
+function withoutStack(status: ServiceStatus): ServiceStatus {
+  if (!status.lastError) return status;
+  const { message, at } = status.lastError;
+  return { ...status, lastError: { message, at } };
 }

@@ -1,5 +1,4 @@
 import {
-  BadRequestException,
   Controller,
   ForbiddenException,
   Get,
@@ -16,7 +15,9 @@ import {
 } from '@nestjs/common';
 import { HostLifetime } from '../host/host-lifetime.js';
 import { HostingRegistry } from '../registry/hosting.registry.js';
-import { DASHBOARD_ACTION_HEADER_MISSING } from './dashboard.messages.js';
+import { DASHBOARD_ACTION_HEADER_MISSING, UNKNOWN_DASHBOARD_ACTION } from './dashboard.messages.js';
+import { crossOriginRefusal } from './dashboard-origin.js';
+import type { ActionRequest } from './dashboard-origin.js';
 import type { ResolvedDashboardOptions } from './dashboard-options.interface.js';
 import { ACTION_HEADER, DASHBOARD_CSP, renderDashboardPage } from './dashboard-page.js';
 import { takeSnapshot, type DashboardSnapshot } from './dashboard-snapshot.js';
@@ -53,7 +54,7 @@ export function createDashboardControllers(options: ResolvedDashboardOptions): T
     @Header('X-Content-Type-Options', 'nosniff')
     @Header('Referrer-Policy', 'no-referrer')
     page(@Req() request: RequestLine): string {
-      return renderDashboardPage(takeSnapshot(this.registry, this.lifetime), {
+      return renderDashboardPage(takeSnapshot(this.registry, this.lifetime, options.showErrorStacks), {
         title: options.title,
         basePath: pathOf(request),
         readOnly: options.readOnly,
@@ -64,8 +65,9 @@ export function createDashboardControllers(options: ResolvedDashboardOptions): T
     /** The registry as JSON. */
     @Get('status.json')
     @Header('Cache-Control', 'no-store')
+    @Header('X-Content-Type-Options', 'nosniff')
     status(): DashboardSnapshot {
-      return takeSnapshot(this.registry, this.lifetime);
+      return takeSnapshot(this.registry, this.lifetime, options.showErrorStacks);
     }
   }
 
@@ -73,24 +75,29 @@ export function createDashboardControllers(options: ResolvedDashboardOptions): T
   class HostingDashboardActionsController {
     constructor(@Inject(HostingRegistry) private readonly registry: HostingRegistry) {}
 
-    /** Run now / pause / resume; only registered with `readOnly: false`. */
+    /**
+     * Run now / pause / resume; only registered with `readOnly: false`. Answers 202 at once (a
+     * triggered run goes on in the background), 403 to a request that is not from the page itself,
+     * 404 for an unknown name (`UnknownServiceError`), 409 for a unit of the wrong kind (`ServiceKindError`).
+     */
     @Post('services/:name/:action')
     @HttpCode(202)
-    act(
+    @Header('Cache-Control', 'no-store')
+    @Header('X-Content-Type-Options', 'nosniff')
+    async act(
       @Param('name') name: string,
       @Param('action') action: string,
       @Headers(ACTION_HEADER.toLowerCase()) marker: string | undefined,
-    ): { name: string; action: Action } {
-      // A custom header cannot be sent cross-site without CORS: this is the CSRF guard.
+      @Req() request: ActionRequest,
+    ): Promise<{ name: string; action: Action }> {
+      // CSRF: a custom header needs a CORS preflight, which a permissive CORS set-up grants; the
+      // browser's own word on where the request comes from (Sec-Fetch-Site, Origin) does not depend on it.
       if (!marker) throw new ForbiddenException(DASHBOARD_ACTION_HEADER_MISSING(ACTION_HEADER));
-      if (!ACTIONS.includes(action as Action)) throw new NotFoundException(`Unknown dashboard action "${action}"`);
-      if (!this.registry.get(name)) throw new NotFoundException(`No hosted service named "${name}"`);
-      try {
-        if (action === 'trigger') void this.registry.trigger(name).catch(() => undefined);
-        else this.registry[action as 'pause' | 'resume'](name);
-      } catch (error) {
-        throw new BadRequestException((error as Error).message);
-      }
+      const refusal = crossOriginRefusal(request);
+      if (refusal) throw new ForbiddenException(refusal);
+      if (!ACTIONS.includes(action as Action)) throw new NotFoundException(UNKNOWN_DASHBOARD_ACTION(action, ACTIONS));
+      if (action === 'trigger') await refusedAtOnce(this.registry.trigger(name));
+      else this.registry[action as 'pause' | 'resume'](name); // throws UnknownServiceError / ServiceKindError
       return { name, action: action as Action };
     }
   }
@@ -98,4 +105,20 @@ export function createDashboardControllers(options: ResolvedDashboardOptions): T
   const controllers: Type[] = options.readOnly ? [HostingDashboardController] : [HostingDashboardController, HostingDashboardActionsController];
   if (options.guards?.length) for (const controller of controllers) UseGuards(...options.guards)(controller);
   return controllers;
+}
+
+/**
+ * Waits for `run` only as long as it takes to reject when it is refused: `HostingRegistry.trigger`
+ * rejects at once with `UnknownServiceError` or `ServiceKindError`, else resolves when the run ends,
+ * which the action does not wait for. A rejection that is already there comes before the next
+ * macrotask (`setImmediate`), since promise reactions run first.
+ */
+async function refusedAtOnce(run: Promise<void>): Promise<void> {
+  let refusal: { error: unknown } | undefined;
+  run.then(
+    () => undefined,
+    (error: unknown) => (refusal = { error }),
+  );
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  if (refusal) throw refusal.error;
 }

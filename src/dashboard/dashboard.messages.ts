@@ -1,8 +1,22 @@
 /** User-facing messages of the dashboard. */
-const show = (value: unknown): string => (typeof value === 'string' ? JSON.stringify(value) : String(JSON.stringify(value) ?? value));
+import { INVALID_OPTION_AT, showValue } from '../hosting.messages.js';
+
+/** The entry point, as option messages name it. */
+export const DASHBOARD_WHERE = 'HostingDashboardModule.register';
 
 export const INVALID_DASHBOARD_OPTION = (option: string, expected: string, value: unknown) =>
-  `HostingDashboardModule.register: option "${option}" must be ${expected}, got ${show(value)}`;
+  INVALID_OPTION_AT(DASHBOARD_WHERE, option, expected, value);
 
 export const DASHBOARD_ACTION_HEADER_MISSING = (header: string) =>
   `Dashboard actions need the ${header} header (sent by the dashboard page), so that a cross-site form cannot post them`;
+
+export const DASHBOARD_CROSS_SITE_ACTION = (secFetchSite: string) =>
+  `Dashboard actions are accepted only from the dashboard's own page; the browser says this one came from elsewhere (Sec-Fetch-Site: ${showValue(secFetchSite)})`;
+
+export const DASHBOARD_FOREIGN_ORIGIN = (origin: string, own: string | undefined) =>
+  `Dashboard actions are accepted only from the dashboard's own page; this one came from ${showValue(origin)}, ` +
+  `not from ${own === undefined ? 'this server (the request has no Host header)' : showValue(own)}. Behind a reverse proxy, ` +
+  `forward the Host header and, when the proxy terminates TLS, tell the app so (Express: app.set('trust proxy', …))`;
+
+export const UNKNOWN_DASHBOARD_ACTION = (action: string, known: readonly string[]) =>
+  `Unknown dashboard action ${showValue(action)}; known: ${known.join(', ')}`;

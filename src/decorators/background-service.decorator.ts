@@ -1,11 +1,14 @@
 import { Injectable, SetMetadata, applyDecorators } from '@nestjs/common';
 import { BACKGROUND_SERVICE_METADATA } from '../hosting.constants.js';
+import { MISSING_EXECUTE } from '../hosting.messages.js';
+import { validateBackgroundServiceOptions } from '../validation/background-service-options.validation.js';
 import type { BackgroundServiceOptions } from '../interfaces/background-service-options.interface.js';
 
 /**
  * Marks a provider as a long-running background service (.NET's BackgroundService): its
  * `execute(signal)` starts with the app without blocking start-up, and `signal` aborts when the
- * app stops. The class is also `@Injectable()`; list it in a module's `providers`.
+ * app stops. The class is also `@Injectable()`; list it in a module's `providers`. Bad options (and a
+ * class without `execute`) throw a TypeError as the class is defined, naming the class.
  *
  * @example
  * ```ts
@@ -18,5 +21,11 @@ import type { BackgroundServiceOptions } from '../interfaces/background-service-
  * ```
  */
 export function BackgroundService(options: BackgroundServiceOptions = {}): ClassDecorator {
-  return applyDecorators(Injectable(), SetMetadata(BACKGROUND_SERVICE_METADATA, options));
+  return (target) => {
+    // Bad options fail now, as the class is defined, naming it.
+    validateBackgroundServiceOptions(target.name, options);
+    const execute = (target.prototype as { execute?: unknown }).execute;
+    if (typeof execute !== 'function') throw new TypeError(MISSING_EXECUTE(target.name, execute));
+    applyDecorators(Injectable(), SetMetadata(BACKGROUND_SERVICE_METADATA, options))(target);
+  };
 }

@@ -1,7 +1,9 @@
 import { PERIODIC_METADATA } from '../hosting.constants.js';
+import { NOT_A_METHOD } from '../hosting.messages.js';
+import { definePeriodicTask } from '../scheduling/periodic-task-definition.js';
 import type { PeriodicSchedule, PeriodicTaskOptions } from '../interfaces/periodic-options.interface.js';
 
-/** What `@Periodic` records; validated at start-up, where errors can name the class and method. */
+/** What `@Periodic` records (validated when the decorator is applied, again at start-up for the concrete class). */
 export interface PeriodicMetadata {
   methodName: string | symbol;
   isMethod: boolean;
@@ -12,7 +14,8 @@ export interface PeriodicMetadata {
 /**
  * Runs a method on a schedule with .NET PeriodicTimer semantics: fixed rate, never two runs at
  * once, missed ticks coalesced into one. When the provider is request-scoped (or depends on one),
- * each tick gets a fresh DI scope with its `TickContext` as the request.
+ * each tick gets a fresh DI scope with its `TickContext` as the request. Bad input throws a
+ * TypeError as the class is defined, naming class, method, option and value.
  *
  * @param schedule a period in ms, `{ every }`, or `{ cron, timeZone }`, plus task options
  * @param options task options (merged over those given in `schedule`)
@@ -27,14 +30,13 @@ export interface PeriodicMetadata {
  */
 export function Periodic(schedule: PeriodicSchedule, options: PeriodicTaskOptions = {}) {
   return (target: object, methodName: string | symbol, descriptor?: PropertyDescriptor): void => {
-    const owner = (typeof target === 'function' ? target : target.constructor) as object;
+    const owner = (typeof target === 'function' ? target : target.constructor) as { name: string };
+    const isMethod = typeof target !== 'function' && typeof descriptor?.value === 'function';
+    const ownerName = `${owner.name}.${String(methodName)}`;
+    if (!isMethod) throw new TypeError(NOT_A_METHOD('@Periodic', ownerName));
+    definePeriodicTask(ownerName, schedule, options); // fails now, as the class is defined
     const inherited: PeriodicMetadata[] = Reflect.getMetadata(PERIODIC_METADATA, owner) ?? [];
-    const entry: PeriodicMetadata = {
-      methodName,
-      isMethod: typeof target !== 'function' && typeof descriptor?.value === 'function',
-      schedule,
-      options,
-    };
+    const entry: PeriodicMetadata = { methodName, isMethod, schedule, options };
     Reflect.defineMetadata(PERIODIC_METADATA, [...inherited, entry], owner);
   };
 }

@@ -1,7 +1,6 @@
 import { Injectable, type Type } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import { BACKGROUND_SERVICE_METADATA, PERIODIC_METADATA, QUEUE_WORKER_METADATA } from '../hosting.constants.js';
-import { MISSING_EXECUTE, NOT_A_METHOD } from '../hosting.messages.js';
 import type { BackgroundServiceOptions } from '../interfaces/background-service-options.interface.js';
 import type { PeriodicMetadata } from '../decorators/periodic.decorator.js';
 import type { QueueWorkerMetadata } from '../decorators/queue-worker.decorator.js';
@@ -37,7 +36,7 @@ export function classOf(wrapper: DiscoveredWrapper): Type | undefined {
   return typeof ctor === 'function' && ctor !== Object ? ctor : undefined;
 }
 
-/** Finds decorated providers and controllers anywhere in the app, and validates what they declare. */
+/** Finds decorated providers and controllers anywhere in the app (the decorators validated what they declare). */
 @Injectable()
 export class HostingExplorer {
   constructor(private readonly discovery: DiscoveryService) {}
@@ -56,10 +55,8 @@ export class HostingExplorer {
     return this.wrappers().flatMap((wrapper) => {
       const cls = classOf(wrapper)!;
       const options: BackgroundServiceOptions | undefined = Reflect.getMetadata(BACKGROUND_SERVICE_METADATA, cls);
-      if (!options) return [];
-      const execute = (cls.prototype as { execute?: unknown }).execute;
-      if (typeof execute !== 'function') throw new TypeError(MISSING_EXECUTE(cls.name, execute));
-      return [{ wrapper, className: cls.name, options }];
+      // The decorator checked the options and `execute` as the class was defined.
+      return options ? [{ wrapper, className: cls.name, options }] : [];
     });
   }
 
@@ -69,9 +66,9 @@ export class HostingExplorer {
       const entries: PeriodicMetadata[] = Reflect.getMetadata(PERIODIC_METADATA, cls) ?? [];
       // A subclass that re-decorates an inherited method replaces the parent's entry.
       const byMethod = new Map(entries.map((e) => [e.methodName, e]));
+      // Checked as the decorator was applied; defined again here so that names use the concrete class.
       return [...byMethod.values()].map((entry) => {
         const owner = `${cls.name}.${String(entry.methodName)}`;
-        if (!entry.isMethod) throw new TypeError(NOT_A_METHOD('@Periodic', owner));
         return { wrapper, methodName: entry.methodName, definition: definePeriodicTask(owner, entry.schedule, entry.options) };
       });
     });
@@ -82,11 +79,7 @@ export class HostingExplorer {
       const cls = classOf(wrapper)!;
       const entries: QueueWorkerMetadata[] = Reflect.getMetadata(QUEUE_WORKER_METADATA, cls) ?? [];
       const byMethod = new Map(entries.map((e) => [e.methodName, e]));
-      return [...byMethod.values()].map((metadata) => {
-        const owner = `${cls.name}.${String(metadata.methodName)}`;
-        if (!metadata.isMethod) throw new TypeError(NOT_A_METHOD('@QueueWorker', owner));
-        return { wrapper, owner, metadata };
-      });
+      return [...byMethod.values()].map((metadata) => ({ wrapper, owner: `${cls.name}.${String(metadata.methodName)}`, metadata }));
     });
   }
 }

@@ -2,9 +2,11 @@ import type { LoggerService } from '@nestjs/common';
 import type { ServiceErrorBehavior } from '../interfaces/hosting-options.interface.js';
 import type { HostedBackgroundService, RestartPolicy } from '../interfaces/background-service-options.interface.js';
 import type { ServiceStatus } from '../interfaces/service-status.interface.js';
-import { RESTARTS_EXHAUSTED, SERVICE_FAULTED, SERVICE_RESTARTING, stackOf } from '../hosting.messages.js';
+import { isAbortCaused } from '../errors/abort.js';
+import { RESTARTS_EXHAUSTED, SERVICE_FAILED_WHILE_STOPPING, SERVICE_FAULTED, SERVICE_RESTARTING, stackOf } from '../hosting.messages.js';
 import type { HostedUnit, StopRequest } from '../registry/hosted-unit.js';
 import { StatusTracker } from '../registry/status-tracker.js';
+import { setLongTimeout, type LongTimeout } from '../scheduling/long-timeout.js';
 
 /** A validated `@BackgroundService`. */
 export interface BackgroundServiceDefinition {
@@ -23,7 +25,7 @@ export class BackgroundServiceRunner implements HostedUnit {
   private readonly tracker: StatusTracker;
   private readonly controller = new AbortController();
   private pendingStart?: NodeJS.Immediate;
-  private restartTimer?: NodeJS.Timeout;
+  private restartTimer?: LongTimeout;
   private running?: Promise<void>;
   private restarts = 0;
 
@@ -49,7 +51,7 @@ export class BackgroundServiceRunner implements HostedUnit {
   }
 
   stop({ reason }: StopRequest): Promise<void> | undefined {
-    clearTimeout(this.restartTimer);
+    this.restartTimer?.clear();
     this.controller.abort(reason);
     // execute is called exactly once per start, even when the stop came first (then with an aborted signal).
     if (this.pendingStart) this.launch();
@@ -75,8 +77,8 @@ export class BackgroundServiceRunner implements HostedUnit {
     try {
       await this.definition.instance.execute(signal);
     } catch (error) {
-      // A throw caused by our own abort is how a service acknowledges the stop, not a failure.
-      if (!signal.aborted) failure = { error };
+      // Only a throw caused by our own abort is how a service acknowledges the stop; anything else failed.
+      if (!isAbortCaused(error, signal)) failure = { error };
     }
     this.running = undefined;
     if (!failure) {
@@ -85,25 +87,40 @@ export class BackgroundServiceRunner implements HostedUnit {
       return;
     }
     this.tracker.runFailed(failure.error);
-    this.onFailure(failure.error, Date.now() - startedAt);
+    this.onFailure(failure.error, signal.aborted, Date.now() - startedAt);
   }
 
-  private onFailure(error: unknown, ranForMs: number): void {
+  private onFailure(error: unknown, stopping: boolean, ranForMs: number): void {
     const { name, onError, restart } = this.definition;
-    this.logger.error(SERVICE_FAULTED(name, onError), stackOf(error));
+    if (stopping) {
+      // The host is stopping already: no restart, no second stop; the failure is logged and counted.
+      this.tracker.state = 'faulted';
+      contain(() => this.logger.error(SERVICE_FAILED_WHILE_STOPPING(name), stackOf(error)));
+      return;
+    }
+    contain(() => this.logger.error(SERVICE_FAULTED(name, onError), stackOf(error)));
     if (onError === 'restart') {
       if (ranForMs > restart.maxDelayMs) this.restarts = 0; // a long healthy run earns a fresh budget
       if (this.restarts < restart.maxRestarts) {
         const delayMs = Math.min(restart.initialDelayMs * 2 ** this.restarts, restart.maxDelayMs);
         this.restarts++;
-        this.logger.warn(SERVICE_RESTARTING(name, this.restarts, restart.maxRestarts, delayMs));
         this.tracker.state = 'starting';
-        this.restartTimer = setTimeout(() => this.launch(), delayMs);
+        this.restartTimer = setLongTimeout(() => this.launch(), delayMs);
+        contain(() => this.logger.warn(SERVICE_RESTARTING(name, this.restarts, restart.maxRestarts, delayMs)));
         return;
       }
-      this.logger.error(RESTARTS_EXHAUSTED(name, restart.maxRestarts));
+      contain(() => this.logger.error(RESTARTS_EXHAUSTED(name, restart.maxRestarts)));
     }
     this.tracker.state = 'faulted';
     if (onError !== 'ignore') this.stopHost(SERVICE_FAULTED(name, onError));
+  }
+}
+
+/** Runs a report (a log line); a logger that throws must not change what the host does next. */
+function contain(report: () => void): void {
+  try {
+    report();
+  } catch {
+    // nothing more can be reported
   }
 }

@@ -13,7 +13,10 @@ import { Injectable } from '@nestjs/common';
  */
 @Injectable()
 export class HostLifetime {
-  /** Resolves once the app has bootstrapped and every hosted service has been started. */
+  /**
+   * Resolves once the app has bootstrapped and every hosted service has been started; also when a
+   * stop asked for before that prevented them from starting (`stopping` has aborted then).
+   */
   readonly started: Promise<void>;
   /** Resolves once hosted work has stopped and the app has shut down. */
   readonly stopped: Promise<void>;
@@ -21,6 +24,8 @@ export class HostLifetime {
   private resolveStarted!: () => void;
   private resolveStopped!: () => void;
   private stopRequester?: (reason: string) => void;
+  /** A stop asked for before the host existed (from a constructor or an async provider factory). */
+  private pendingStop?: string;
   private isStarted = false;
 
   constructor() {
@@ -40,16 +45,20 @@ export class HostLifetime {
 
   /**
    * Asks the app to stop gracefully, as SIGTERM would (needs `app.enableShutdownHooks()`).
-   * Does nothing once stopping has begun.
+   * Does nothing once stopping has begun. Asked before the host started (from a constructor, a
+   * provider factory or `onModuleInit`), it wins: `stopping` aborts at once, no hosted work
+   * starts, and the app is closed right after start-up.
    */
   stopApplication(reason = 'stopApplication() was called'): void {
     if (this.stopping.aborted) return;
-    this.stopRequester?.(reason);
+    if (this.stopRequester) this.stopRequester(reason);
+    else this.pendingStop ??= reason;
   }
 
   /** @internal */
   setStopRequester(requester: (reason: string) => void): void {
     this.stopRequester = requester;
+    if (this.pendingStop !== undefined) requester(this.pendingStop);
   }
 
   /** @internal */

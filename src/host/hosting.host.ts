@@ -9,12 +9,6 @@ import {
 } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import {
-  DEFAULT_MAX_RESTARTS,
-  DEFAULT_MAX_RESTART_DELAY_MS,
-  DEFAULT_RESTART_DELAY_MS,
-  DEFAULT_SHUTDOWN_TIMEOUT_MS,
-} from '../hosting.constants.js';
-import {
   BACKGROUND_SERVICE_NOT_SINGLETON,
   DUPLICATE_WORKER,
   EXCLUSIVE_NEEDS_REDIS,
@@ -22,11 +16,13 @@ import {
   UNKNOWN_QUEUE,
   INVALID_HOSTING_OPTION,
   NO_SHUTDOWN_HOOKS,
+  QUEUE_STOP_FAILED,
   SHUTDOWN_ABANDONED,
   STOPPING_HOST,
   TASK_FAILED,
   stackOf,
 } from '../hosting.messages.js';
+import { MAX_TIMER_DELAY_MS } from '../hosting.constants.js';
 import { HOSTING_OPTIONS } from '../hosting.module-definition.js';
 import type { HostingOptions, ServiceErrorBehavior } from '../interfaces/hosting-options.interface.js';
 import { HostingExplorer } from '../discovery/hosting.explorer.js';
@@ -41,10 +37,10 @@ import { ScopeEndHooks } from '../scopes/scope-end-hooks.js';
 import { createInvoker } from '../scopes/scoped-invoker.js';
 import { BackgroundServiceRunner } from './background-service-runner.js';
 import { HostLifetime } from './host-lifetime.js';
+import { validateHostingOptions } from './hosting-options.validation.js';
+import { validateBackgroundServiceOptions } from '../validation/background-service-options.validation.js';
 import { awaitWithDeadline } from './shutdown-deadline.js';
 import { findNestShutdownListener } from './shutdown-signals.js';
-
-const ERROR_BEHAVIORS: ServiceErrorBehavior[] = ['stopHost', 'ignore', 'restart'];
 
 /**
  * Owns the host's life: finds hosted work at module init, starts it at bootstrap, and stops it
@@ -56,6 +52,10 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
   private readonly logger = new Logger('Hosting');
   private readonly shutdownTimeoutMs: number;
   private stopping?: Promise<void>;
+  /** Why a stop was asked for (HostLifetime.stopApplication or a failure), once one was. */
+  private stopRequest?: string;
+  private started = false;
+  private keepAlive?: NodeJS.Timeout;
   /** The Redis lock of `@Periodic({ exclusive: true })` tasks, created when there is one. */
   private exclusiveGate?: ExclusiveTickGate & { ready: Promise<void> };
 
@@ -68,7 +68,7 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
     private readonly hooks: ScopeEndHooks,
     private readonly queues: QueueManager,
   ) {
-    this.shutdownTimeoutMs = validateOptions(options);
+    this.shutdownTimeoutMs = validateHostingOptions(options).shutdownTimeoutMs;
     lifetime.setStopRequester((reason) => this.requestStop(reason));
   }
 
@@ -82,17 +82,13 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
   private registerBackgroundServices(): void {
     for (const { wrapper, className, options } of this.explorer.backgroundServices()) {
       if (!wrapper.isDependencyTreeStatic() || wrapper.isTransient) throw new Error(BACKGROUND_SERVICE_NOT_SINGLETON(className));
-      const onError = options.onError ?? this.options.onServiceError ?? 'stopHost';
+      const valid = validateBackgroundServiceOptions(className, options);
       const runner = new BackgroundServiceRunner(
         {
-          name: options.name ?? className,
+          name: valid.name ?? className,
           instance: wrapper.instance as never,
-          onError,
-          restart: {
-            maxRestarts: options.restart?.maxRestarts ?? DEFAULT_MAX_RESTARTS,
-            initialDelayMs: options.restart?.initialDelayMs ?? DEFAULT_RESTART_DELAY_MS,
-            maxDelayMs: options.restart?.maxDelayMs ?? DEFAULT_MAX_RESTART_DELAY_MS,
-          },
+          onError: valid.onError ?? this.options.onServiceError ?? 'stopHost',
+          restart: valid.restart,
         },
         this.logger,
         (reason) => this.failHost(reason),
@@ -144,8 +140,19 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
   }
 
   onApplicationBootstrap(): void {
-    for (const unit of this.registry.units()) unit.start();
+    const earlyStop = this.stopRequest;
+    if (earlyStop === undefined) {
+      for (const unit of this.registry.units()) unit.start();
+      this.holdProcess();
+    }
+    this.started = true;
     this.lifetime.notifyStarted();
+    if (earlyStop !== undefined) {
+      // A stop requested before the host started wins (.NET: StopAsync before StartAsync): nothing
+      // registered starts, and the app is closed once main.ts has had its turn to enableShutdownHooks().
+      void this.stopHostedWork(earlyStop);
+      setImmediate(() => this.closeApp(earlyStop));
+    }
   }
 
   beforeApplicationShutdown(signal?: string): Promise<void> {
@@ -154,7 +161,8 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
 
   async onApplicationShutdown(signal?: string): Promise<void> {
     // Connections (Redis) close only now, after the drain, so in-flight work could still use them.
-    await Promise.all(this.queues.all().map((q) => q.backend.dispose?.().catch((error: unknown) => this.logger.error(String(error)))));
+    await Promise.all(this.queues.all().map((q) => q.backend.dispose?.().catch((error: unknown) => this.logger.error(QUEUE_STOP_FAILED(q.name), stackOf(error)))));
+    this.releaseProcess();
     await this.exclusiveGate?.dispose();
     this.lifetime.notifyStopped();
     // Nest re-raises the signal after its hooks, which would end the process by that signal;
@@ -173,9 +181,25 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
       });
       const abandoned = await awaitWithDeadline(work, this.shutdownTimeoutMs);
       deadline.abort();
+      this.releaseProcess();
       if (abandoned.length) this.logger.error(SHUTDOWN_ABANDONED(this.shutdownTimeoutMs, abandoned));
     })();
     return this.stopping;
+  }
+
+  /**
+   * While hosted work runs, the host keeps the process alive (as .NET's `RunAsync`): work that only
+   * awaits promises (a service awaiting its signal, an idle queue worker) holds no handle of its
+   * own, and Node would exit under it without running any shutdown hook.
+   */
+  private holdProcess(): void {
+    const busy = this.registry.units().some((unit) => unit.kind !== 'queue' || this.queues.get(unit.name)?.hasWorker);
+    if (busy) this.keepAlive = setInterval(() => undefined, MAX_TIMER_DELAY_MS);
+  }
+
+  private releaseProcess(): void {
+    clearInterval(this.keepAlive);
+    this.keepAlive = undefined;
   }
 
   private failHost(reason: string): void {
@@ -184,8 +208,15 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
   }
 
   private requestStop(reason: string): void {
-    if (this.stopping) return;
+    if (this.stopRequest !== undefined || this.stopping) return;
+    this.stopRequest = reason;
     this.logger.warn(STOPPING_HOST(reason));
+    if (this.started) this.closeApp(reason);
+    else this.lifetime.notifyStopping(reason); // before start: remembered, and it wins at bootstrap
+  }
+
+  /** Closes the app as SIGTERM would (Nest's own listener), or, without shutdown hooks, stops the hosted work. */
+  private closeApp(reason: string): void {
     const nestShutdown = findNestShutdownListener();
     if (nestShutdown) {
       void nestShutdown.listener(nestShutdown.signal);
@@ -195,15 +226,4 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
     process.exitCode = 1;
     void this.stopHostedWork(reason);
   }
-}
-
-function validateOptions(options: HostingOptions): number {
-  const { shutdownTimeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS, onServiceError, exitAfterSignal } = options ?? {};
-  if (typeof shutdownTimeoutMs !== 'number' || !(shutdownTimeoutMs >= 0) || !Number.isFinite(shutdownTimeoutMs))
-    throw new TypeError(INVALID_HOSTING_OPTION('shutdownTimeoutMs', 'a number of milliseconds >= 0', shutdownTimeoutMs));
-  if (onServiceError !== undefined && !ERROR_BEHAVIORS.includes(onServiceError))
-    throw new TypeError(INVALID_HOSTING_OPTION('onServiceError', `one of ${ERROR_BEHAVIORS.map((b) => `'${b}'`).join(', ')}`, onServiceError));
-  if (exitAfterSignal !== undefined && typeof exitAfterSignal !== 'boolean')
-    throw new TypeError(INVALID_HOSTING_OPTION('exitAfterSignal', 'a boolean', exitAfterSignal));
-  return shutdownTimeoutMs;
 }

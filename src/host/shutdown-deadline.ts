@@ -1,3 +1,5 @@
+import { setLongTimeout } from '../scheduling/long-timeout.js';
+
 /** One piece of running work that a graceful stop waits for. */
 export interface RunningWork {
   name: string;
@@ -11,9 +13,10 @@ export interface RunningWork {
 export async function awaitWithDeadline(work: RunningWork[], timeoutMs: number): Promise<string[]> {
   const pending = new Set(work.map((w) => w.name));
   const all = Promise.all(work.map((w) => w.settled.then(() => pending.delete(w.name), () => pending.delete(w.name))));
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+  let clear = () => {};
+  // A long timer: a deadline above 2^31−1 ms must not fire after 1 ms.
+  const deadline = new Promise<void>((resolve) => (clear = setLongTimeout(resolve, timeoutMs).clear));
   await Promise.race([all, deadline]);
-  clearTimeout(timer);
+  clear();
   return [...pending];
 }

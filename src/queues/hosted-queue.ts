@@ -7,6 +7,7 @@ import {
   QUEUE_UNDELIVERED,
   stackOf,
 } from '../hosting.messages.js';
+import { toError } from '../errors/thrown-value.js';
 import type { QueueOptions, QueueWorkerOptions } from '../interfaces/queue-options.interface.js';
 import type { ServiceStatus } from '../interfaces/service-status.interface.js';
 import type { HostedUnit, StopRequest } from '../registry/hosted-unit.js';
@@ -76,7 +77,7 @@ export class HostedQueue<T> implements HostedUnit {
         },
         onNack: (context, error) => {
           tracker.itemFailed(error, context.startedAt);
-          if (context.attempt < attempts && !context.signal.aborted) this.logger.warn(QUEUE_ITEM_RETRY(this.name, context.id, context.attempt, attempts, error));
+          if (context.attempt < attempts && !context.aborted) this.logger.warn(QUEUE_ITEM_RETRY(this.name, context.id, context.attempt, attempts, error));
         },
         onFailed: (data, context, error) => this.onFailed(data, context, error),
       },
@@ -131,9 +132,13 @@ export class HostedQueue<T> implements HostedUnit {
     }
   }
 
-  private onFailed(data: T, context: JobContext, error: unknown): void {
+  private onFailed(data: T, context: JobContext, thrown: unknown): void {
     this.failed++;
-    this.logger.error(QUEUE_ITEM_FAILED(this.name, context.id, context.attempt), stackOf(error));
-    this.callHook('onFailed', data, error, { id: context.id, attempts: context.attempt });
+    const error = toError(thrown); // onFailed gets an Error whatever the handler threw (ThrownValueError keeps the value)
+    try {
+      this.logger.error(QUEUE_ITEM_FAILED(this.name, context.id, context.attempt), stackOf(error));
+    } finally {
+      this.callHook('onFailed', data, error, { id: context.id, attempts: context.attempt });
+    }
   }
 }

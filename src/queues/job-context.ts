@@ -1,3 +1,5 @@
+import { ItemSignals } from './item-signals.js';
+
 /**
  * What one delivery of a queue item knows about itself. In a scoped worker it is also the
  * request object: `@Inject(REQUEST)` in a request-scoped provider returns it.
@@ -6,6 +8,7 @@ export class JobContext {
   /** @internal when the handler started (as StatusTracker.itemStarted returned it), for the queue's status */
   startedAt = 0;
   private key: string | number;
+  private controller?: AbortController;
 
   constructor(
     /** The queue's name. */
@@ -14,8 +17,8 @@ export class JobContext {
     id: string | number,
     /** 1 for the first try, then 2, 3, … up to `attempts`. */
     readonly attempt: number,
-    /** Aborts when the shutdown deadline passes while the item is being handled. */
-    readonly signal: AbortSignal,
+    /** The item's signal, or the queue's `ItemSignals` that make one when the handler first reads it. */
+    private readonly signals: AbortSignal | ItemSignals,
   ) {
     this.key = id;
   }
@@ -24,6 +27,25 @@ export class JobContext {
   get id(): string {
     const key = this.key;
     return typeof key === 'string' ? key : (this.key = String(key));
+  }
+
+  /** Aborts when the shutdown deadline passes while the item is being handled. Its own signal: listeners left on it go with the item. */
+  get signal(): AbortSignal {
+    const source = this.signals;
+    if (!(source instanceof ItemSignals)) return source;
+    return (this.controller ??= source.create()).signal;
+  }
+
+  /** @internal true when the item's signal aborted, without making a signal to find out */
+  get aborted(): boolean {
+    const source = this.signals;
+    if (!(source instanceof ItemSignals)) return source.aborted;
+    return this.controller ? this.controller.signal.aborted : source.aborted;
+  }
+
+  /** @internal the delivery ended: its signal is released from the queue */
+  release(): void {
+    if (this.controller && this.signals instanceof ItemSignals) this.signals.release(this.controller);
   }
 
   /** `{ queue, id, attempt }`: what a log line or `JSON.stringify` shows of it. */

@@ -1,28 +1,51 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { DUPLICATE_QUEUE, INVALID_QUEUE_OPTION, QUEUE_LANE_FAILED, stackOf } from '../hosting.messages.js';
+import { DUPLICATE_QUEUE, QUEUE_LANE_FAILED, stackOf } from '../hosting.messages.js';
 import { HOSTING_OPTIONS } from '../hosting.module-definition.js';
 import type { HostingOptions } from '../interfaces/hosting-options.interface.js';
 import type { BullMqBackendOptions, QueueOptions } from '../interfaces/queue-options.interface.js';
 import { HostedQueue } from './hosted-queue.js';
 import { MemoryQueueBackend } from './memory/memory-queue-backend.js';
 import type { QueueBackend } from './queue-backend.interface.js';
-import { validateQueueOptions } from './queue-options.validation.js';
+import { backendTypeOf, missingConnection, validateQueueOptions } from './queue-options.validation.js';
 import { WorkQueue } from './work-queue.js';
 
-/** Creates the queues that `registerQueue` declares and keeps them for the host to run. */
+/** One `registerQueue` call: its options and where it was made (for the message when two conflict). */
+interface Registration<T> {
+  options: QueueOptions<T>;
+  site: string;
+  queue: Promise<WorkQueue<T>>;
+}
+
+/**
+ * Creates the queues that `registerQueue` declares and keeps them for the host to run: one queue
+ * per name per app, however many modules register it (identical registrations share it).
+ */
 @Injectable()
 export class QueueManager {
   private readonly logger = new Logger('Hosting');
   private readonly queues = new Map<string, HostedQueue<unknown>>();
+  private readonly registrations = new Map<string, Registration<unknown>>();
 
   constructor(@Inject(HOSTING_OPTIONS) private readonly hostingOptions: HostingOptions) {}
 
-  async create<T>(options: QueueOptions<T>): Promise<WorkQueue<T>> {
+  /**
+   * The queue `options` declare. The name is claimed before anything is awaited, so two modules
+   * registering one name get one queue; conflicting options fail, naming both registrations.
+   */
+  create<T>(options: QueueOptions<T>, site = 'an unknown place'): Promise<WorkQueue<T>> {
     validateQueueOptions(options as QueueOptions<unknown>);
-    if (this.queues.has(options.name)) throw new Error(DUPLICATE_QUEUE(options.name));
-    const hosted: HostedQueue<T> = await this.createHosted(options);
-    this.queues.set(options.name, hosted as HostedQueue<unknown>);
-    return new WorkQueue<T>(options.name, hosted.backend);
+    const existing = this.registrations.get(options.name) as Registration<T> | undefined;
+    if (existing) {
+      const conflict = firstDifference(existing.options, options);
+      if (conflict) throw new Error(DUPLICATE_QUEUE(options.name, conflict, existing.options[conflict], existing.site, options[conflict], site));
+      return existing.queue;
+    }
+    const queue = this.createHosted(options).then((hosted) => {
+      this.queues.set(options.name, hosted as HostedQueue<unknown>);
+      return new WorkQueue<T>(options.name, hosted.backend);
+    });
+    this.registrations.set(options.name, { options, site, queue } as Registration<unknown>);
+    return queue;
   }
 
   get(name: string): HostedQueue<unknown> | undefined {
@@ -35,12 +58,10 @@ export class QueueManager {
 
   private async createHosted<T>(options: QueueOptions<T>): Promise<HostedQueue<T>> {
     const backend = options.backend ?? 'memory';
-    const type = typeof backend === 'object' ? backend.type : backend;
-    if (type === 'bullmq') {
+    if (backendTypeOf(options) === 'bullmq') {
       const own = typeof backend === 'object' ? (backend as BullMqBackendOptions) : undefined;
       const connection = own?.connection ?? this.hostingOptions?.redis;
-      if (!connection)
-        throw new TypeError(INVALID_QUEUE_OPTION(options.name, 'backend', "given a connection, or HostingModule.forRoot({ redis }) set, for 'bullmq'", backend));
+      if (!connection) missingConnection(options as QueueOptions<unknown>);
       const { BullMqQueueBackend } = await import('./bullmq/bullmq-queue-backend.js');
       const bull = new BullMqQueueBackend<T>({
         queueName: options.name,
@@ -64,4 +85,31 @@ export class QueueManager {
     hosted = new HostedQueue(options, memory, 'memory', this.logger);
     return hosted;
   }
+}
+
+/** The first option two registrations of one queue disagree on, if any (the backend compared by meaning). */
+function firstDifference<T>(a: QueueOptions<T>, b: QueueOptions<T>): keyof QueueOptions<T> | undefined {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)] as Array<keyof QueueOptions<T>>);
+  for (const key of keys) {
+    const same = key === 'backend' ? sameData(normalBackend(a.backend), normalBackend(b.backend)) : sameData(a[key], b[key]);
+    if (!same) return key;
+  }
+  return undefined;
+}
+
+/** `'bullmq'`, `{ type: 'bullmq' }` and their memory twins (or no backend) mean the same. */
+function normalBackend(backend: QueueOptions['backend']): object {
+  if (backend === undefined || backend === 'memory') return { type: 'memory' };
+  return typeof backend === 'string' ? { type: backend } : backend;
+}
+
+/** Equal as data: plain objects and arrays compared by content, anything else (functions, clients) by identity. */
+function sameData(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true;
+  const plain = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && (Array.isArray(v) || [Object.prototype, null].includes(Object.getPrototypeOf(v)));
+  if (!plain(a) || !plain(b) || Array.isArray(a) !== Array.isArray(b)) return false;
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const key of keys) if (!sameData(a[key], b[key])) return false;
+  return true;
 }

@@ -1,45 +1,64 @@
-import { INVALID_OPTION, INVALID_QUEUE_OPTION } from '../hosting.messages.js';
+import { INVALID_QUEUE_OPTION, showValue } from '../hosting.messages.js';
 import type { QueueOptions, QueueWorkerOptions } from '../interfaces/queue-options.interface.js';
+import { describeDuration, OptionsValidator } from '../validation/options-validator.js';
 
-const FULL_MODES = ['wait', 'dropOldest', 'dropNewest', 'reject'];
-const isPositiveInteger = (v: unknown) => Number.isSafeInteger(v) && (v as number) > 0;
+const FULL_MODES = ['wait', 'dropOldest', 'dropNewest', 'reject'] as const;
+const QUEUE_KEYS = ['name', 'capacity', 'fullMode', 'backend', 'onDropped', 'onFailed'] as const;
+const MEMORY_ONLY = ['capacity', 'fullMode', 'onDropped'] as const;
+const WORKER_KEYS = ['concurrency', 'attempts', 'backoff'] as const;
+const BACKOFF_KEYS = ['type', 'delayMs'] as const;
+const BACKEND_EXPECTED = "'memory', 'bullmq' or { type: 'bullmq', connection }";
 
-/** Validates `registerQueue` options eagerly, with a TypeError that quotes the bad value. */
-export function validateQueueOptions(options: QueueOptions<unknown>): void {
-  const fail = (option: string, expected: string, value: unknown) => {
-    throw new TypeError(INVALID_QUEUE_OPTION(options?.name, option, expected, value));
-  };
-  if (typeof options !== 'object' || options === null) fail('options', 'an object', options);
-  if (typeof options.name !== 'string' || !options.name) fail('name', 'a non-empty string', options.name);
-  if (options.capacity !== undefined && !isPositiveInteger(options.capacity)) fail('capacity', 'a positive integer', options.capacity);
-  if (options.fullMode !== undefined && !FULL_MODES.includes(options.fullMode))
-    fail('fullMode', FULL_MODES.map((m) => `'${m}'`).join(', '), options.fullMode);
-  for (const hook of ['onDropped', 'onFailed'] as const)
-    if (options[hook] !== undefined && typeof options[hook] !== 'function') fail(hook, 'a function', options[hook]);
+/** Where `registerQueue` messages say the bad option was given. */
+const registerQueueAt = (name: unknown) => `HostingModule.registerQueue(${showValue(name)})`;
+
+/** The backend type a queue's options select. */
+export function backendTypeOf(options: Pick<QueueOptions<unknown>, 'backend'>): 'memory' | 'bullmq' {
   const backend = options.backend;
-  const type = typeof backend === 'object' && backend !== null ? (backend as { type?: unknown }).type : backend;
-  if (type !== undefined && type !== 'memory' && type !== 'bullmq') fail('backend', "'memory', 'bullmq' or { type: 'bullmq', connection }", backend);
-  if (type === 'bullmq' && typeof backend === 'object' && backend !== null)
-    for (const key of ['lockDurationMs', 'stalledIntervalMs'] as const) {
-      const value = (backend as Record<string, unknown>)[key];
-      if (value !== undefined && !isPositiveInteger(value)) fail(`backend.${key}`, 'a positive integer number of milliseconds', value);
-    }
+  return (typeof backend === 'object' && backend !== null ? backend.type : backend) === 'bullmq' ? 'bullmq' : 'memory';
+}
+
+/** Validates `registerQueue` options eagerly: a TypeError that names the queue, the option and the bad value. */
+export function validateQueueOptions(options: QueueOptions<unknown>): void {
+  const name = typeof options === 'object' && options !== null ? options.name : undefined;
+  const check: OptionsValidator = OptionsValidator.for(registerQueueAt(name), options, QUEUE_KEYS);
+  check.nonEmptyString('name');
+  if (typeof options.name !== 'string') check.fail('name', 'a non-empty string');
+  check.positiveInteger('capacity');
+  check.oneOf('fullMode', FULL_MODES);
+  check.func('onDropped');
+  check.func('onFailed');
+  const backend = options.backend;
+  if (backend === undefined || backend === 'memory' || backend === 'bullmq') {
+    // a plain backend name
+  } else if (typeof backend === 'object' && backend !== null && !Array.isArray(backend)) {
+    const type = (backend as { type?: unknown }).type;
+    if (type === 'memory') check.nested('backend', ['type']);
+    else if (type !== 'bullmq') check.fail('backend', BACKEND_EXPECTED);
+  } else {
+    check.fail('backend', BACKEND_EXPECTED);
+  }
+  if (backendTypeOf(options) === 'bullmq')
+    for (const key of MEMORY_ONLY)
+      if (options[key] !== undefined) check.fail(key, "unset on a 'bullmq' queue (it applies to the memory backend only)");
+}
+
+/** Throws the `registerQueue` error for a backend that needs a connection it was not given. */
+export function missingConnection(options: QueueOptions<unknown>): never {
+  throw new TypeError(INVALID_QUEUE_OPTION(options.name, 'backend', "given a connection, or HostingModule.forRoot({ redis }) set, for 'bullmq'", options.backend));
 }
 
 /** Validates `@QueueWorker` options and fills in the defaults. */
 export function resolveWorkerOptions(owner: string, options: QueueWorkerOptions): Required<QueueWorkerOptions> {
-  const { concurrency = 1, attempts = 1, backoff = { type: 'fixed', delayMs: 0 } } = options;
-  const fail = (option: string, expected: string, value: unknown) => {
-    throw new TypeError(INVALID_OPTION('@QueueWorker', owner, option, expected, value));
-  };
-  if (!isPositiveInteger(concurrency)) fail('concurrency', 'a positive integer', concurrency);
-  if (!isPositiveInteger(attempts)) fail('attempts', 'a positive integer', attempts);
-  if (
-    typeof backoff !== 'object' ||
-    backoff === null ||
-    (backoff.type !== 'fixed' && backoff.type !== 'exponential') ||
-    !(typeof backoff.delayMs === 'number' && Number.isFinite(backoff.delayMs) && backoff.delayMs >= 0)
-  )
-    fail('backoff', `{ type: 'fixed' | 'exponential', delayMs: number >= 0 }`, backoff);
-  return { concurrency, attempts, backoff };
+  const check: OptionsValidator = OptionsValidator.for(`@QueueWorker on ${owner}`, options, WORKER_KEYS);
+  const concurrency = check.positiveInteger('concurrency') ?? 1;
+  const attempts = check.positiveInteger('attempts') ?? 1;
+  const backoff = options?.backoff;
+  if (backoff === undefined) return { concurrency, attempts, backoff: { type: 'fixed', delayMs: 0 } };
+  const backoffCheck: OptionsValidator = check.nested('backoff', BACKOFF_KEYS);
+  const type = backoffCheck.oneOf('type', ['fixed', 'exponential'] as const);
+  if (type === undefined) backoffCheck.fail('type', "one of 'fixed', 'exponential'");
+  const delayMs = backoffCheck.duration('delayMs');
+  if (delayMs === undefined) backoffCheck.fail('delayMs', describeDuration());
+  return { concurrency, attempts, backoff: { type, delayMs } };
 }

@@ -1,5 +1,10 @@
 import type { EnqueueOptions } from '../interfaces/queue-options.interface.js';
+import { OptionsValidator } from '../validation/options-validator.js';
 import type { QueueBackend } from './queue-backend.interface.js';
+
+const ENQUEUE_KEYS = ['signal'] as const;
+const isAbortSignal = (value: unknown): boolean =>
+  typeof value === 'object' && value !== null && typeof (value as AbortSignal).aborted === 'boolean' && typeof (value as AbortSignal).addEventListener === 'function';
 
 /**
  * The producer side of a queue (.NET's ChannelWriter). Inject it with `@InjectQueue(name)`;
@@ -22,9 +27,17 @@ export class WorkQueue<T = unknown> {
    * Adds an item and resolves with its id once the queue accepted it. When a bounded memory queue
    * is full: `'wait'` waits for room (cancel with `signal`), `'reject'` rejects with
    * `QueueFullError`, the drop modes evict an item. After shutdown began: rejects with `QueueClosedError`.
+   * Bad options reject with a TypeError naming the queue and the option.
    */
   enqueue(item: T, options?: EnqueueOptions): Promise<string> {
-    return this.backend.enqueue(item, options?.signal);
+    if (options === undefined) return this.backend.enqueue(item);
+    try {
+      const check = OptionsValidator.for(`WorkQueue.enqueue on queue "${this.name}"`, options, ENQUEUE_KEYS);
+      check.check('signal', isAbortSignal, 'an AbortSignal');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.backend.enqueue(item, options.signal);
   }
 
   /** Items waiting (not yet handed to the worker). */

@@ -95,6 +95,11 @@ export class StatusTracker {
     this.finish(startedAt);
   }
 
+  /** The run gave up because the host stopped it (it honoured its signal): finished, not failed. */
+  runStopped(startedAt = this.startedAt): void {
+    this.finish(startedAt);
+  }
+
   runFailed(error: unknown, startedAt = this.startedAt): void {
     this.failures++;
     this.consecutiveFailures++;

@@ -1,11 +1,6 @@
 import { CronTime } from 'cron';
-import {
-  AMBIGUOUS_SCHEDULE,
-  INVALID_CRON,
-  INVALID_OPTION,
-  INVALID_PERIOD,
-  INVALID_TIME_ZONE,
-} from '../hosting.messages.js';
+import { AMBIGUOUS_SCHEDULE, INVALID_CRON, INVALID_PERIOD, INVALID_TIME_ZONE } from '../hosting.messages.js';
+import { isDuration, OptionsValidator, type DurationRule } from '../validation/options-validator.js';
 import type { PeriodicSchedule, PeriodicTaskOptions } from '../interfaces/periodic-options.interface.js';
 import { CronSchedule, FixedRateSchedule, type Schedule } from './schedule.js';
 
@@ -22,46 +17,50 @@ export interface PeriodicTaskDefinition {
   createSchedule(nowMs: number): Schedule;
 }
 
-const isPositiveFinite = (value: unknown): value is number =>
-  typeof value === 'number' && Number.isFinite(value) && value > 0;
+const TASK_KEYS = ['name', 'runOnStart', 'timeoutMs', 'jitterMs', 'exclusive'] as const;
+const SCHEDULE_KEYS = ['every', 'cron', 'timeZone', ...TASK_KEYS] as const;
+const PERIOD: DurationRule = { positive: true };
 
-function checkOption(owner: string, options: PeriodicTaskOptions, key: keyof PeriodicTaskOptions, ok: (v: unknown) => boolean, expected: string) {
-  const value = options[key];
-  if (value !== undefined && !ok(value)) throw new TypeError(INVALID_OPTION('@Periodic', owner, key, expected, value));
-}
-
-/** Validates what `@Periodic` was given; throws a TypeError naming `owner` and the bad value. */
+/**
+ * Validates what `@Periodic` was given; throws a TypeError naming `owner`, the option and the bad
+ * value (unknown keys with the closest known one).
+ */
 export function definePeriodicTask(owner: string, schedule: PeriodicSchedule, extra: PeriodicTaskOptions = {}): PeriodicTaskDefinition {
-  const options: PeriodicTaskOptions & { every?: unknown; cron?: unknown; timeZone?: unknown } =
-    typeof schedule === 'object' && schedule !== null ? { ...schedule, ...extra } : { ...extra };
+  const where = `@Periodic on ${owner}`;
+  const isObject = typeof schedule === 'object' && schedule !== null;
+  if (isObject) OptionsValidator.for(where, schedule, SCHEDULE_KEYS);
+  OptionsValidator.for(where, extra, TASK_KEYS);
+  const options: PeriodicTaskOptions & { every?: unknown; cron?: unknown; timeZone?: unknown } = isObject ? { ...schedule, ...extra } : { ...extra };
+  const check = OptionsValidator.for(where, options, SCHEDULE_KEYS);
 
-  checkOption(owner, options, 'name', (v) => typeof v === 'string' && v.length > 0, 'a non-empty string');
-  checkOption(owner, options, 'runOnStart', (v) => typeof v === 'boolean', 'a boolean');
-  checkOption(owner, options, 'exclusive', (v) => typeof v === 'boolean', 'a boolean');
-  checkOption(owner, options, 'timeoutMs', isPositiveFinite, 'a positive number of milliseconds');
-  checkOption(owner, options, 'jitterMs', (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0, 'a number of milliseconds >= 0');
+  check.nonEmptyString('name');
+  check.boolean('runOnStart');
+  check.boolean('exclusive');
+  check.duration('timeoutMs', { min: 1 });
+  check.duration('jitterMs');
 
   let createSchedule: (nowMs: number) => Schedule;
-  if (typeof schedule !== 'object' || schedule === null) {
-    if (!isPositiveFinite(schedule)) throw new TypeError(INVALID_PERIOD(owner, schedule));
+  if (!isObject) {
+    if (!isDuration(schedule, PERIOD)) throw new TypeError(INVALID_PERIOD(owner, schedule));
     createSchedule = (now) => new FixedRateSchedule(schedule, now);
   } else if ('every' in options && options.cron === undefined) {
     const every = options.every;
-    if (!isPositiveFinite(every)) throw new TypeError(INVALID_PERIOD(owner, every));
+    if (!isDuration(every, PERIOD)) throw new TypeError(INVALID_PERIOD(owner, every));
+    if (options.timeZone !== undefined) check.fail('timeZone', 'unset on an { every } schedule (it applies to cron schedules)');
     createSchedule = (now) => new FixedRateSchedule(every, now);
   } else if ('cron' in options && options.every === undefined) {
     const { cron, timeZone } = options;
     if (typeof cron !== 'string') throw new TypeError(INVALID_CRON(owner, cron, 'expected a string'));
-    const check = CronTime.validateCronExpression(cron);
-    if (!check.valid) throw new TypeError(INVALID_CRON(owner, cron, check.error?.message ?? 'not a cron expression'));
-    if (timeZone !== undefined) {
-      try {
-        new CronTime(cron, timeZone as string);
-      } catch {
-        throw new TypeError(INVALID_TIME_ZONE(owner, timeZone));
-      }
+    const validity = CronTime.validateCronExpression(cron);
+    if (!validity.valid) throw new TypeError(INVALID_CRON(owner, cron, validity.error?.message ?? 'not a cron expression'));
+    if (timeZone !== undefined && !isTimeZone(timeZone)) throw new TypeError(INVALID_TIME_ZONE(owner, timeZone));
+    const zone = timeZone as string | undefined;
+    try {
+      new CronSchedule(cron, zone).next(Date.now());
+    } catch {
+      throw new TypeError(INVALID_CRON(owner, cron, 'it never fires: no date matches it within the next 8 years'));
     }
-    createSchedule = () => new CronSchedule(cron, timeZone as string | undefined);
+    createSchedule = () => new CronSchedule(cron, zone);
   } else {
     throw new TypeError(AMBIGUOUS_SCHEDULE(owner, schedule));
   }
@@ -75,4 +74,16 @@ export function definePeriodicTask(owner: string, schedule: PeriodicSchedule, ex
     exclusive: options.exclusive ?? false,
     createSchedule,
   };
+}
+
+/** An IANA time zone name that both Intl and the `cron` package accept. */
+function isTimeZone(value: unknown): value is string {
+  if (typeof value !== 'string' || !value) return false;
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: value });
+    new CronTime('* * * * *', value);
+    return true;
+  } catch {
+    return false;
+  }
 }

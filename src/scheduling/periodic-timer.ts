@@ -1,6 +1,8 @@
 import type { ConnectionStatus, ServiceStatus } from '../interfaces/service-status.interface.js';
 import type { HostedUnit, StopRequest } from '../registry/hosted-unit.js';
 import { StatusTracker } from '../registry/status-tracker.js';
+import { isAbortCaused } from '../errors/abort.js';
+import { TICK_TIMED_OUT } from '../hosting.messages.js';
 import { setLongTimeout, type LongTimeout } from './long-timeout.js';
 import type { Schedule } from './schedule.js';
 import { TickContext } from './tick-context.js';
@@ -17,7 +19,7 @@ export interface PeriodicTimerOptions {
 /** What a runner resolves with when the tick did not run here (an exclusive tick another instance ran). */
 export const SKIPPED_TICK = Symbol.for('nest-hosting:skipped-tick');
 
-/** Runs one tick; may reject (the timer reports the error and goes on). */
+/** Runs one tick; may reject with anything (the timer reports it and goes on). */
 export type TickRunner = (context: TickContext) => Promise<unknown> | unknown;
 
 /**
@@ -34,12 +36,14 @@ export class PeriodicTimer implements HostedUnit {
   private current?: { promise: Promise<void>; controller: AbortController };
   private pendingTrigger?: { promise: Promise<void>; resolve: () => void };
   private stopped = false;
+  private stopReason: unknown;
 
   constructor(
     readonly name: string,
     readonly schedule: Schedule,
     private readonly run: TickRunner,
     private readonly options: PeriodicTimerOptions,
+    /** Reports a failed tick; a throw here is contained, the schedule goes on. */
     private readonly onError: (error: unknown, context: TickContext) => void,
   ) {
     this.tracker = new StatusTracker(name, 'periodic');
@@ -102,6 +106,7 @@ export class PeriodicTimer implements HostedUnit {
   /** No new tick from now on; aborts the running tick's signal and returns its settling. */
   stop({ reason }: Pick<StopRequest, 'reason'>): Promise<void> | undefined {
     this.stopped = true;
+    this.stopReason = reason;
     this.disarm();
     this.pendingTrigger?.resolve();
     this.pendingTrigger = undefined;
@@ -142,29 +147,38 @@ export class PeriodicTimer implements HostedUnit {
     }
     this.tracker.state = 'running';
     this.tracker.runStarted();
+    const { timeoutMs } = this.options;
     const timeout =
-      this.options.timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => controller.abort(new Error(`tick of "${this.name}" timed out`)), this.options.timeoutMs);
+      timeoutMs === undefined ? undefined : setLongTimeout(() => controller.abort(new Error(TICK_TIMED_OUT(this.name, timeoutMs))), timeoutMs);
     // `current` is set before the run starts: a run that throws synchronously settles at once.
     const current = { controller, promise: Promise.resolve() };
     this.current = current;
-    current.promise = this.settle(context, timeout);
+    current.promise = this.settle(context, controller, timeout);
     return current.promise;
   }
 
-  private async settle(context: TickContext, timeout: NodeJS.Timeout | undefined): Promise<void> {
+  private async settle(context: TickContext, controller: AbortController, timeout: LongTimeout | undefined): Promise<void> {
     try {
       if ((await this.run(context)) === SKIPPED_TICK) this.tracker.runSkipped();
       else this.tracker.runSucceeded();
     } catch (error) {
-      this.tracker.runFailed(error);
-      this.onError(error, context);
+      this.failed(error, context, controller.signal);
     } finally {
-      if (timeout) clearTimeout(timeout);
+      timeout?.clear();
     }
     this.current = undefined;
     this.afterRun();
+  }
+
+  private failed(error: unknown, context: TickContext, signal: AbortSignal): void {
+    // A tick that gives up because the host stopped it has stopped cleanly; a timeout stays a failure.
+    if (this.stopped && signal.reason === this.stopReason && isAbortCaused(error, signal)) return this.tracker.runStopped();
+    this.tracker.runFailed(error);
+    try {
+      this.onError(error, context);
+    } catch {
+      // Reporting failed (a logger that throws): the failure is counted, and the schedule must go on.
+    }
   }
 
   private afterRun(): void {

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DiscoveryService, type ContextId } from '@nestjs/core';
+import { toError } from '../errors/thrown-value.js';
 import { SCOPE_HOOK_FAILED, stackOf } from '../hosting.messages.js';
 import type { OnScopeEnd } from './on-scope-end.interface.js';
 
@@ -22,7 +23,8 @@ export class ScopeEndHooks {
   constructor(private readonly discovery: DiscoveryService) {}
 
   /**
-   * Runs every hook of `contextId`; a throwing hook is logged and the others still run.
+   * Runs every hook of `contextId`; a throwing hook is logged and the others still run. A failed
+   * unit of work's hooks get an Error, whatever was thrown (a non-Error arrives as `ThrownValueError`).
    * Returns undefined at once when no provider of the app has a hook (no promise on the hot path).
    */
   run(contextId: ContextId, failed: boolean, error?: unknown): Promise<void> | undefined {
@@ -35,7 +37,7 @@ export class ScopeEndHooks {
       const { instance, isResolved } = wrapper.getInstanceByContextId(contextId);
       if (!isResolved || !instance) continue;
       try {
-        await (instance as OnScopeEnd).onScopeEnd(failed ? error ?? new Error('unit of work failed') : undefined);
+        await (instance as OnScopeEnd).onScopeEnd(failed ? toError(error) : undefined);
       } catch (hookError) {
         this.logger.error(SCOPE_HOOK_FAILED(String(wrapper.name)), stackOf(hookError));
       }

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
+import { toError } from '../errors/thrown-value.js';
 import { HostScope } from './host-scope.js';
 import { ScopeEndHooks } from './scope-end-hooks.js';
 import { openScope } from './scoped-invoker.js';
@@ -31,7 +32,7 @@ export class ScopeFactory {
     try {
       result = await work(scope);
     } catch (error) {
-      await scope.dispose(error ?? new Error('unit of work failed'));
+      await scope.dispose(toError(error));
       throw error;
     }
     await scope.dispose();

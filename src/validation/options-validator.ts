@@ -5,21 +5,23 @@ import { INVALID_OPTION_AT, NOT_AN_OPTIONS_OBJECT, UNKNOWN_OPTION } from '../hos
 export interface DurationRule {
   /** Smallest value accepted. @default 0 */
   min?: number;
+  /** Zero refused (any positive value accepted). @default false */
+  positive?: boolean;
   /** Largest value accepted. @default MAX_DURATION_MS (100 years) */
   max?: number;
 }
 
 /** True for a finite number of milliseconds within `rule`. */
 export function isDuration(value: unknown, rule: DurationRule = {}): value is number {
-  const { min = 0, max = MAX_DURATION_MS } = rule;
-  return typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max;
+  const { min = 0, max = MAX_DURATION_MS, positive = false } = rule;
+  return typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max && (!positive || value > 0);
 }
 
 /** How a duration rule reads in a message: `a number of milliseconds from 1 to 3153600000000 (100 years)`. */
 export function describeDuration(rule: DurationRule = {}): string {
-  const { min = 0, max = MAX_DURATION_MS } = rule;
+  const { min = 0, max = MAX_DURATION_MS, positive = false } = rule;
   const upper = max === MAX_DURATION_MS ? `${max} (100 years)` : max === 2 ** 31 - 1 ? `${max} (2^31−1, Node's longest timer)` : String(max);
-  return `a number of milliseconds from ${min} to ${upper}`;
+  return positive && min <= 0 ? `a positive number of milliseconds up to ${upper}` : `a number of milliseconds from ${min} to ${upper}`;
 }
 
 /** The known key closest to `key` (case-insensitive, edit distance), if one is close enough to be a typo. */

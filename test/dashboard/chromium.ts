@@ -25,7 +25,11 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-export async function launchChromium(viewport = { width: 1360, height: 760 }): Promise<Browser> {
+export async function launchChromium(
+  viewport = { width: 1360, height: 760 },
+  /** Answers HTTP Basic authentication challenges (401 with WWW-Authenticate) with these. */
+  httpCredentials?: { username: string; password: string },
+): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM_PATH)) {
     throw new Error(`Chromium not found at ${CHROMIUM_PATH}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
   }
@@ -35,6 +39,7 @@ export async function launchChromium(viewport = { width: 1360, height: 760 }): P
     headless: true,
     args: CHROMIUM_ARGS,
     viewport,
+    ...(httpCredentials ? { httpCredentials } : {}),
   });
   return {
     context,

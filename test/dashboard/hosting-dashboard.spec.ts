@@ -9,6 +9,7 @@ import type { Page } from 'playwright-core';
 import {
   BackgroundService,
   HostingModule,
+  HostingRegistry,
   InjectQueue,
   Periodic,
   QueueWorker,
@@ -16,7 +17,9 @@ import {
   type JobContext,
 } from '../../src/index.js';
 import { HostingDashboardModule, type HostingDashboardOptions } from '../../src/dashboard/index.js';
-import { INVALID_DASHBOARD_OPTION } from '../../src/dashboard/dashboard.messages.js';
+import { INVALID_DASHBOARD_OPTION, UNKNOWN_DASHBOARD_ACTION } from '../../src/dashboard/dashboard.messages.js';
+import { UNKNOWN_OPTION, UNKNOWN_SERVICE, WRONG_KIND } from '../../src/hosting.messages.js';
+import { describeDuration } from '../../src/validation/options-validator.js';
 import { CaptureLogger } from '../support/capture-logger.js';
 import { untilAborted, waitFor } from '../support/hosting-app.js';
 import { launchChromium, type Browser } from './chromium.js';
@@ -132,6 +135,8 @@ describe('HostingDashboardModule', () => {
     const response = await fetch(`${running.url}/hosting/status.json`);
     expect(response.status).toBe(200);
     expect(response.headers.get('cache-control')).toBe('no-store');
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
     const body = (await response.json()) as any;
     expect(body.host).toEqual({ state: 'running', pid: process.pid, uptimeMs: expect.any(Number) });
     expect(Date.parse(body.generatedAt)).not.toBeNaN();
@@ -221,22 +226,52 @@ describe('HostingDashboardModule', () => {
       expect(problems).toEqual([]);
     });
 
-    it('refuses actions without the dashboard header (no cross-site posts) and unknown names', async () => {
+    it('refuses actions without the dashboard header (no cross-site posts); 404 for unknown names, 409 for the wrong kind', async () => {
       running = await startApp({ readOnly: false });
-      const post = (name: string, action: string, headers: Record<string, string> = { 'X-Hosting-Dashboard': '1' }) =>
-        fetch(`${running!.url}/hosting/services/${encodeURIComponent(name)}/${action}`, { method: 'POST', headers });
+      const post = async (name: string, action: string, headers: Record<string, string> = { 'X-Hosting-Dashboard': '1' }) => {
+        const response = await fetch(`${running!.url}/hosting/services/${encodeURIComponent(name)}/${action}`, { method: 'POST', headers });
+        return { status: response.status, message: ((await response.json()) as { message?: string }).message };
+      };
       expect((await post('Reports.daily', 'trigger', {})).status).toBe(403);
-      expect((await post('Nope', 'trigger')).status).toBe(404);
-      expect((await post('Reports.daily', 'explode')).status).toBe(404);
-      expect((await post('OutboxPump', 'trigger')).status).toBe(400);
+      const known = running.app.get(HostingRegistry).list().map((s) => s.name);
+      expect(await post('Nope', 'trigger')).toEqual({ status: 404, message: UNKNOWN_SERVICE('trigger', 'Nope', known) });
+      expect(await post('Nope', 'pause')).toEqual({ status: 404, message: UNKNOWN_SERVICE('pause', 'Nope', known) });
+      expect(await post('Reports.daily', 'explode')).toEqual({ status: 404, message: UNKNOWN_DASHBOARD_ACTION('explode', ['trigger', 'pause', 'resume']) });
+      expect(await post('OutboxPump', 'trigger')).toEqual({ status: 409, message: WRONG_KIND('trigger', 'OutboxPump', 'background', 'periodic') });
+      expect(await post('OutboxPump', 'resume')).toEqual({ status: 409, message: WRONG_KIND('resume', 'OutboxPump', 'background', 'periodic and queue') });
+      expect(await post('emails', 'trigger')).toEqual({ status: 409, message: WRONG_KIND('trigger', 'emails', 'queue', 'periodic') });
       expect((await post(XSS_NAME, 'pause')).status).toBe(202);
+      expect((await post('Reports.daily', 'trigger')).status).toBe(202);
     });
   });
 
-  it('rejects a bad option with a message that quotes it', () => {
-    expect(() => HostingDashboardModule.register({ path: '../etc' })).toThrow(
-      INVALID_DASHBOARD_OPTION('path', 'a URL path such as "hosting" or "admin/hosting"', '../etc'),
-    );
-    expect(() => HostingDashboardModule.register({ refreshMs: 10 })).toThrow(TypeError);
+  describe('options', () => {
+    const KNOWN = ['path', 'readOnly', 'refreshMs', 'title', 'guards', 'imports', 'showErrorStacks'];
+    const register = (options: unknown) => () => HostingDashboardModule.register(options as HostingDashboardOptions);
+
+    it('rejects a bad value with a message that quotes it', () => {
+      expect(register({ path: '../etc' })).toThrow(INVALID_DASHBOARD_OPTION('path', 'a URL path such as "hosting" or "admin/hosting"', '../etc'));
+      expect(register({ readOnly: 'no' })).toThrow(INVALID_DASHBOARD_OPTION('readOnly', 'a boolean', 'no'));
+      expect(register({ showErrorStacks: 1 })).toThrow(INVALID_DASHBOARD_OPTION('showErrorStacks', 'a boolean', 1));
+      expect(register({ guards: [42] })).toThrow(INVALID_DASHBOARD_OPTION('guards', 'an array of guards (classes or objects with canActivate)', [42]));
+      expect(register({ imports: 'AuthModule' })).toThrow(INVALID_DASHBOARD_OPTION('imports', 'an array of modules', 'AuthModule'));
+      expect(register({ refreshMs: 10 })).toThrow(TypeError);
+      expect(register({ refreshMs: 10 })).toThrow(/^HostingDashboardModule\.register: option "refreshMs" must be .*, got 10$/);
+    });
+
+    it('bounds refreshMs by the longest browser timer, 2^31−1 ms (above it setTimeout fires at once, in a loop)', () => {
+      const expected = describeDuration({ min: 250, max: 2 ** 31 - 1 });
+      expect(register({ refreshMs: 2 ** 31 })).toThrow(INVALID_DASHBOARD_OPTION('refreshMs', expected, 2 ** 31));
+      expect(register({ refreshMs: Infinity })).toThrow(INVALID_DASHBOARD_OPTION('refreshMs', expected, Infinity));
+      expect(register({ refreshMs: 249 })).toThrow(INVALID_DASHBOARD_OPTION('refreshMs', expected, 249));
+      expect(register({ refreshMs: 2 ** 31 - 1 })).not.toThrow();
+      expect(register({ refreshMs: 250 })).not.toThrow();
+    });
+
+    it('refuses an unknown key, naming the closest known one', () => {
+      expect(register({ refreshMS: 500 })).toThrow(new TypeError(UNKNOWN_OPTION('HostingDashboardModule.register', 'refreshMS', 'refreshMs', KNOWN)));
+      expect(register({ guard: [] })).toThrow(/unknown option "guard"; did you mean "guards"\?/);
+      expect(register(null)).toThrow(/^HostingDashboardModule\.register: options must be an object, got null$/);
+    });
   });
 });

@@ -254,11 +254,12 @@ describe('@BackgroundService', () => {
   });
 
   describe('when the declaration is wrong', () => {
-    it('fails at start-up when the class has no execute method', async () => {
-      @BackgroundService()
-      class NoExecute {}
-      const { app } = await compileHostingApp({ providers: [NoExecute] });
-      await expect(app.init()).rejects.toThrow(MISSING_EXECUTE('NoExecute', undefined));
+    it('fails as the class is defined when it has no execute method', () => {
+      expect(() => {
+        @BackgroundService()
+        class NoExecute {}
+        return NoExecute;
+      }).toThrow(MISSING_EXECUTE('NoExecute', undefined));
     });
 
     it('fails at start-up when the service is request-scoped (it would never be a single long-running instance)', async () => {

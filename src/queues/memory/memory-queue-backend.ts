@@ -1,4 +1,6 @@
-import { stackOf } from '../../hosting.messages.js';
+import { QUEUE_DEADLINE_PASSED, stackOf } from '../../hosting.messages.js';
+import { setLongTimeout, type LongTimeout } from '../../scheduling/long-timeout.js';
+import { ItemSignals } from '../item-signals.js';
 import type { QueueFullMode } from '../../interfaces/queue-options.interface.js';
 import { JobContext } from '../job-context.js';
 import { isPending, type JobProcessor, type QueueBackend, type QueueCounts, type WorkerPolicy } from '../queue-backend.interface.js';
@@ -23,6 +25,14 @@ interface RetryDue<T> {
   attempt: number;
 }
 
+/** What one lane is handling: a record per lane, reused for every item it takes (none per item). */
+interface LaneSlot<T> {
+  busy: boolean;
+  data: T | undefined;
+  /** Handed to `onDropped` at the shutdown deadline while its handler still ran: its outcome no longer counts. */
+  dropped: boolean;
+}
+
 /**
  * The embedded backend: a `MemoryChannel` (bounded, with backpressure) and up to `concurrency`
  * lanes that take items in order (see `scheduleSpawn` for when lanes are added). Retries wait
@@ -36,8 +46,9 @@ interface RetryDue<T> {
 export class MemoryQueueBackend<T> implements QueueBackend<T> {
   private readonly channel: MemoryChannel<T>;
   private readonly retriesDue: RetryDue<T>[] = [];
-  private readonly retryTimers = new Map<NodeJS.Timeout, RetryDue<T>>();
-  private readonly itemSignal = new AbortController();
+  private readonly retryTimers = new Map<LongTimeout, RetryDue<T>>();
+  private readonly itemSignals = new ItemSignals();
+  private readonly slots = new Set<LaneSlot<T>>();
   private process?: JobProcessor<T>;
   private policy?: WorkerPolicy<T>;
   private readonly lanes = new Set<Promise<void>>();
@@ -156,26 +167,51 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
     while (this.lanes.size > 0) await Promise.all([...this.lanes]);
   }
 
-  /** At the deadline: abort handlers in flight, and drop (and report) everything not yet delivered. */
+  /**
+   * At the deadline: drop (and report) everything not delivered — queued items, retries waiting
+   * out their backoff, and items whose handler is still running (their outcome no longer counts:
+   * each item is reported once, as processed, failed or dropped) — then abort the handlers' signals.
+   */
   private abandon(): void {
     if (this.abandoned) return;
     this.abandoned = true;
-    this.itemSignal.abort(new Error(`shutdown deadline passed while queue "${this.options.name}" was draining`));
-    const left = [...this.channel.drain(), ...this.retriesDue.splice(0).map((job) => job.data), ...[...this.retryTimers.values()].map((job) => job.data)];
-    for (const timer of this.retryTimers.keys()) clearTimeout(timer);
+    const inFlight: T[] = [];
+    for (const slot of this.slots) {
+      if (!slot.busy) continue;
+      slot.dropped = true;
+      inFlight.push(slot.data as T);
+    }
+    const left = [
+      ...inFlight,
+      ...this.channel.drain(),
+      ...this.retriesDue.splice(0).map((job) => job.data),
+      ...[...this.retryTimers.values()].map((job) => job.data),
+    ];
+    for (const timer of this.retryTimers.keys()) timer.clear();
     this.retryTimers.clear();
     this.undelivered = left.length;
     for (const data of left) this.options.onDropped(data, 'shutdown');
+    this.itemSignals.abortAll(new Error(QUEUE_DEADLINE_PASSED(this.options.name)));
     this.idle.abort();
   }
 
   /** Hands out items in order; the primary lane also waits for new items and due retries, the others leave when idle. */
   private async lane(primary: boolean): Promise<void> {
+    const slot: LaneSlot<T> = { busy: false, data: undefined, dropped: false };
+    this.slots.add(slot);
+    try {
+      await this.takeItems(primary, slot);
+    } finally {
+      this.slots.delete(slot);
+    }
+  }
+
+  private async takeItems(primary: boolean, slot: LaneSlot<T>): Promise<void> {
     const process = this.process!;
     const policy = this.policy!;
     const channel = this.channel;
     const name = this.options.name;
-    const signal = this.itemSignal.signal;
+    const signals = this.itemSignals;
     for (;;) {
       if (this.abandoned) return;
       if (this.paused) await this.paused.promise;
@@ -184,9 +220,9 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
       if (this.retriesDue.length > 0) {
         const retry = this.retriesDue.shift()!;
         data = retry.data;
-        context = new JobContext(name, retry.id, retry.attempt, signal);
+        context = new JobContext(name, retry.id, retry.attempt, signals);
       } else if (channel.size > 0) {
-        context = new JobContext(name, channel.headTag, 1, signal);
+        context = new JobContext(name, channel.headTag, 1, signals);
         data = channel.shift();
       } else if (!primary) {
         return;
@@ -207,6 +243,8 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
       if (channel.size > 0) this.scheduleSpawn();
       // Delivery inline: a synchronous handler costs no promise, an asynchronous one a single await of its own promise.
       this.active++;
+      slot.busy = true;
+      slot.data = data;
       let failed = false;
       let failure: unknown;
       try {
@@ -217,6 +255,13 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
         failure = error;
       }
       this.active--;
+      slot.busy = false;
+      slot.data = undefined;
+      context.release();
+      if (slot.dropped) {
+        slot.dropped = false; // reported at the deadline already
+        continue;
+      }
       if (!failed) policy.onAck(context);
       else {
         // The item is retried or reported even when reporting its failure throws (that ends the lane; see spawnLane).
@@ -231,12 +276,18 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
 
   private retryOrFail(data: T, context: JobContext, error: unknown): void {
     const policy = this.policy!;
-    if (context.attempt >= policy.attempts || this.abandoned) {
+    if (this.abandoned) {
+      // Past the deadline no retry can run: the item was not given all its tries, so it was dropped, not failed.
+      this.undelivered++;
+      this.options.onDropped(data, 'shutdown');
+      return;
+    }
+    if (context.attempt >= policy.attempts) {
       policy.onFailed(data, context, error);
       return;
     }
     const retry: RetryDue<T> = { data, id: context.id, attempt: context.attempt + 1 };
-    const timer = setTimeout(() => {
+    const timer = setLongTimeout(() => {
       this.retryTimers.delete(timer);
       this.retriesDue.push(retry);
       this.wakeUp();
