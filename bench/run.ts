@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { runInChild } from './bench-child.js';
 import type { BenchResult } from './bench-result.js';
 import { repoRoot } from '../test/support/paths.js';
+import { reliabilitySection } from './soak-section.js';
 
 const benchDir = path.join(repoRoot, 'bench');
 const filter = process.argv.slice(2);
@@ -102,8 +103,12 @@ async function main(): Promise<void> {
     ...results.flatMap((r) => [`## ${r.title}`, '', r.method, '', r.markdown, '']),
     ...(failures.length ? ['## Failed benches', '', ...failures.map((f) => `- ${f.split('\n')[0]}`), ''] : []),
   ].join('\n');
-  if (filter.length === 0) fs.writeFileSync(path.join(repoRoot, 'BENCHMARKS.md'), md);
-  else process.stdout.write('\n(a filtered run: BENCHMARKS.md left as it was)\n');
+  if (filter.length === 0) {
+    // The "## Reliability" section is `npm run soak`'s (bench/soak.ts): kept as it was.
+    const file = path.join(repoRoot, 'BENCHMARKS.md');
+    const reliability = fs.existsSync(file) ? reliabilitySection(fs.readFileSync(file, 'utf8')) : undefined;
+    fs.writeFileSync(file, reliability ? `${md.trimEnd()}\n\n${reliability}` : md);
+  } else process.stdout.write('\n(a filtered run: BENCHMARKS.md left as it was)\n');
   process.stdout.write(`\n${targets.map((t) => `${t.met ? 'MET ' : 'GAP '} ${t.section}: ${t.target} — ${t.measured}`).join('\n')}\n`);
   if (failures.length) process.exitCode = 1;
 }

@@ -157,3 +157,8 @@ export const QUEUE_UNDELIVERED = (name: string, count: number, durable: boolean)
 
 export const EXCLUSIVE_NEEDS_REDIS = (owner: string) =>
   `@Periodic on ${owner}: { exclusive: true } needs a shared Redis: set HostingModule.forRoot({ redis })`;
+
+/** `ServiceStatus.lastError` of a unit while connections of it are down. */
+export const CONNECTIONS_DOWN = (down: ReadonlyArray<{ name: string; since: Date; lastError?: string }>) =>
+  `Redis connection${down.length === 1 ? '' : 's'} down: ` +
+  down.map((c) => `${c.name} since ${c.since.toISOString()}${c.lastError ? ` (${c.lastError})` : ''}`).join('; ');

@@ -19,6 +19,18 @@ CREATE TABLE IF NOT EXISTS emails (
   queued_at  TEXT    NOT NULL,
   sent_at    TEXT
 );
+-- The outbox: an email stored with its order and not handed to the queue yet. The row goes once the
+-- email is queued; one left behind (Redis unreachable, shutting down, a crash) is queued by emails.redeliver.
+CREATE TABLE IF NOT EXISTS email_outbox (
+  order_id  INTEGER PRIMARY KEY REFERENCES emails(order_id) ON DELETE CASCADE,
+  stored_at TEXT    NOT NULL
+);
+-- One row per delivery of an email (the SMTP call went out): more than one for an order is a duplicate.
+CREATE TABLE IF NOT EXISTS email_deliveries (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  order_id     INTEGER NOT NULL REFERENCES emails(order_id) ON DELETE CASCADE,
+  delivered_at TEXT    NOT NULL
+);
 CREATE TABLE IF NOT EXISTS catalog (
   sku         TEXT PRIMARY KEY,
   name        TEXT    NOT NULL,
@@ -33,6 +45,7 @@ CREATE TABLE IF NOT EXISTS daily_reports (
 );
 CREATE INDEX IF NOT EXISTS emails_pending ON emails (queued_at) WHERE sent_at IS NULL;
 CREATE INDEX IF NOT EXISTS orders_created ON orders (created_at);
+CREATE INDEX IF NOT EXISTS email_deliveries_order ON email_deliveries (order_id);
 INSERT OR IGNORE INTO catalog (sku, name, price_cents, synced_at) VALUES
   ('TEA-01', 'Sencha green tea, 100 g', 1290, '1970-01-01T00:00:00.000Z'),
   ('MUG-02', 'Stoneware mug', 1850, '1970-01-01T00:00:00.000Z'),

@@ -22,5 +22,6 @@ export class ConfirmationEmailSender {
     this.logger.log(`Sending "${email.subject}" to ${email.recipient}`);
     await sleep(config.emailSendMs, undefined, { signal: ctx.signal }); // the SMTP call; aborted only at the shutdown deadline
     if (this.orders.markEmailSent(job.orderId)) this.logger.log(`Sent confirmation of order #${job.orderId}`);
+    else this.logger.warn(`Confirmation of order #${job.orderId} went out twice: another delivery had sent it meanwhile`);
   }
 }

@@ -1,5 +1,5 @@
 import { BadRequestException, Body, Controller, Get, HttpCode, Logger, NotFoundException, Param, ParseIntPipe, Post } from '@nestjs/common';
-import { InjectQueue, QueueClosedError, WorkQueue } from '../../src/index.js';
+import { InjectQueue, QueueClosedError, QueueUnavailableError, WorkQueue } from '../../src/index.js';
 import { EMAILS_QUEUE, type EmailJob } from './email-job.js';
 import { OrdersRepository, type Order, type OrderLine } from './orders.repository.js';
 
@@ -26,10 +26,12 @@ export class OrdersController {
     if ('unknownSkus' in placed) throw new BadRequestException(`Unknown SKU(s): ${placed.unknownSkus.join(', ')}`);
     try {
       await this.emails.enqueue({ orderId: placed.orderId });
+      this.orders.markQueued(placed.orderId);
     } catch (error) {
-      // Shutting down: the email stays pending in the database and is queued again on the next start.
-      if (!(error instanceof QueueClosedError)) throw error;
-      this.logger.warn(`Order #${placed.orderId}: ${error.message}`);
+      // Shutting down, or Redis unreachable: the order is placed all the same. Its email stays in the
+      // outbox (the database is the source of truth), and emails.redeliver queues it within a minute.
+      if (!(error instanceof QueueClosedError || error instanceof QueueUnavailableError)) throw error;
+      this.logger.warn(`Order #${placed.orderId}: ${error.message}; its email waits in the outbox`);
     }
     return this.orders.find(placed.orderId)!;
   }

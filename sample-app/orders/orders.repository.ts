@@ -38,7 +38,8 @@ export class OrdersRepository {
   constructor(private readonly db: Database) {}
 
   /**
-   * Stores the order and its pending email in one transaction: no order ever lacks its email.
+   * Stores the order, its pending email and the email's outbox row in one transaction: no order
+   * ever lacks its email, and an email that never reaches the queue is still found (`markQueued`).
    * `.immediate()` takes the write lock before the first read: a deferred transaction that
    * reads, then writes after another process (worker.ts) wrote, fails at once with
    * SQLITE_BUSY_SNAPSHOT, which busy_timeout does not cover.
@@ -60,6 +61,7 @@ export class OrdersRepository {
       connection
         .prepare('INSERT INTO emails (order_id, recipient, subject, queued_at) VALUES (?, ?, ?, ?)')
         .run(orderId, customerEmail, `Your order #${orderId} is confirmed`, now.toISOString());
+      connection.prepare('INSERT INTO email_outbox (order_id, stored_at) VALUES (?, ?)').run(orderId, now.toISOString());
       return { orderId };
     }).immediate();
   }
@@ -90,9 +92,22 @@ export class OrdersRepository {
       .get(orderId) as PendingEmail | undefined;
   }
 
-  /** Records the email as sent; false when another delivery already did (the worker is idempotent). */
+  /**
+   * Records a delivery of the email and marks it sent, in one transaction; false when another
+   * delivery had sent it already (a duplicate: still recorded, in `email_deliveries`).
+   */
   markEmailSent(orderId: number, at = new Date()): boolean {
-    return this.db.connection.prepare('UPDATE emails SET sent_at = ? WHERE order_id = ? AND sent_at IS NULL').run(at.toISOString(), orderId).changes === 1;
+    const connection = this.db.connection;
+    return connection.transaction(() => {
+      connection.prepare('INSERT INTO email_deliveries (order_id, delivered_at) VALUES (?, ?)').run(orderId, at.toISOString());
+      connection.prepare('DELETE FROM email_outbox WHERE order_id = ?').run(orderId);
+      return connection.prepare('UPDATE emails SET sent_at = ? WHERE order_id = ? AND sent_at IS NULL').run(at.toISOString(), orderId).changes === 1;
+    }).immediate();
+  }
+
+  /** The email is in the queue now: out of the outbox. */
+  markQueued(orderId: number): void {
+    this.db.connection.prepare('DELETE FROM email_outbox WHERE order_id = ?').run(orderId);
   }
 
   /** Orders whose email is still pending and was queued before `before`. */
@@ -100,6 +115,18 @@ export class OrdersRepository {
     return (
       this.db.connection
         .prepare('SELECT order_id FROM emails WHERE sent_at IS NULL AND queued_at < ? ORDER BY queued_at LIMIT ?')
+        .all(before.toISOString(), limit) as Array<{ order_id: number }>
+    ).map((r) => r.order_id);
+  }
+
+  /** Orders whose pending email was stored before `before` and never handed to the queue (still in the outbox). */
+  unqueuedEmailsStoredBefore(before: Date, limit = 500): number[] {
+    return (
+      this.db.connection
+        .prepare(
+          `SELECT x.order_id FROM email_outbox x JOIN emails e ON e.order_id = x.order_id
+           WHERE e.sent_at IS NULL AND x.stored_at < ? ORDER BY x.stored_at LIMIT ?`,
+        )
         .all(before.toISOString(), limit) as Array<{ order_id: number }>
     ).map((r) => r.order_id);
   }

@@ -3,11 +3,18 @@ import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ConnectionOptions } from '../interfaces/redis-connection.interface.js';
+import type { ConnectionStatus } from '../interfaces/service-status.interface.js';
+import { errorMessage } from '../errors/thrown-value.js';
+import { MAX_TIMER_DELAY_MS } from '../hosting.constants.js';
+import { ConnectionMonitor, watchRedisEvents } from './connection-monitor.js';
+import { ErrorLogThrottle } from './error-log-throttle.js';
 import type { ExclusiveTickGate, TickClaim, TickLease } from './exclusive-tick-gate.js';
 import { loadIoRedis } from './load-optional.js';
 import { assertRedisConnection, isRedisClient, toRedisClientOptions } from './redis-connection.js';
-import { RedisOutageReporter } from './redis-outage-reporter.js';
-import { EXCLUSIVE_LEASE_LOST } from './redis.messages.js';
+import { EXCLUSIVE_LEASE_LOST, REDIS_CONNECTION_FAILED } from './redis.messages.js';
+
+const OWNER = 'HostingModule.forRoot({ redis })';
+const SUBJECT = 'Exclusive periodic tasks';
 
 /** Options of `RedisExclusiveTickGate`. */
 export interface RedisExclusiveTickGateOptions {
@@ -52,7 +59,11 @@ export class RedisExclusiveTickGate implements ExclusiveTickGate {
   private readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly prefix: string;
   private readonly connectWaitMs: number;
-  private readonly outage: RedisOutageReporter;
+  /** The gate's one connection, `redis` in the status of exclusive tasks. */
+  private readonly monitor: ConnectionMonitor;
+  private readonly errors: ErrorLogThrottle;
+  private readonly seenErrors = new WeakSet<object>();
+  private unwatch?: () => void;
   private readonly client: Promise<Redis>;
   private readonly ownsClient: boolean;
   private disposed?: Promise<void>;
@@ -60,10 +71,11 @@ export class RedisExclusiveTickGate implements ExclusiveTickGate {
   private readonly renewals = new Set<NodeJS.Timeout>();
 
   constructor(private readonly options: RedisExclusiveTickGateOptions) {
-    assertRedisConnection('HostingModule.forRoot({ redis })', options.connection);
+    assertRedisConnection(OWNER, options.connection);
     this.prefix = options.prefix ?? 'hosting';
-    this.connectWaitMs = options.connectWaitMs ?? 2_000;
-    this.outage = new RedisOutageReporter(options.logger, 'Exclusive periodic tasks');
+    this.connectWaitMs = Math.min(Math.max(options.connectWaitMs ?? 2_000, 1), MAX_TIMER_DELAY_MS); // one Node timer
+    this.monitor = new ConnectionMonitor('redis', SUBJECT, options.logger);
+    this.errors = new ErrorLogThrottle(options.logger, SUBJECT);
     this.ownsClient = !isRedisClient(options.connection);
     this.client = this.connect();
     this.ready = this.client.then(() => undefined);
@@ -75,17 +87,22 @@ export class RedisExclusiveTickGate implements ExclusiveTickGate {
     await this.whenReady(client);
     const keys = this.keys(task);
     const won = await client.eval(ACQUIRE, 2, keys.slot(slotKey), keys.running, this.owner, Math.ceil(slotTtlMs), Math.ceil(leaseMs));
-    this.outage.recovered();
     return won === 1 ? this.lease(client, task, keys.running, leaseMs) : undefined;
+  }
+
+  /** The state of the gate's connection, shown in the status of every exclusive task. */
+  connections(): ConnectionStatus[] {
+    return [this.monitor.status()];
   }
 
   dispose(): Promise<void> {
     for (const renewal of this.renewals) clearInterval(renewal);
     this.renewals.clear();
+    this.monitor.close();
+    this.errors.dispose();
     this.disposed ??= this.client.then(
       async (client) => {
-        client.off('error', this.onError);
-        client.off('ready', this.onReady);
+        this.unwatch?.();
         if (!this.ownsClient) return;
         if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
         else client.disconnect();
@@ -95,9 +112,6 @@ export class RedisExclusiveTickGate implements ExclusiveTickGate {
     return this.disposed;
   }
 
-  private readonly onError = (error: unknown) => this.outage.error(error);
-  private readonly onReady = () => this.outage.recovered();
-
   private async connect(): Promise<Redis> {
     const RedisClient = await loadIoRedis();
     let client: Redis;
@@ -105,17 +119,25 @@ export class RedisExclusiveTickGate implements ExclusiveTickGate {
       // No offline queue: a claim sent late, after an outage, could win a slot whose time has passed.
       // A command timeout too: a Redis that hangs must not hold a tick (and the shutdown) for ever.
       const { url, options } = toRedisClientOptions(
-        'HostingModule.forRoot({ redis })',
+        OWNER,
         this.options.connection,
         { enableOfflineQueue: false, maxRetriesPerRequest: 1 },
         { commandTimeout: COMMAND_TIMEOUT_MS, connectionName: 'nest-hosting:exclusive-ticks' },
       );
-      client = url ? new RedisClient(url, options) : new RedisClient(options);
+      try {
+        client = url ? new RedisClient(url, options) : new RedisClient(options);
+      } catch (error) {
+        // Options that ioredis itself refuses: no retry can heal that, so it is said once.
+        this.monitor.hold(errorMessage(error), error);
+        this.options.logger.error(REDIS_CONNECTION_FAILED(SUBJECT, error));
+        throw error;
+      }
     } else {
       client = this.options.connection as Redis;
     }
-    client.on('error', this.onError);
-    client.on('ready', this.onReady);
+    const current = client;
+    this.unwatch = watchRedisEvents(current, () => current.status, this.monitor, 'main', this.seenErrors, (error) => this.errors.report(error));
+    if (client.status === 'ready') this.monitor.partUp();
     return client;
   }
 

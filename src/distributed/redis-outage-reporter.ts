@@ -1,6 +1,6 @@
-import { stackOf } from '../hosting.messages.js';
 import type { LoggerService } from '@nestjs/common';
-import { REDIS_ERROR, REDIS_RECOVERED, REDIS_UNREACHABLE } from './redis.messages.js';
+import { ErrorLogThrottle } from './error-log-throttle.js';
+import { REDIS_RECOVERED, REDIS_UNREACHABLE } from './redis.messages.js';
 
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 const CONNECTION_MESSAGES =
@@ -9,19 +9,24 @@ const CONNECTION_MESSAGES =
 /** True for errors that mean "Redis cannot be reached right now", as opposed to a bug or a bad command. */
 export function isRedisConnectionError(error: unknown): boolean {
   if (typeof error !== 'object' || error === null) return false;
-  const { code, message, name } = error as { code?: unknown; message?: unknown; name?: unknown };
-  if (typeof code === 'string' && CONNECTION_CODES.has(code)) return true;
-  if (name === 'ConnectionClosedError' || name === 'MaxRetriesPerRequestError') return true;
-  return typeof message === 'string' && CONNECTION_MESSAGES.test(message);
+  try {
+    const { code, message, name } = error as { code?: unknown; message?: unknown; name?: unknown };
+    if (typeof code === 'string' && CONNECTION_CODES.has(code)) return true;
+    if (name === 'ConnectionClosedError' || name === 'MaxRetriesPerRequestError') return true;
+    return typeof message === 'string' && CONNECTION_MESSAGES.test(message);
+  } catch {
+    return false; // a getter that throws: not one of ioredis' errors
+  }
 }
 
 /**
  * Logs a Redis outage once, when it starts, and once more when Redis is back, however many
  * reconnect attempts and failed commands happen in between (ioredis reports every one).
- * Other errors are logged each time.
+ * Other errors are logged at a bounded rate (`ErrorLogThrottle`).
  */
 export class RedisOutageReporter {
   private downSince?: number;
+  private readonly errors: ErrorLogThrottle;
 
   constructor(
     private readonly logger: LoggerService,
@@ -29,7 +34,9 @@ export class RedisOutageReporter {
     private readonly subject: string,
     /** The message logged when an outage starts. */
     private readonly unreachable: (subject: string, error: unknown) => string = REDIS_UNREACHABLE,
-  ) {}
+  ) {
+    this.errors = new ErrorLogThrottle(logger, subject);
+  }
 
   /** True between the first connection error and the next sign of life. */
   get down(): boolean {
@@ -39,7 +46,7 @@ export class RedisOutageReporter {
   /** Reports an error; returns true when it was a connection error (part of an outage). */
   error(error: unknown): boolean {
     if (!isRedisConnectionError(error)) {
-      this.logger.error(REDIS_ERROR(this.subject, error), stackOf(error));
+      this.errors.report(error);
       return false;
     }
     if (this.downSince === undefined) {

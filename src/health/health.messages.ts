@@ -1,3 +1,8 @@
+import { showValue } from '../hosting.messages.js';
+
 /** User-facing messages of the health indicator. */
 export const INVALID_OVERDUE_PERIODS = (value: unknown) =>
   `HostingHealthIndicator.isHealthy: option "overduePeriods" must be a finite number of periods >= 0, got ${JSON.stringify(value) ?? String(value)}`;
+
+export const INVALID_READINESS_IGNORE = (value: unknown) =>
+  `HostingHealthIndicator.isReady: option "ignore" must be an array of hosted unit names, got ${showValue(value)}`;

@@ -2,14 +2,15 @@ import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { HostLifetime } from '../host/host-lifetime.js';
 import { HostingRegistry } from '../registry/hosting.registry.js';
-import { INVALID_OVERDUE_PERIODS } from './health.messages.js';
-import { assessHosting, DEFAULT_OVERDUE_PERIODS, type HostingHealthOptions } from './hosting-health.js';
+import { INVALID_OVERDUE_PERIODS, INVALID_READINESS_IGNORE } from './health.messages.js';
+import { assessHosting, DEFAULT_OVERDUE_PERIODS, downConnections, type HostingHealthOptions, type HostingReadinessOptions } from './hosting-health.js';
 
 /**
  * A `@nestjs/terminus` health indicator over the hosted services: `isHealthy` is down when a
  * service is faulted or a periodic task is overdue; `isReady` is down before the host has started
  * and once it is stopping (.NET's application-lifecycle health check), so that a load balancer
- * stops sending traffic while in-flight work drains.
+ * stops sending traffic while in-flight work drains, and while a Redis connection of a queue or
+ * of exclusive tasks is down.
  *
  * @example
  * ```ts
@@ -45,10 +46,21 @@ export class HostingHealthIndicator {
     return session.down({ services: statuses.length, faulted, overdue });
   }
 
-  /** Up between `HostLifetime.started` and `stopping`: not ready while starting, nor while draining. */
-  isReady<const Key extends string = 'lifetime'>(key: Key = 'lifetime' as Key): HealthIndicatorResult<Key> {
+  /**
+   * Up between `HostLifetime.started` and `stopping`: not ready while starting, nor while draining.
+   * Also down while a connection of a hosted unit is down (a BullMQ queue's `producer` or `worker`,
+   * the `redis` of exclusive periodic tasks), with those connections named:
+   * `{ status: 'down', state: 'running', connections: [{ service: 'emails', connection: 'worker', since, error }] }`.
+   * Such an instance cannot enqueue, or its worker cannot fetch, until Redis is back. Units named
+   * in `ignore` do not count (a queue whose outage should not take the instance out of rotation).
+   */
+  isReady<const Key extends string = 'lifetime'>(key: Key = 'lifetime' as Key, options: HostingReadinessOptions = {}): HealthIndicatorResult<Key> {
+    if (options.ignore !== undefined && !(Array.isArray(options.ignore) && options.ignore.every((name) => typeof name === 'string')))
+      throw new TypeError(INVALID_READINESS_IGNORE(options.ignore));
     const session = this.indicators.check(key);
-    if (this.lifetime.isRunning) return session.up({ state: 'running' });
-    return session.down({ state: this.lifetime.stopping.aborted ? 'stopping' : 'starting' });
+    if (!this.lifetime.isRunning) return session.down({ state: this.lifetime.stopping.aborted ? 'stopping' : 'starting' });
+    const connections = downConnections(this.registry.list(), options);
+    if (connections.length > 0) return session.down({ state: 'running', connections });
+    return session.up({ state: 'running' });
   }
 }

@@ -55,3 +55,40 @@ function overdueBy(status: ServiceStatus, now: number): { overdueMs: number; per
   else if (status.state === 'running' && status.lastStartedAt) dueAt = status.lastStartedAt.getTime() + periodMs;
   return dueAt === undefined ? undefined : { overdueMs: Math.max(0, now - dueAt), periodMs };
 }
+
+/** Options of `HostingHealthIndicator.isReady`. */
+export interface HostingReadinessOptions {
+  /** Names of hosted units whose connections do not count for readiness. @default [] */
+  ignore?: string[];
+}
+
+/** A connection of a hosted unit that is down (a BullMQ queue's producer or worker, the Redis of exclusive tasks). */
+export interface DownConnection {
+  /** The hosted unit: a queue's or a periodic task's name. */
+  service: string;
+  /** The connection: `producer`, `worker`, `redis`. */
+  connection: string;
+  /** When it went down (ISO 8601). */
+  since: string;
+  /** Why, when known. */
+  error?: string;
+}
+
+/** The connections that are down, unit by unit, in the registry's order. */
+export function downConnections(statuses: ServiceStatus[], options: HostingReadinessOptions = {}): DownConnection[] {
+  const ignored = new Set(options.ignore ?? []);
+  const down: DownConnection[] = [];
+  for (const status of statuses) {
+    if (ignored.has(status.name)) continue;
+    for (const connection of status.connections ?? []) {
+      if (connection.state !== 'down') continue;
+      down.push({
+        service: status.name,
+        connection: connection.name,
+        since: connection.since.toISOString(),
+        ...(connection.lastError !== undefined && { error: connection.lastError }),
+      });
+    }
+  }
+  return down;
+}

@@ -3,6 +3,7 @@ import { assertRedisConnection } from '../distributed/redis-connection.js';
 import type { HostingOptions } from '../interfaces/hosting-options.interface.js';
 import { ERROR_BEHAVIORS } from '../validation/background-service-options.validation.js';
 import { OptionsValidator } from '../validation/options-validator.js';
+
 const HOSTING_KEYS = ['shutdownTimeoutMs', 'onServiceError', 'exitAfterSignal', 'redis'] as const;
 
 /** `HostingOptions` with their defaults applied. */

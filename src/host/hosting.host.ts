@@ -14,7 +14,6 @@ import {
   EXCLUSIVE_NEEDS_REDIS,
   QUEUE_WITHOUT_WORKER,
   UNKNOWN_QUEUE,
-  INVALID_HOSTING_OPTION,
   NO_SHUTDOWN_HOOKS,
   QUEUE_STOP_FAILED,
   SHUTDOWN_ABANDONED,
@@ -24,7 +23,7 @@ import {
 } from '../hosting.messages.js';
 import { MAX_TIMER_DELAY_MS } from '../hosting.constants.js';
 import { HOSTING_OPTIONS } from '../hosting.module-definition.js';
-import type { HostingOptions, ServiceErrorBehavior } from '../interfaces/hosting-options.interface.js';
+import type { HostingOptions } from '../interfaces/hosting-options.interface.js';
 import { HostingExplorer } from '../discovery/hosting.explorer.js';
 import { QueueManager } from '../queues/queue-manager.js';
 import { resolveWorkerOptions } from '../queues/queue-options.validation.js';

@@ -18,6 +18,15 @@ export interface BullMqBackendOptions {
   lockDurationMs?: number;
   /** How often workers look for jobs whose claim lapsed (their process died). @default 30000 */
   stalledIntervalMs?: number;
+  /**
+   * The longest `enqueue` waits for Redis to confirm an item; past it, it rejects with
+   * `QueueUnavailableError` (an HTTP handler can answer 503 instead of hanging). While the producer
+   * connection is known to be down, `enqueue` rejects at once without waiting. 5 s covers a
+   * reconnect attempt (ioredis retries every 250 ms to 5 s) and a Redis that pauses for a fork or
+   * a failover, and is well under the usual 30–60 s HTTP timeouts. From 1 to 2^31−1 ms.
+   * @default 5000
+   */
+  enqueueTimeoutMs?: number;
 }
 
 /** Where a queue keeps its items: in process memory (default) or in Redis through BullMQ. */

@@ -1,5 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
 import {
+  CONNECTIONS_DOWN,
   QUEUE_HOOK_FAILED,
   QUEUE_ITEM_FAILED,
   QUEUE_ITEM_RETRY,
@@ -101,14 +102,20 @@ export class HostedQueue<T> implements HostedUnit {
 
   status(): ServiceStatus {
     const { depth, inFlight } = this.backend.counts();
-    return this.tracker.snapshot({
+    const connections = this.backend.connections?.();
+    const status = this.tracker.snapshot({
       depth,
       inFlight,
       processed: this.processed,
       failed: this.failed,
       backend: this.backendKind,
-      connections: this.backend.connections?.(),
+      connections,
     });
+    // While a connection is down, that is the queue's most pressing error (the worker cannot fetch, enqueue fails).
+    const down = connections?.filter((c) => c.state === 'down') ?? [];
+    if (down.length > 0)
+      status.lastError = { message: CONNECTIONS_DOWN(down), at: new Date(Math.min(...down.map((c) => c.since.getTime()))) };
+    return status;
   }
 
   pause(): void {

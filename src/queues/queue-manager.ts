@@ -8,6 +8,7 @@ import { MemoryQueueBackend } from './memory/memory-queue-backend.js';
 import type { QueueBackend } from './queue-backend.interface.js';
 import { backendTypeOf, missingConnection, validateQueueOptions } from './queue-options.validation.js';
 import { WorkQueue } from './work-queue.js';
+import { queueConnectionOwner } from './bullmq/bullmq-options.validation.js';
 
 /** One `registerQueue` call: its options and where it was made (for the message when two conflict). */
 interface Registration<T> {
@@ -69,6 +70,8 @@ export class QueueManager {
         prefix: own?.prefix,
         lockDurationMs: own?.lockDurationMs,
         stalledIntervalMs: own?.stalledIntervalMs,
+        enqueueTimeoutMs: own?.enqueueTimeoutMs,
+        connectionOwner: own?.connection !== undefined ? queueConnectionOwner(options.name) : 'HostingModule.forRoot({ redis })',
         logger: this.logger,
       });
       await bull.ready; // bullmq missing: fail at start-up, with install guidance

@@ -1,6 +1,7 @@
 import { INVALID_QUEUE_OPTION, showValue } from '../hosting.messages.js';
 import type { QueueOptions, QueueWorkerOptions } from '../interfaces/queue-options.interface.js';
 import { describeDuration, OptionsValidator } from '../validation/options-validator.js';
+import { validateBullMqBackendOptions } from './bullmq/bullmq-options.validation.js';
 
 const FULL_MODES = ['wait', 'dropOldest', 'dropNewest', 'reject'] as const;
 const QUEUE_KEYS = ['name', 'capacity', 'fullMode', 'backend', 'onDropped', 'onFailed'] as const;
@@ -35,6 +36,7 @@ export function validateQueueOptions(options: QueueOptions<unknown>): void {
     const type = (backend as { type?: unknown }).type;
     if (type === 'memory') check.nested('backend', ['type']);
     else if (type !== 'bullmq') check.fail('backend', BACKEND_EXPECTED);
+    else validateBullMqBackendOptions(options.name, backend);
   } else {
     check.fail('backend', BACKEND_EXPECTED);
   }

@@ -78,7 +78,10 @@ export class OptionsValidator {
       throw new TypeError(NOT_AN_OPTIONS_OBJECT(where, options));
     }
     for (const key of Object.keys(options)) {
-      if (!known.includes(key)) throw new TypeError(UNKNOWN_OPTION(where, path + key, closestKey(key, known), known.map((k) => path + k)));
+      if (!known.includes(key)) {
+        const closest = closestKey(key, known);
+        throw new TypeError(UNKNOWN_OPTION(where, path + key, closest && path + closest, known.map((k) => path + k)));
+      }
     }
     return new OptionsValidator(where, options as Record<string, unknown>, path);
   }

@@ -291,7 +291,7 @@ describe('BullMqQueueBackend', () => {
     const onOutage = <T>(name: string) =>
       backend<T>(name, { connection: { host: outage.host, port: outage.port } } as Partial<BullMqQueueBackendOptions>);
 
-    it('logs the outage once, rejects enqueue with QueueUnavailableError meanwhile, and recovers when Redis is back', async () => {
+    it('logs the outage once per connection, rejects enqueue with QueueUnavailableError meanwhile, and recovers when Redis is back', async () => {
       const unhandled = trackUnhandledRejections();
       try {
         const name = uniqueQueue('outage');
@@ -300,21 +300,29 @@ describe('BullMqQueueBackend', () => {
         queue.startWorker(process, policy());
         await queue.enqueue(1);
         await waitFor(() => seen.length === 1);
+        await waitFor(() => queue.connections().every((c) => c.state === 'up'), 10_000, 'both connections up');
 
         await outage.stop();
         await sleep(2_500); // several reconnect attempts, several failed count refreshes
         await expect(queue.enqueue(2)).rejects.toBeInstanceOf(QueueUnavailableError);
-        const subject = `Queue "${name}" (bullmq)`;
-        const down = logger.errors().filter((e) => e.message.startsWith(`${subject}: Redis is unreachable`));
-        expect(down).toHaveLength(1);
-        const [before, after] = REDIS_UNREACHABLE(subject, new Error('<reason>')).split('<reason>');
-        expect(down[0].message.startsWith(before) && down[0].message.endsWith(after)).toBe(true);
-        expect(down[0].message).toContain('ECONNREFUSED');
-        expect(logger.errors()).toHaveLength(1); // nothing else: no flood, no stray errors
+        const [before, after] = REDIS_UNREACHABLE('<subject>', new Error('<reason>')).split('<reason>');
+        for (const connection of ['producer', 'worker']) {
+          const subject = `Queue "${name}" (bullmq) ${connection}`;
+          const down = logger.errors().filter((e) => e.message.startsWith(`${subject}: Redis is unreachable`));
+          expect(down).toHaveLength(1);
+          expect(down[0].message.startsWith(before.replace('<subject>', subject)) && down[0].message.endsWith(after)).toBe(true);
+        }
+        expect(logger.errors()).toHaveLength(2); // nothing else: no flood, no stray errors
+        expect(queue.connections().map((c) => [c.name, c.state])).toEqual([
+          ['producer', 'down'],
+          ['worker', 'down'],
+        ]);
 
         await outage.start();
-        const recovered = REDIS_RECOVERED(subject, 0).replace(/ 0 ms$/, '');
-        await waitFor(() => logger.entries.some((e) => e.level === 'log' && e.message.startsWith(recovered)), 15_000, 'recovery logged');
+        for (const connection of ['producer', 'worker']) {
+          const recovered = REDIS_RECOVERED(`Queue "${name}" (bullmq) ${connection}`, 0).replace(/ 0 ms$/, '');
+          await waitFor(() => logger.entries.some((e) => e.level === 'log' && e.message.startsWith(recovered)), 15_000, `${connection} recovery logged`);
+        }
         await eventually(() => queue.enqueue(3));
         await waitFor(() => seen.some((j) => j.data === 3), 15_000, 'delivery resumed');
         expect(unhandled.rejections).toEqual([]);
@@ -331,9 +339,13 @@ describe('BullMqQueueBackend', () => {
         const queue = onOutage<number>(name);
         const { seen, process } = recorder<number>();
         queue.startWorker(process, policy());
-        const pending = queue.enqueue(7); // waits for the first connection
+        const pending = queue.enqueue(7); // waits for the first connection, up to enqueueTimeoutMs (5 s)
         await sleep(1_500);
-        expect(logger.errors().filter((e) => e.message.includes('Redis is unreachable'))).toHaveLength(1);
+        const down = logger.errors().filter((e) => e.message.includes('Redis is unreachable'));
+        expect(down.map((e) => e.message.slice(0, e.message.indexOf(':'))).sort()).toEqual([
+          `Queue "${name}" (bullmq) producer`,
+          `Queue "${name}" (bullmq) worker`,
+        ]);
         await outage.start();
         await expect(pending).resolves.toEqual(expect.any(String));
         await waitFor(() => seen.length === 1, 15_000, 'delivered after Redis came up');

@@ -3,7 +3,7 @@ import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminu
 import { Test } from '@nestjs/testing';
 import { BackgroundService, HostingModule, HostingRegistry, Periodic, type TickContext } from '../../src/index.js';
 import { HostingHealthIndicator } from '../../src/health/index.js';
-import { INVALID_OVERDUE_PERIODS } from '../../src/health/health.messages.js';
+import { INVALID_OVERDUE_PERIODS, INVALID_READINESS_IGNORE } from '../../src/health/health.messages.js';
 import { CaptureLogger } from '../support/capture-logger.js';
 import { sleep, untilAborted, waitFor } from '../support/hosting-app.js';
 
@@ -180,6 +180,15 @@ describe('HostingHealthIndicator (terminus)', () => {
       await closing;
       running = undefined;
     });
+  });
+
+  it('rejects a bad readiness ignore list with a message quoting it', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [HostingModule.forRoot(), TerminusModule],
+      providers: [HostingHealthIndicator],
+    }).compile();
+    expect(() => moduleRef.get(HostingHealthIndicator).isReady('lifetime', { ignore: 'emails' as never })).toThrow(INVALID_READINESS_IGNORE('emails'));
+    await moduleRef.close();
   });
 
   it('rejects a bad overduePeriods with a message quoting it', async () => {

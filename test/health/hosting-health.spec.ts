@@ -1,4 +1,4 @@
-import { assessHosting } from '../../src/health/hosting-health.js';
+import { assessHosting, downConnections } from '../../src/health/hosting-health.js';
 import type { ServiceStatus } from '../../src/index.js';
 
 const periodic = (over: Partial<ServiceStatus>): ServiceStatus => ({
@@ -42,5 +42,32 @@ describe('assessHosting', () => {
       now,
     );
     expect(result).toEqual({ faulted: ['Pump'], overdue: [] });
+  });
+});
+
+describe('downConnections (readiness)', () => {
+  const since = new Date('2030-01-01T00:00:00Z');
+  const queue = (name: string, states: Array<['producer' | 'worker', 'connecting' | 'up' | 'down']>): ServiceStatus => ({
+    ...periodic({ name }),
+    kind: 'queue',
+    state: 'running',
+    connections: states.map(([connection, state]) => ({ name: connection, state, since, ...(state === 'down' && { lastError: 'connect ECONNREFUSED' }) })),
+  });
+
+  it('names every connection that is down, unit by unit; connecting and up ones do not count', () => {
+    const statuses = [
+      queue('emails', [['producer', 'up'], ['worker', 'down']]),
+      queue('sms', [['producer', 'connecting'], ['worker', 'up']]),
+      { ...periodic({ name: 'report' }), connections: [{ name: 'redis', state: 'down' as const, since }] },
+      periodic({ name: 'local' }),
+    ];
+    expect(downConnections(statuses)).toEqual([
+      { service: 'emails', connection: 'worker', since: since.toISOString(), error: 'connect ECONNREFUSED' },
+      { service: 'report', connection: 'redis', since: since.toISOString() },
+    ]);
+  });
+
+  it('leaves out ignored units', () => {
+    expect(downConnections([queue('emails', [['worker', 'down']])], { ignore: ['emails'] })).toEqual([]);
   });
 });

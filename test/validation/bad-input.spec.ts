@@ -86,7 +86,7 @@ describe('@BackgroundService', () => {
       return Pump;
     });
     expect(error.message).toBe(
-      UNKNOWN_OPTION('@BackgroundService on Pump', 'restart.maxRestart', 'maxRestarts', ['restart.maxRestarts', 'restart.initialDelayMs', 'restart.maxDelayMs']),
+      UNKNOWN_OPTION('@BackgroundService on Pump', 'restart.maxRestart', 'restart.maxRestarts', ['restart.maxRestarts', 'restart.initialDelayMs', 'restart.maxDelayMs']),
     );
   });
 
@@ -170,7 +170,7 @@ describe('queues', () => {
       });
     expect(worker({ concurency: 2 }).message).toBe(UNKNOWN_OPTION('@QueueWorker on Worker.handle', 'concurency', 'concurrency', ['concurrency', 'attempts', 'backoff']));
     expect(worker({ backoff: { type: 'exponential', delay: 100 } }).message).toBe(
-      UNKNOWN_OPTION('@QueueWorker on Worker.handle', 'backoff.delay', 'delayMs', ['backoff.type', 'backoff.delayMs']),
+      UNKNOWN_OPTION('@QueueWorker on Worker.handle', 'backoff.delay', 'backoff.delayMs', ['backoff.type', 'backoff.delayMs']),
     );
     expect(worker({ backoff: { type: 'linear', delayMs: 100 } }).message).toBe(
       INVALID_OPTION_AT('@QueueWorker on Worker.handle', 'backoff.type', "one of 'fixed', 'exponential'", 'linear'),

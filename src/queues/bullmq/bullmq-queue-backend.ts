@@ -1,17 +1,33 @@
-import { stackOf } from '../../hosting.messages.js';
 import type { LoggerService } from '@nestjs/common';
 import type { Job, JobsOptions, Queue, Worker } from 'bullmq';
 import { hostname } from 'node:os';
+import { ConnectionMonitor, watchRedisEvents, type RedisEventSource } from '../../distributed/connection-monitor.js';
+import { ErrorLogThrottle } from '../../distributed/error-log-throttle.js';
 import { loadBullMq, type BullMqModule } from '../../distributed/load-optional.js';
 import { assertRedisConnection } from '../../distributed/redis-connection.js';
-import { isRedisConnectionError, RedisOutageReporter } from '../../distributed/redis-outage-reporter.js';
-import { WORKER_NOT_STARTED } from '../../distributed/redis.messages.js';
+import { isRedisConnectionError } from '../../distributed/redis-outage-reporter.js';
+import {
+  ENQUEUE_CANCELLED_AT_SHUTDOWN,
+  ENQUEUE_TIMED_OUT,
+  QUEUE_ENQUEUE_TIMED_OUT,
+  REDIS_CONNECTION_FAILED,
+  WORKER_NOT_STARTED,
+  WORKER_RESTARTED,
+  WORKER_SPINNING,
+  WORKER_SPINNING_STATUS,
+} from '../../distributed/redis.messages.js';
+import { errorMessage, toError } from '../../errors/thrown-value.js';
+import { QUEUE_DEADLINE_PASSED, stackOf } from '../../hosting.messages.js';
 import type { ConnectionOptions } from '../../interfaces/redis-connection.interface.js';
+import type { ConnectionStatus } from '../../interfaces/service-status.interface.js';
 import { QueueClosedError } from '../errors/queue-closed.error.js';
+import { ItemSignals } from '../item-signals.js';
 import { JobContext } from '../job-context.js';
 import { isPending, type JobProcessor, type QueueBackend, type QueueCounts, type WorkerPolicy } from '../queue-backend.interface.js';
 import { closeOrCut, raceAbort } from './bounded-waits.js';
 import { bullMqConnections, type BullMqConnections } from './bullmq-connections.js';
+import { DEFAULT_ENQUEUE_TIMEOUT_MS, queueConnectionOwner, validateBullMqBackendOptions } from './bullmq-options.validation.js';
+import { assertJsonPayload } from './json-payload.js';
 import { QueueUnavailableError } from './queue-unavailable.error.js';
 
 /** Options of the BullMQ backend of one queue. */
@@ -20,6 +36,11 @@ export interface BullMqQueueBackendOptions {
   queueName: string;
   /** Redis: a `redis://` URL, ioredis options, or an ioredis instance (shared, left open). */
   connection: ConnectionOptions;
+  /**
+   * Who gave `connection`, as the start-up error names it.
+   * @default `HostingModule.registerQueue("<name>"): option "backend.connection"`
+   */
+  connectionOwner?: string;
   /** Prefix of BullMQ's Redis keys. @default 'bull' */
   prefix?: string;
   logger: LoggerService;
@@ -31,6 +52,8 @@ export interface BullMqQueueBackendOptions {
   lockDurationMs?: number;
   /** How often the worker looks for jobs whose claim lapsed (their process died). @default 30000 */
   stalledIntervalMs?: number;
+  /** How long `enqueue` waits for Redis to confirm an item before it rejects with `QueueUnavailableError`. @default 5000 */
+  enqueueTimeoutMs?: number;
 }
 
 /** How often cached counts are refreshed from Redis (one round trip). */
@@ -41,11 +64,39 @@ const FINAL_COUNT_TIMEOUT_MS = 2_000;
 const KEEP_COMPLETED = { count: 1_000 };
 const KEEP_FAILED = { count: 10_000 };
 const UNDELIVERED_STATES = ['wait', 'prioritized', 'delayed'] as const;
+/**
+ * A worker that reports this many errors within `SPIN_WINDOW_MS` is spinning: BullMQ retries a
+ * failed fetch without any delay when the error is not one of its connection errors (a replica's
+ * READONLY, a key of the wrong type, …), which is thousands of Redis calls and log lines a second.
+ * Legitimate errors come one per reconnect attempt, or one per 100 ms at most.
+ */
+const SPIN_MIN_ERRORS = 100;
+const SPIN_WINDOW_MS = 2_000;
+/** A worker stopped for spinning restarts after this delay, doubled at each new stop up to the maximum. */
+const FIRST_RESTART_DELAY_MS = 5_000;
+const MAX_RESTART_DELAY_MS = 5 * 60_000;
+/** A stop this long after the previous one starts the delays over. */
+const RESTART_BACKOFF_RESET_MS = 10 * 60_000;
+
+/** BullMQ's `RedisConnection` as far as this backend watches it. */
+interface BullRedisConnection extends RedisEventSource {
+  /** Settles once the connection is initialised; rejects for good when it cannot be made. */
+  client: Promise<unknown>;
+  _client?: { status?: string };
+}
+
+/** An `enqueue` waiting for Redis. */
+interface PendingEnqueue {
+  fail(error: unknown): void;
+}
 
 /**
  * The durable backend: a BullMQ `Queue` for `enqueue` and a BullMQ `Worker` for delivery, so
  * retries, delays, crash recovery (stalled jobs) and several processes on one queue are
  * BullMQ's own. bullmq is loaded on first use, never by apps that do not use this backend.
+ *
+ * Each connection has its own state and outage log (`producer`: the `Queue`; `worker`: the
+ * `Worker`'s command and blocking connections together), reported by `connections()`.
  */
 export class BullMqQueueBackend<T> implements QueueBackend<T> {
   /** Settles once bullmq is loaded and the producer exists; rejects with install guidance when bullmq is missing. */
@@ -53,14 +104,32 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
   private readonly name: string;
   private readonly logger: LoggerService;
   private readonly clients: BullMqConnections;
-  private readonly outage: RedisOutageReporter;
-  /** Aborts at the shutdown deadline: the signal every handler gets. */
-  private readonly itemSignal = new AbortController();
+  private readonly enqueueTimeoutMs: number;
+  private readonly producer: ConnectionMonitor;
+  private readonly producerErrors: ErrorLogThrottle;
+  private readonly workerErrors: ErrorLogThrottle;
+  private workerMonitor?: ConnectionMonitor;
+  /** Errors the connection monitors have seen (and reported) already. */
+  private readonly seenErrors = new WeakSet<object>();
+  private readonly unwatchers: Array<() => void> = [];
+  /** The listeners on the current worker's connections, removed when it is stopped. */
+  private workerUnwatchers: Array<() => void> = [];
+  private readonly pending = new Set<PendingEnqueue>();
+  /** The handlers' signals, aborted at the shutdown deadline. */
+  private readonly itemSignals = new ItemSignals();
   private bull?: BullMqModule;
   private queue?: Queue;
   private worker?: Worker;
+  private workerSpec?: { process: JobProcessor<T>; policy: WorkerPolicy<T> };
   private workerStarted: Promise<void> = Promise.resolve();
   private workerClosing?: Promise<void>;
+  /** The worker was stopped for spinning (a restart may be scheduled) or because its connection cannot be made. */
+  private workerHalted = false;
+  private restartTimer?: NodeJS.Timeout;
+  private restartDelayMs = 0;
+  private lastHaltAt = 0;
+  private spinWindowStart = 0;
+  private spinCount = 0;
   private disposing?: Promise<void>;
   private jobOptions: JobsOptions = {};
   private intakeClosed = false;
@@ -75,35 +144,75 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
   constructor(private readonly options: BullMqQueueBackendOptions) {
     this.name = options.queueName;
     this.logger = options.logger;
-    assertRedisConnection(`HostingModule.registerQueue({ name: '${this.name}' })`, options.connection);
-    this.clients = bullMqConnections(this.name, options.connection);
-    this.outage = new RedisOutageReporter(this.logger, `Queue "${this.name}" (bullmq)`);
+    const { prefix, lockDurationMs, stalledIntervalMs, enqueueTimeoutMs } = options;
+    validateBullMqBackendOptions(this.name, { type: 'bullmq', prefix, lockDurationMs, stalledIntervalMs, enqueueTimeoutMs });
+    const owner = options.connectionOwner ?? queueConnectionOwner(this.name);
+    assertRedisConnection(owner, options.connection);
+    this.enqueueTimeoutMs = enqueueTimeoutMs ?? DEFAULT_ENQUEUE_TIMEOUT_MS;
+    this.clients = bullMqConnections(owner, options.connection);
+    const subject = `Queue "${this.name}" (bullmq)`;
+    this.producer = new ConnectionMonitor('producer', `${subject} producer`, this.logger);
+    this.producerErrors = new ErrorLogThrottle(this.logger, `${subject} producer`);
+    this.workerErrors = new ErrorLogThrottle(this.logger, `${subject} worker`);
     this.ready = this.init();
     this.ready.catch(() => undefined); // surfaced by enqueue, startWorker and whoever awaits `ready`
   }
 
+  /**
+   * Adds a job. Rejects without a Redis round trip when the item would not survive JSON (a
+   * `TypeError` naming the path inside it), and with `QueueUnavailableError` at once while the
+   * producer connection is down, or once `enqueueTimeoutMs` passed without Redis confirming it.
+   */
   enqueue(data: T, signal?: AbortSignal): Promise<string> {
     if (this.intakeClosed) return Promise.reject(new QueueClosedError(this.name));
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const added = this.ready.then(() => this.queue!.add(this.name, data, this.jobOptions));
-    return raceAbort(added, signal).then(
-      (job) => {
-        this.depth++;
-        return job.id!;
-      },
-      (error: unknown) => {
-        throw isRedisConnectionError(error) ? new QueueUnavailableError(this.name, error) : error;
-      },
-    );
+    try {
+      assertJsonPayload(this.name, data);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.producer.isDown) return Promise.reject(new QueueUnavailableError(this.name, this.producer.lastError));
+    return new Promise<string>((resolve, reject) => {
+      let settled = false;
+      const settle = (action: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.pending.delete(entry);
+        action();
+      };
+      const entry: PendingEnqueue = { fail: (error) => settle(() => reject(error)) };
+      const onAbort = () => settle(() => reject(signal!.reason));
+      // enqueueTimeoutMs is validated to fit one Node timer (at most 2^31−1 ms).
+      const timer = setTimeout(() => {
+        const state = this.producer.state;
+        const cause = Object.assign(new Error(ENQUEUE_TIMED_OUT(this.enqueueTimeoutMs, state)), { code: 'ETIMEDOUT' });
+        entry.fail(new QueueUnavailableError(this.name, cause, QUEUE_ENQUEUE_TIMED_OUT(this.name, this.enqueueTimeoutMs, state)));
+      }, this.enqueueTimeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.add(entry);
+      this.ready
+        .then(() => this.queue!.add(this.name, data, this.jobOptions))
+        .then(
+          (job) =>
+            settle(() => {
+              this.depth++;
+              resolve(job.id!);
+            }),
+          (error: unknown) =>
+            entry.fail(isRedisConnectionError(error) || this.producer.isDown ? new QueueUnavailableError(this.name, error) : error),
+        );
+    });
   }
 
   startWorker(process: JobProcessor<T>, policy: WorkerPolicy<T>): void {
     // Recorded on jobs added here too, so that Redis (and dashboards) show the policy; the worker
     // applies it in any case, whoever added the job.
     this.jobOptions = { attempts: policy.attempts, backoff: { type: policy.backoff.type, delay: policy.backoff.delayMs } };
-    this.workerStarted = this.ready
-      .then(() => this.createWorker(process, policy))
-      .catch((error: unknown) => this.logger.error(WORKER_NOT_STARTED(this.name), stackOf(error)));
+    this.workerSpec = { process, policy };
+    this.workerMonitor = new ConnectionMonitor('worker', `Queue "${this.name}" (bullmq) worker`, this.logger, ['main', 'blocking']);
+    this.workerStarted = this.ready.then(() => this.createWorker()).catch((error: unknown) => this.workerNotStarted(error));
   }
 
   closeIntake(): void {
@@ -113,6 +222,9 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
   async stop(deadline: AbortSignal): Promise<{ undelivered: number }> {
     this.closeIntake();
     this.stopping = true;
+    clearTimeout(this.restartTimer);
+    // An enqueue still waiting for a producer that is not up would wait out its timeout during the shutdown.
+    if (!this.producer.isUp) this.failPending(() => new QueueUnavailableError(this.name, new Error(ENQUEUE_CANCELLED_AT_SHUTDOWN())));
     await this.workerStarted;
     const worker = this.worker;
     if (!worker) {
@@ -120,14 +232,16 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
       return { undelivered: 0 }; // a producer-only process: what waits in Redis is not its to report
     }
     // No new deliveries (a job fetched in the meantime is handed straight back); running ones finish.
-    worker.pause(true).catch((error: unknown) => this.reportError(error));
+    if (!this.workerHalted) worker.pause(true).catch((error: unknown) => this.onWorkerError(worker, error));
     await this.whenIdle(deadline);
     if (this.inFlight > 0) {
-      this.itemSignal.abort(new Error(`shutdown deadline passed while queue "${this.name}" was draining`));
+      this.itemSignals.abortAll(new Error(QUEUE_DEADLINE_PASSED(this.name)));
       await this.whenIdle();
     }
-    // Redis down: a graceful close would wait for it (its QUIT queues up), so cut the connections.
-    this.workerClosing ??= worker.close(this.outage.down).catch((error: unknown) => this.reportError(error));
+    // Redis down (or never reached): a graceful close would wait for it (its QUIT queues up), so cut the connections.
+    const cut = !this.workerMonitor!.isUp;
+    this.workerMonitor!.close();
+    this.workerClosing ??= worker.close(cut).catch((error: unknown) => this.onWorkerError(worker, error));
     await closeOrCut(worker, this.workerClosing, this.clients.ownsWorker);
     this.stopCounts();
     return { undelivered: await this.countUndelivered() };
@@ -137,58 +251,120 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     return { depth: this.depth, inFlight: this.inFlight };
   }
 
+  /** `producer`, and `worker` once a worker was started here. */
+  connections(): ConnectionStatus[] {
+    const producer = this.producer.status();
+    return this.workerMonitor ? [producer, this.workerMonitor.status()] : [producer];
+  }
+
   pause(): void {
     this.paused = true;
-    this.worker?.pause().catch((error: unknown) => this.reportError(error));
+    const worker = this.worker;
+    if (worker && !this.workerHalted) worker.pause().catch((error: unknown) => this.onWorkerError(worker, error));
   }
 
   resume(): void {
     this.paused = false;
-    this.worker?.resume().catch((error: unknown) => this.reportError(error));
+    const worker = this.worker;
+    if (worker && !this.workerHalted) worker.resume().catch((error: unknown) => this.onWorkerError(worker, error));
   }
 
   /**
    * Closes the worker and the queue's connections. A worker that `stop` could not close (a handler
    * ignored the deadline) is closed by force: its job stays claimed until the claim lapses, then
-   * BullMQ's stalled-job check gives it to another worker.
+   * BullMQ's stalled-job check gives it to another worker. Enqueues still pending reject with
+   * `QueueClosedError`.
    */
   dispose(): Promise<void> {
     this.disposing ??= (async () => {
       this.closeIntake();
       this.stopping = true;
+      clearTimeout(this.restartTimer);
       this.stopCounts();
+      this.failPending(() => new QueueClosedError(this.name));
       await this.workerStarted;
       const worker = this.worker;
       if (worker) {
-        this.workerClosing ??= worker.close(this.inFlight > 0 || this.outage.down).catch((error: unknown) => this.reportError(error));
+        const force = this.inFlight > 0 || !this.workerMonitor!.isUp;
+        this.workerMonitor!.close();
+        this.workerClosing ??= worker.close(force).catch((error: unknown) => this.onWorkerError(worker, error));
         await closeOrCut(worker, this.workerClosing, this.clients.ownsWorker);
       }
+      this.producer.close();
       if (this.queue) await closeOrCut(this.queue, this.queue.close(), this.clients.ownsProducer);
+      for (const unwatch of [...this.unwatchers.splice(0), ...this.workerUnwatchers.splice(0)]) unwatch();
+      this.producerErrors.dispose();
+      this.workerErrors.dispose();
     })();
     return this.disposing;
   }
 
   private async init(): Promise<void> {
     this.bull = await loadBullMq();
+    if (this.disposing) return;
     const queue = new this.bull.Queue(this.name, {
       connection: this.clients.producer,
       ...(this.options.prefix !== undefined && { prefix: this.options.prefix }),
     });
-    queue.on('error', (error) => this.reportError(error));
-    queue.getBackend().on('ready', () => this.outage.recovered());
     this.queue = queue;
+    this.watch(queue.getBackend(), 'connection', this.producer, 'main');
+    queue.on('error', (error: unknown) => this.onProducerError(error));
     this.countsTimer = setInterval(() => void this.refreshCounts(), COUNTS_REFRESH_MS);
     this.countsTimer.unref();
     void this.refreshCounts();
   }
 
-  private createWorker(process: JobProcessor<T>, policy: WorkerPolicy<T>): void {
-    if (this.stopping) return; // the host stopped before bullmq was loaded
+  /**
+   * Feeds `monitor` from one of BullMQ's connections (`backend[field]`): its events, and the
+   * outcome of its initialisation, which fails for good when the client cannot be made (options
+   * ioredis refuses, a Redis version BullMQ refuses). A BullMQ without that field leaves the part up.
+   * `worker`: the worker whose connection it is; what a stopped worker's connections say no longer counts.
+   */
+  private watch(backend: unknown, field: 'connection' | 'blockingConnection', monitor: ConnectionMonitor, part: string, worker?: Worker): void {
+    const connection = (backend as Record<string, unknown> | undefined)?.[field] as BullRedisConnection | undefined;
+    const initialised = connection?.client;
+    if (!connection || typeof connection.prependListener !== 'function' || typeof initialised?.then !== 'function') {
+      monitor.partUp(part);
+      return;
+    }
+    const status = () => connection._client?.status;
+    const unwatch = watchRedisEvents(connection, status, monitor, part, this.seenErrors);
+    (worker ? this.workerUnwatchers : this.unwatchers).push(unwatch);
+    const current = () => worker === undefined || worker === this.worker;
+    initialised.then(
+      () => {
+        if (current() && (status() === 'ready' || status() === 'connect')) monitor.partUp(part);
+      },
+      (error: unknown) => {
+        if (current()) this.connectionFailed(monitor, error);
+      },
+    );
+  }
+
+  /** A connection whose initialisation failed is dead for good: no retry can bring it back. */
+  private connectionFailed(monitor: ConnectionMonitor, error: unknown): void {
+    if (monitor.isClosed || this.stopping) return;
+    if (typeof error === 'object' && error !== null) this.seenErrors.add(error);
+    if (monitor === this.producer) {
+      monitor.hold(errorMessage(error), error);
+      this.logger.error(REDIS_CONNECTION_FAILED(`Queue "${this.name}" (bullmq) producer`, error));
+      this.stopCounts();
+      this.failPending(() => new QueueUnavailableError(this.name, error));
+      return;
+    }
+    if (this.workerHalted) return;
+    this.logger.error(REDIS_CONNECTION_FAILED(`Queue "${this.name}" (bullmq) worker`, error));
+    this.haltWorker(errorMessage(error), error);
+  }
+
+  private createWorker(): void {
+    if (this.stopping || !this.workerSpec) return; // the host stopped before bullmq was loaded
+    const { process, policy } = this.workerSpec;
     const backoff = { type: policy.backoff.type, delay: policy.backoff.delayMs };
     const { Worker, WaitingError } = this.bull!;
     const worker: Worker = new Worker(
       this.name,
-      // Two parameters: BullMQ then creates no per-job AbortController (this backend has one for all).
+      // Two parameters: BullMQ then creates no per-job AbortController (this backend makes one only when a handler reads ctx.signal).
       (job: Job, token?: string) => this.handle(job, token, process, policy, backoff),
       {
         connection: this.clients.worker,
@@ -203,14 +379,23 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
         autorun: !this.paused, // paused through HostingRegistry before the worker came up
       },
     );
-    worker.on('error', (error) => this.reportError(error));
-    worker.getBackend().on('ready', () => this.outage.recovered());
+    this.worker = worker;
+    this.spinWindowStart = Date.now();
+    this.spinCount = 0;
+    const backend = worker.getBackend();
+    this.watch(backend, 'connection', this.workerMonitor!, 'main', worker);
+    this.watch(backend, 'blockingConnection', this.workerMonitor!, 'blocking', worker);
+    worker.on('error', (error: unknown) => this.onWorkerError(worker, error));
     worker.on('failed', (job, error) => {
       if (!job || error instanceof WaitingError || error?.name === 'WaitingError') return;
       if (job.attemptsMade >= policy.attempts)
-        policy.onFailed(job.data as T, new JobContext(this.name, job.id!, job.attemptsMade, this.itemSignal.signal), error);
+        policy.onFailed(job.data as T, new JobContext(this.name, job.id!, job.attemptsMade, this.itemSignals), error);
     });
-    this.worker = worker;
+  }
+
+  private workerNotStarted(error: unknown): void {
+    this.logger.error(WORKER_NOT_STARTED(this.name), stackOf(error));
+    this.workerMonitor?.hold(errorMessage(error), error);
   }
 
   /** One delivery: the pipeline above decides ack (resolve) or nack (throw); BullMQ retries per the policy. */
@@ -227,17 +412,21 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     job.opts.backoff = backoff;
     this.inFlight++;
     if (this.depth > 0) this.depth--;
-    const context = new JobContext(this.name, job.id!, job.attemptsMade + 1, this.itemSignal.signal);
+    const context = new JobContext(this.name, job.id!, job.attemptsMade + 1, this.itemSignals);
     try {
       const result = process(job.data as T, context);
       if (isPending(result)) await result;
       policy.onAck(context);
-    } catch (error) {
+    } catch (thrown) {
+      // BullMQ reads `.message` of what it gets: `throw undefined` would leave the job active with its
+      // lock held, a string would become a null failedReason. It gets an Error, always.
+      const error = toError(thrown);
       policy.onNack(context, error);
-      if (!context.signal.aborted) throw error;
+      if (!context.aborted) throw error;
       // Cut off by the shutdown deadline: back to the queue, and the try does not count.
       await this.handBack(job, token);
     } finally {
+      context.release();
       this.inFlight--;
       if (this.inFlight === 0) this.notifyIdle();
     }
@@ -247,6 +436,81 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
   private async handBack(job: Job, token: string | undefined): Promise<never> {
     await job.moveToWait(token);
     throw new this.bull!.WaitingError();
+  }
+
+  private onProducerError(error: unknown): void {
+    if (typeof error === 'object' && error !== null && this.seenErrors.has(error)) return; // reported by the monitor
+    if (isRedisConnectionError(error) && !this.producer.isUp) return; // part of an outage already reported
+    this.producerErrors.report(error);
+  }
+
+  /**
+   * Errors of a worker: counted (a worker that reports errors faster than any retry delay allows
+   * is spinning, and is stopped), and logged at a bounded rate unless the connection monitor has
+   * reported them already.
+   */
+  private onWorkerError(worker: Worker, error: unknown): void {
+    if (worker !== this.worker) return; // a previous worker's last words
+    if (!this.stopping && !this.workerHalted) {
+      const now = Date.now();
+      if (now - this.spinWindowStart > SPIN_WINDOW_MS) {
+        this.spinWindowStart = now;
+        this.spinCount = 0;
+      }
+      const limit = Math.max(SPIN_MIN_ERRORS, 2 * (this.workerSpec?.policy.concurrency ?? 1));
+      if (++this.spinCount >= limit) {
+        this.workerSpinning(this.spinCount, error);
+        return;
+      }
+    }
+    if (this.workerHalted) return;
+    if (typeof error === 'object' && error !== null && this.seenErrors.has(error)) return;
+    if (isRedisConnectionError(error) && !this.workerMonitor?.isUp) return;
+    this.workerErrors.report(error);
+  }
+
+  private workerSpinning(count: number, error: unknown): void {
+    const now = Date.now();
+    this.restartDelayMs =
+      this.restartDelayMs === 0 || now - this.lastHaltAt > RESTART_BACKOFF_RESET_MS
+        ? FIRST_RESTART_DELAY_MS
+        : Math.min(this.restartDelayMs * 2, MAX_RESTART_DELAY_MS);
+    this.lastHaltAt = now;
+    const restartAt = new Date(now + this.restartDelayMs);
+    this.logger.error(WORKER_SPINNING(this.name, count, SPIN_WINDOW_MS, error, this.restartDelayMs), stackOf(error));
+    this.haltWorker(WORKER_SPINNING_STATUS(count, error, restartAt), error);
+    this.restartTimer = setTimeout(() => void this.restartWorker(), this.restartDelayMs);
+  }
+
+  /** Stops the worker at once (a job it was running comes back through BullMQ's stalled-job check) and marks it down. */
+  private haltWorker(reason: string, error: unknown): void {
+    const worker = this.worker;
+    this.workerHalted = true;
+    this.workerMonitor?.hold(reason, error);
+    for (const unwatch of this.workerUnwatchers.splice(0)) unwatch();
+    if (!worker) return;
+    // `close` stops BullMQ's fetch loop before its next turn; the connections are cut, not quit.
+    this.workerClosing = closeOrCut(worker, worker.close(true).catch(() => undefined), this.clients.ownsWorker);
+  }
+
+  private async restartWorker(): Promise<void> {
+    this.restartTimer = undefined;
+    await this.workerClosing;
+    if (this.stopping) return;
+    this.workerClosing = undefined;
+    this.workerHalted = false;
+    this.workerMonitor?.release();
+    try {
+      this.createWorker();
+      this.logger.log(WORKER_RESTARTED(this.name));
+    } catch (error) {
+      this.workerNotStarted(error);
+    }
+  }
+
+  /** Rejects every enqueue still waiting for Redis. */
+  private failPending(error: () => unknown): void {
+    for (const entry of [...this.pending]) entry.fail(error());
   }
 
   private whenIdle(deadline?: AbortSignal): Promise<void> {
@@ -266,14 +530,14 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
   }
 
   private async refreshCounts(): Promise<void> {
-    if (this.refreshing || !this.queue) return;
+    // Only on a live connection: while it is down every refresh would fail (and pile up).
+    if (this.refreshing || !this.queue || !this.producer.isUp) return;
     this.refreshing = true;
     try {
       const counts = await this.queue.getJobCounts(...UNDELIVERED_STATES);
       this.depth = UNDELIVERED_STATES.reduce((sum, state) => sum + (counts[state] ?? 0), 0);
-      this.outage.recovered();
     } catch (error) {
-      this.reportError(error);
+      this.onProducerError(error);
     } finally {
       this.refreshing = false;
     }
@@ -285,13 +549,9 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
   }
 
   private async countUndelivered(): Promise<number> {
-    if (!this.queue || this.outage.down) return this.depth;
+    if (!this.queue || !this.producer.isUp) return this.depth;
     const counted = this.queue.getJobCounts(...UNDELIVERED_STATES);
     const counts = await raceAbort(counted, AbortSignal.timeout(FINAL_COUNT_TIMEOUT_MS)).catch(() => undefined);
     return counts ? UNDELIVERED_STATES.reduce((sum, state) => sum + (counts[state] ?? 0), 0) : this.depth;
-  }
-
-  private reportError(error: unknown): void {
-    this.outage.error(error);
   }
 }

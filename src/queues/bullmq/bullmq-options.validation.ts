@@ -1,0 +1,50 @@
+/**
+ * Start-up checks of a queue's `backend: { type: 'bullmq', … }` options. Kept apart from the
+ * backend so that validating options never loads bullmq.
+ */
+import { MAX_TIMER_DELAY_MS } from '../../hosting.constants.js';
+import { assertRedisConnection } from '../../distributed/redis-connection.js';
+import { describeDuration } from '../../validation/options-validator.js';
+import { OptionsValidator } from '../../validation/options-validator.js';
+
+/** The keys of `BullMqBackendOptions`. */
+export const BULLMQ_BACKEND_KEYS = ['type', 'connection', 'prefix', 'lockDurationMs', 'stalledIntervalMs', 'enqueueTimeoutMs'] as const;
+
+/** How long `enqueue` waits for Redis to confirm an item before it rejects with `QueueUnavailableError`. */
+export const DEFAULT_ENQUEUE_TIMEOUT_MS = 5_000;
+
+/** `HostingModule.registerQueue("emails")`, as messages name a queue's options. */
+export const queueOptionsOwner = (queueName: string): string => `HostingModule.registerQueue(${JSON.stringify(queueName)})`;
+
+/** Who a queue's own connection belongs to, for `assertRedisConnection`. */
+export const queueConnectionOwner = (queueName: string): string => `${queueOptionsOwner(queueName)}: option "backend.connection"`;
+
+const TIMER_RULE = { min: 1, max: MAX_TIMER_DELAY_MS };
+// BullMQ sends these to Redis as PX arguments too, which take integers only: 1500.5 would fail every fetch.
+const isTimerInteger = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) >= 1 && (value as number) <= MAX_TIMER_DELAY_MS;
+const TIMER_INTEGER = `an integer ${describeDuration(TIMER_RULE).replace(/^a number/, 'number')}`;
+
+/**
+ * Checks `HostingModule.registerQueue({ name, backend })` when `backend` is the BullMQ backend
+ * (`'bullmq'` or `{ type: 'bullmq', … }`), and throws a `TypeError` naming the queue and the option:
+ * unknown keys (with a "did you mean"), `prefix` a non-empty string, `lockDurationMs` and
+ * `stalledIntervalMs` integers from 1 to 2^31−1 ms (BullMQ puts them in Node timers and in Redis
+ * expiries), `enqueueTimeoutMs` from 1 to 2^31−1 ms, `connection` through `assertRedisConnection`.
+ * Does not load bullmq.
+ *
+ * @example
+ * ```ts
+ * if (type === 'bullmq') validateBullMqBackendOptions(options.name, options.backend);
+ * ```
+ */
+export function validateBullMqBackendOptions(queueName: string, backend: unknown): void {
+  if (backend === 'bullmq') return;
+  const check = OptionsValidator.for(queueOptionsOwner(queueName), backend, BULLMQ_BACKEND_KEYS, 'backend.');
+  check.oneOf('type', ['bullmq'] as const);
+  check.nonEmptyString('prefix');
+  check.check('lockDurationMs', isTimerInteger, TIMER_INTEGER);
+  check.check('stalledIntervalMs', isTimerInteger, TIMER_INTEGER);
+  check.duration('enqueueTimeoutMs', TIMER_RULE);
+  const connection = check.get('connection');
+  if (connection !== undefined) assertRedisConnection(queueConnectionOwner(queueName), connection);
+}
