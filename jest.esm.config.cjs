@@ -14,6 +14,9 @@
  */
 const base = require('./jest.config.cjs');
 
+// No compat/nest12/node_modules: fail here, with the fix, rather than resolve Nest 11 from the root.
+require('./test/support/nest12-mapping.cjs').assertNest12Installed();
+
 process.env.NEST_MAJOR = '12';
 process.env.NEST_TEST_MODE = 'esm';
 

@@ -21,7 +21,7 @@ export function withReliabilitySection(markdown: string, section: string): strin
   const lines = markdown.split('\n');
   const start = lines.findIndex((line) => line.trimEnd() === RELIABILITY_HEADING);
   if (start < 0) return `${markdown.trimEnd()}\n\n${body}`;
-  let end = lines.findIndex((line, i) => i > start && line.startsWith('## '));
+  const end = lines.findIndex((line, i) => i > start && line.startsWith('## '));
   if (end < 0) return `${lines.slice(0, start).join('\n')}${start > 0 ? '\n' : ''}${body}`;
   return `${lines.slice(0, start).join('\n')}${start > 0 ? '\n' : ''}${body}\n${lines.slice(end).join('\n')}`;
 }

@@ -390,7 +390,7 @@ async function main(): Promise<void> {
 
   const faultLog: FaultRecord[] = [];
   const webExitCodes: Array<number | null> = [];
-  let finalExits: SoakResult['finalExits'] = [];
+  let finalExits: SoakResult['finalExits'];
   let result: SoakResult | undefined;
   try {
     await web.start(); // first: it creates the schema the workers share

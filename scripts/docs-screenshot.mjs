@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * `npm run docs:screenshot`: regenerates docs/dashboard.png, the dashboard of the sample shop
+ * `npm run docs:screenshot`: regenerates docs/dashboard.png (desktop, 1280 px wide, the whole page)
+ * and docs/dashboard-phone.png (a 390 × 844 phone screen), the dashboard of the sample shop
  * (started with scripts/sample.mjs on a temp DATA_DIR) while orders' emails are being sent,
  * taken in headless Chromium (Debian's `chromium`, or CHROMIUM_PATH) driven by playwright-core.
  */
@@ -14,6 +15,7 @@ import { chromium } from 'playwright-core';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const target = path.join(repoRoot, 'docs', 'dashboard.png');
+const phoneTarget = path.join(repoRoot, 'docs', 'dashboard-phone.png');
 const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
@@ -60,6 +62,12 @@ try {
   fs.mkdirSync(path.dirname(target), { recursive: true });
   await page.screenshot({ path: target, fullPage: true });
   console.log(`docs:screenshot: wrote ${path.relative(repoRoot, target)}`);
+
+  await page.setViewportSize({ width: 390, height: 844 });
+  const [scrollWidth, innerWidth] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+  if (scrollWidth > innerWidth) throw new Error(`the dashboard is ${scrollWidth} px wide on a ${innerWidth} px phone screen`);
+  await page.screenshot({ path: phoneTarget });
+  console.log(`docs:screenshot: wrote ${path.relative(repoRoot, phoneTarget)}`);
 } finally {
   await context?.close();
   app.kill('SIGTERM');

@@ -7,6 +7,14 @@
  * The sample is compiled with tsc (type-checked, decorator metadata emitted: Nest's constructor
  * injection needs it) into node_modules/.cache/nest-hosting-sample, incrementally, then loaded
  * in this very process, so that Ctrl-C and SIGTERM reach the app directly.
+ *
+ * Signals: npm runs a script as `sh -c "<script>"` and forwards SIGTERM/SIGINT only to that shell;
+ * Debian's and Ubuntu's sh (dash) does not pass them on, and dies leaving node running (still
+ * serving :3000) while npm exits. So package.json runs `exec node scripts/sample.mjs`: the shell
+ * becomes this process, npm's forwarded SIGTERM (what `docker stop` sends to npm as PID 1) reaches
+ * the app, and npm exits with the app's code once it has stopped gracefully. In a container,
+ * running `node` directly as PID 1 (`CMD ["node", "dist/main.js"]`) avoids the question altogether.
+ * (On Windows, where npm's shell is cmd.exe, run `node scripts/sample.mjs`.)
  * Environment: PORT, DATA_DIR, REDIS_URL, SHUTDOWN_TIMEOUT_MS (see sample-app/config.ts).
  */
 import { spawnSync } from 'node:child_process';

@@ -7,10 +7,14 @@
  *               (ESM, @nestjs/* from compat/nest12/node_modules; installed here with
  *                `npm ci --prefix compat/nest12` when missing)
  *
+ * Before them, lint (scripts/lint.mjs: type-aware ESLint over the project plus its self-check),
+ * counted as one test; it runs on the full suite only (no extra arguments, no `--nest=`), and
+ * `--no-lint` skips it. `npm run lint` runs it alone.
+ *
  * Extra arguments go to both jest runs: `npm test -- test/infra`, `npm test -- -t "restart"`.
  * `--nest=11` or `--nest=12` (consumed here) runs only that one.
- * Ends with one line `N passed, N failed[, N skipped]` summing both runs (a test file that
- * fails to load counts as one failure), and exits non-zero if either run failed.
+ * Ends with one line `N passed, N failed[, N skipped]` summing lint and both runs (a test file
+ * that fails to load counts as one failure), and exits non-zero if lint or either run failed.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -22,12 +26,15 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 const jestBin = path.join(repoRoot, 'node_modules', 'jest', 'bin', 'jest.js');
 
 let only;
+let noLint = false;
 const jestArgs = [];
 for (const arg of process.argv.slice(2)) {
   const m = /^--nest=(11|12)$/.exec(arg);
   if (m) only = m[1];
+  else if (arg === '--no-lint') noLint = true;
   else jestArgs.push(arg);
 }
+const lint = !noLint && !only && jestArgs.length === 0;
 
 function onPath(cmd) {
   return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
@@ -113,9 +120,14 @@ function ensureNest12() {
 }
 
 function runJest(run, outputFile) {
+  const args = [...run.nodeArgs, jestBin, '--config', run.config, '--json', '--outputFile', outputFile, ...jestArgs];
+  console.error(`\n=== ${run.label}: node ${args.map((a) => (a === jestBin ? 'node_modules/jest/bin/jest.js' : a)).join(' ')}\n`);
+  return runNode(args);
+}
+
+/** Runs `node args…` with our stdio, forwarding SIGINT/SIGTERM; resolves its exit code. */
+function runNode(args) {
   return new Promise((resolve) => {
-    const args = [...run.nodeArgs, jestBin, '--config', run.config, '--json', '--outputFile', outputFile, ...jestArgs];
-    console.error(`\n=== ${run.label}: node ${args.map((a) => (a === jestBin ? 'node_modules/jest/bin/jest.js' : a)).join(' ')}\n`);
     const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: 'inherit' });
     const forward = (sig) => child.kill(sig);
     process.on('SIGINT', forward);
@@ -132,6 +144,24 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nest-hosting-test-'));
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const lines = [];
 let exitCode = 0;
+
+// Lint first: type-aware ESLint needs no build, and a run with nothing else competing for the
+// two cores is the fastest place for it (see scripts/lint.mjs).
+if (lint) {
+  const started = Date.now();
+  console.error('\n=== Lint: node scripts/lint.mjs\n');
+  const code = await runNode([path.join(repoRoot, 'scripts', 'lint.mjs')]);
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  const ok = code === 0;
+  lines.push(`Lint (ESLint, type-aware): ${ok ? 'passed' : `failed, exit code ${code}`} (counted as 1 test); ${seconds} s`);
+  if (ok) totals.passed += 1;
+  else {
+    totals.failed += 1;
+    exitCode = 1;
+  }
+} else {
+  lines.push(`Lint: skipped (${noLint ? '--no-lint' : 'a narrowed run'}; npm run lint runs it)`);
+}
 
 for (const run of runs) {
   const started = Date.now();

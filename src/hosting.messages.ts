@@ -79,6 +79,19 @@ export const UNKNOWN_SERVICE = (method: string, name: unknown, known: string[]) 
 export const WRONG_KIND = (method: string, name: string, kind: string, expected: string) =>
   `HostingRegistry.${method}: "${name}" is a ${kind} service; ${method} applies to ${expected} services only`;
 
+/** Why `HostingRegistry.restart` refused a background service: its state, or a backoff restart pending, or the host stopping. */
+export const NOT_RESTARTABLE = (name: string, state: string, why: 'state' | 'backoff' | 'host stopping') =>
+  `HostingRegistry.restart: background service "${name}" is ${state}` +
+  (why === 'backoff'
+    ? ', waiting for its restart policy to restart it'
+    : why === 'host stopping'
+      ? ' and the host is stopping: nothing is restarted once a stop has begun'
+      : '') +
+  '; restart applies to a faulted service while the host runs';
+
+export const SERVICE_RESTARTED = (name: string, failures: number) =>
+  `Background service "${name}" restarted through HostingRegistry.restart (it was faulted; ${failures} failure${failures === 1 ? '' : 's'} so far)`;
+
 export const TASK_FAILED = (kind: string, name: string) => `${kind} "${name}" failed`;
 
 export const TICK_TIMED_OUT = (name: string, timeoutMs: number) => `tick of "${name}" timed out after ${timeoutMs} ms (timeoutMs)`;
@@ -104,6 +117,35 @@ export const NO_SHUTDOWN_HOOKS = () =>
 export const SHUTDOWN_ABANDONED = (timeoutMs: number, names: string[]) =>
   `Shutdown deadline of ${timeoutMs} ms passed; still running and abandoned: ${names.map((n) => `"${n}"`).join(', ')}`;
 
+/** What a stop of the host covered: its units, and the queue items it drained or left. */
+export interface StopSummary {
+  elapsedMs: number;
+  background: number;
+  periodic: number;
+  queues: number;
+  /** Queue items handled (succeeded or failed for good) while the host was stopping. */
+  drained: number;
+  /** Queue items not delivered when the queues stopped (memory: handed to onDropped; BullMQ: left in Redis). */
+  undelivered: number;
+}
+
+const counted = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+const stopCovered = (s: Omit<StopSummary, 'undelivered'> & { undelivered?: number }) =>
+  `${counted(s.background, 'background service', 'background services')}, ${counted(s.periodic, 'periodic task', 'periodic tasks')}, ` +
+  `${counted(s.queues, 'queue', 'queues')} (${counted(s.drained, 'item', 'items')} drained` +
+  (s.undelivered === undefined ? ')' : `, ${s.undelivered} left undelivered)`);
+
+/** The one line of a clean stop: `Host stopped gracefully in 412 ms: 3 background services, …`. */
+export const HOST_STOPPED = (summary: StopSummary) => `Host stopped gracefully in ${summary.elapsedMs} ms: ${stopCovered(summary)}`;
+
+/**
+ * The one line of a stop that reached its deadline: what it abandoned, then what it covered (the
+ * items a memory queue drops at the deadline are reported by the queue, as they are counted then).
+ */
+export const HOST_STOPPED_PAST_DEADLINE = (timeoutMs: number, names: string[], summary: Omit<StopSummary, 'undelivered'>) =>
+  `${SHUTDOWN_ABANDONED(timeoutMs, names)}; host stopped in ${summary.elapsedMs} ms: ${stopCovered(summary)}`;
+
 export const SCOPE_HOOK_FAILED = (className: string) => `${className}.onScopeEnd failed`;
 
 export const SCOPE_DISPOSED = (method: string) =>
@@ -127,6 +169,12 @@ export const DUPLICATE_QUEUE = (name: string, option: string, first: unknown, fi
 
 export const UNKNOWN_QUEUE = (owner: string, name: unknown, known: string[]) =>
   `@QueueWorker on ${owner}: no queue named ${show(name)} is registered (HostingModule.registerQueue); known: ${listNames(known)}`;
+
+export const INVALID_QUEUE_DEFINITION = (value: unknown) =>
+  `defineQueue: the queue name must be a non-empty string, got ${show(value)}`;
+
+export const INVALID_QUEUE_ARGUMENT = (decorator: string, value: unknown) =>
+  `${decorator}: expected a queue name (a non-empty string) or a queue definition from defineQueue, got ${show(value)}`;
 
 export const INVALID_WORKER_QUEUE = (owner: string, value: unknown) =>
   `@QueueWorker on ${owner}: the queue name must be a non-empty string, got ${show(value)}`;

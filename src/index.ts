@@ -1,12 +1,22 @@
+/**
+ * nest-hosting: the .NET Generic Host's hosted-services model for NestJS (background services,
+ * periodic work with a DI scope per tick, work queues, graceful shutdown). Health checks are in
+ * 'nest-hosting/health', the dashboard in 'nest-hosting/dashboard'.
+ *
+ * @packageDocumentation
+ */
 export { HostingModule } from './hosting.module.js';
 export type { HostingOptions, ServiceErrorBehavior } from './interfaces/hosting-options.interface.js';
 export { BackgroundService } from './decorators/background-service.decorator.js';
+export type { BackgroundServiceClass } from './decorators/background-service.decorator.js';
 export type {
   BackgroundServiceOptions,
   HostedBackgroundService,
   RestartPolicy,
 } from './interfaces/background-service-options.interface.js';
 export { Periodic } from './decorators/periodic.decorator.js';
+export type { PeriodicMethod } from './decorators/periodic.decorator.js';
+export { CronExpression } from './scheduling/cron-expression.js';
 export type {
   CronSchedule,
   EverySchedule,
@@ -20,11 +30,15 @@ export type { OnScopeEnd } from './scopes/on-scope-end.interface.js';
 export { HostingRegistry } from './registry/hosting.registry.js';
 export { UnknownServiceError } from './errors/unknown-service.error.js';
 export { ServiceKindError } from './errors/service-kind.error.js';
+export { ServiceStateError } from './errors/service-state.error.js';
 export { ThrownValueError } from './errors/thrown-value.js';
 export type { ConnectionState, ConnectionStatus, ServiceKind, ServiceState, ServiceStatus } from './interfaces/service-status.interface.js';
 export { HostLifetime } from './host/host-lifetime.js';
 export { InjectQueue } from './decorators/inject-queue.decorator.js';
 export { QueueWorker } from './decorators/queue-worker.decorator.js';
+export type { QueueWorkerDecorator, QueueWorkerMethod } from './decorators/queue-worker.decorator.js';
+export { defineQueue } from './queues/queue-definition.js';
+export type { QueueDefinition, QueueItemOf, QueueOf } from './queues/queue-definition.js';
 export { WorkQueue } from './queues/work-queue.js';
 export { JobContext } from './queues/job-context.js';
 export { getQueueToken } from './queues/queue-token.js';
@@ -40,5 +54,5 @@ export type {
   QueueOptions,
   QueueWorkerOptions,
 } from './interfaces/queue-options.interface.js';
-export type { ConnectionOptions } from './interfaces/redis-connection.interface.js';
+export type { ConnectionOptions, RedisClient, RedisConnectionOptions } from './interfaces/redis-connection.interface.js';
 export { SystemdNotifier } from './systemd/systemd-notifier.js';

@@ -76,7 +76,7 @@ export class OrdersRepository {
     return {
       id: row.id,
       customerEmail: row.customer_email,
-      items: JSON.parse(row.items),
+      items: JSON.parse(row.items) as Order['items'],
       totalCents: row.total_cents,
       createdAt: row.created_at,
       email: row.queued_at

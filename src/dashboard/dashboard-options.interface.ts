@@ -5,8 +5,8 @@ export interface HostingDashboardOptions {
   /** Route prefix: the page at `GET /<path>`, the JSON at `GET /<path>/status.json`. @default 'hosting' */
   path?: string;
   /**
-   * When false, the page gets Run now / Pause / Resume buttons, served by
-   * `POST /<path>/services/:name/(trigger|pause|resume)`. Those posts are refused (403) unless they
+   * When false, the page gets Run now / Pause / Resume buttons, and Restart for a faulted background
+   * service, served by `POST /<path>/services/:name/(trigger|pause|resume|restart)`. Those posts are refused (403) unless they
    * carry the `X-Hosting-Dashboard` header and come from the page's own origin (see the README).
    * @default true
    */

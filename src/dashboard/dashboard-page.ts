@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ConnectionStatus, ServiceStatus } from '../interfaces/service-status.interface.js';
+import type { ConnectionStatus, ServiceState, ServiceStatus } from '../interfaces/service-status.interface.js';
 import type { DashboardSnapshot } from './dashboard-snapshot.js';
 import { html, raw, type SafeHtml } from './html.js';
 
@@ -29,11 +29,13 @@ main{padding:22px 28px 40px;max-width:1500px}
 .card{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:12px 14px}
 .card .label{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.5px}.card .value{font-size:24px;font-weight:600;margin-top:2px}
 .card.bad .value{color:var(--bad)}.card.ok .value{color:var(--ok)}
-table{width:100%;border-collapse:separate;border-spacing:0;background:var(--card);border:1px solid var(--line);border-radius:8px;overflow:hidden}
-th,td{text-align:left;padding:9px 12px;border-bottom:1px solid var(--line);vertical-align:top}
+.table-wrap{overflow-x:auto;background:var(--card);border:1px solid var(--line);border-radius:8px}
+table{width:100%;min-width:1080px;border-collapse:separate;border-spacing:0}
+th:first-child,td:first-child{position:sticky;left:0;z-index:1;background:var(--card);box-shadow:inset -1px 0 var(--line)}th:first-child{background:#fafbfd}
+th,td{text-align:left;padding:9px 10px;border-bottom:1px solid var(--line);vertical-align:top}
 th{background:#fafbfd;color:var(--muted);font-weight:600;font-size:12px;text-transform:uppercase;letter-spacing:.4px;white-space:nowrap}
 tr:last-child td{border-bottom:0}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}th.num{text-align:right}
-.name{font-weight:600}.sub{color:var(--muted);font-size:12px}
+.name{font-weight:600;overflow-wrap:break-word}.sub{color:var(--muted);font-size:12px}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;white-space:nowrap}
 .state-running,.host-running{background:var(--run-bg);color:var(--run)}.state-idle{background:var(--ok-bg);color:var(--ok)}
 .state-starting,.state-stopping,.host-starting,.host-stopping,.paused{background:var(--warn-bg);color:var(--warn)}
@@ -41,13 +43,28 @@ tr:last-child td{border-bottom:0}td.num{text-align:right;font-variant-numeric:ta
 .kind{background:var(--idle-bg);color:var(--idle);font-weight:500}
 .conns{margin-top:4px;display:flex;flex-wrap:wrap;gap:3px}.conn{font-weight:500;font-size:11px}
 .conn-up{background:var(--ok-bg);color:var(--ok)}.conn-connecting{background:var(--warn-bg);color:var(--warn)}.conn-down{background:var(--bad-bg);color:var(--bad)}
-.conn-error{color:var(--bad);max-width:260px;overflow-wrap:anywhere}
+.conn-error{color:var(--bad);max-width:260px;overflow-wrap:break-word}
 .fail{color:var(--bad);font-weight:600}time{white-space:nowrap}
-details summary{cursor:pointer;color:var(--bad);max-width:280px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+details summary{cursor:pointer;color:var(--bad);max-width:240px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 details pre{white-space:pre-wrap;word-break:break-word;background:#fbf5f5;border:1px solid #f1d5d7;border-radius:6px;padding:8px;font-size:12px;max-width:560px;max-height:260px;overflow:auto}
 button{font:inherit;font-size:12px;padding:3px 9px;border:1px solid var(--line);border-radius:6px;background:#fff;color:var(--accent);cursor:pointer;margin:0 4px 4px 0}
 button:hover{border-color:var(--accent)}button:disabled{opacity:.5;cursor:wait}
 .empty{padding:28px;text-align:center;color:var(--muted)}footer{color:var(--muted);font-size:12px;margin-top:14px}
+td.actions{white-space:nowrap}
+@media (max-width:640px){
+header{padding:12px 14px;gap:8px 12px}main{padding:14px 12px 28px}
+.cards{grid-template-columns:repeat(2,minmax(0,1fr));gap:8px;margin-bottom:14px}.card{padding:10px 12px}.card .value{font-size:20px}
+.table-wrap{overflow:visible;background:none;border:0;border-radius:0}
+table,tbody{display:block;width:100%;min-width:0}thead{display:none}
+tr{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);background:var(--card);border:1px solid var(--line);border-radius:8px;margin-bottom:10px;overflow:hidden}
+td,td.num,tr:last-child td{display:block;text-align:left;white-space:normal;padding:5px 12px;border:0;overflow-wrap:anywhere}
+td::before{content:attr(data-label);display:block;color:var(--muted);font-size:10.5px;font-weight:600;text-transform:uppercase;letter-spacing:.4px}
+td:first-child,td[data-label="Last error"],td.actions{grid-column:1/-1}
+td:first-child{position:static;padding:9px 12px;margin-bottom:4px;background:#fafbfd;box-shadow:none;border-bottom:1px solid var(--line)}td:first-child::before{content:none}
+td.actions{white-space:normal;margin-top:4px;padding:8px 12px 4px;border-top:1px solid var(--line)}
+tr td:last-child{padding-bottom:9px}
+details summary,details pre,.conn-error{max-width:100%}
+}
 `;
 
 // Constant (settings come from data attributes), so that the Content-Security-Policy can pin its hash.
@@ -138,7 +155,7 @@ function renderMain(snapshot: DashboardSnapshot, page: PageContext, now: number)
   <section class="cards">
     <div class="card"><div class="label">Host</div><div class="value"><span class="badge host-${host.state}">${host.state}</span></div><div class="sub">up ${duration(host.uptimeMs)}</div></div>
     <div class="card"><div class="label">Services</div><div class="value">${services.length}</div></div>
-    <div class="card"><div class="label">Running now</div><div class="value">${count((s) => s.state === 'running')}</div></div>
+    <div class="card"><div class="label">Running now</div><div class="value" data-count="running">${count((s) => shownState(s) === 'running')}</div></div>
     <div class="card ${faulted ? 'bad' : 'ok'}"><div class="label">Faulted</div><div class="value">${faulted}</div></div>
     <div class="card"><div class="label">Queued / in flight</div><div class="value">${queued} / ${inFlight}</div></div>
     <div class="card ${failures ? 'bad' : ''}"><div class="label">Failures</div><div class="value">${failures}</div></div>
@@ -146,34 +163,45 @@ function renderMain(snapshot: DashboardSnapshot, page: PageContext, now: number)
   ${
     services.length === 0
       ? html`<div class="empty">No hosted services registered.</div>`
-      : html`<table>
+      : html`<div class="table-wrap"><table>
     <thead><tr>
       <th>Service</th><th>Kind</th><th>State</th><th class="num">Runs</th><th class="num">Failures</th>
       <th>Last run</th><th class="num">Duration</th><th>Next run</th><th class="num">Queue</th><th>Last error</th>${page.readOnly ? '' : html`<th>Actions</th>`}
     </tr></thead>
-    <tbody>${services.map((s) => renderRow(s, page, now))}</tbody>
-  </table>`
+    <tbody>${services.map((s) => renderRow(s, page, now, host.state))}</tbody>
+  </table></div>`
   }
   <footer>Updated <time datetime="${snapshot.generatedAt.toISOString()}">${snapshot.generatedAt.toISOString().replace('T', ' ').slice(0, 19)} UTC</time>${page.readOnly ? ' · read-only' : ''}</footer>
 </main>`;
 }
 
-function renderRow(s: ServiceStatus, page: PageContext, now: number): SafeHtml {
+/**
+ * The state the page shows: the registry's, except that a started queue with no item in flight is
+ * `idle` (as a periodic task between ticks), so that "Running now" counts only units at work.
+ */
+function shownState(s: ServiceStatus): ServiceState {
+  return s.kind === 'queue' && s.state === 'running' && !s.inFlight ? 'idle' : s.state;
+}
+
+// Each cell carries its column's heading (`data-label`): at phone widths the rows become cards
+// and the heading is written before the value.
+function renderRow(s: ServiceStatus, page: PageContext, now: number, host: DashboardSnapshot['host']['state']): SafeHtml {
+  const state = shownState(s);
   return html`<tr data-service="${s.name}">
-      <td><div class="name">${s.name}</div>${s.schedule ? html`<div class="sub" title="${s.schedule}">${schedule(s.schedule)}</div>` : ''}${s.backend ? html`<div class="sub">${s.backend}</div>` : ''}</td>
-      <td><span class="badge kind">${s.kind}</span></td>
-      <td><span class="badge state-${s.state}">${s.state}</span>${s.paused ? html` <span class="badge paused">paused</span>` : ''}${connections(s.connections, now)}</td>
-      <td class="num">${s.runs}${s.missedTicks ? html`<div class="sub">${s.missedTicks} missed</div>` : ''}</td>
-      <td class="num">${s.failures ? html`<span class="fail">${s.failures}</span>` : '0'}${s.consecutiveFailures > 1 ? html`<div class="sub">${s.consecutiveFailures} in a row</div>` : ''}</td>
-      <td>${when(s.lastStartedAt, now)}</td>
-      <td class="num">${s.lastDurationMs === undefined ? '—' : duration(s.lastDurationMs)}</td>
-      <td>${s.nextRunAt ? when(s.nextRunAt, now) : '—'}</td>
-      <td class="num">${s.kind === 'queue' ? html`${s.depth ?? 0} queued<div class="sub">${s.inFlight ?? 0} in flight${s.processed === undefined ? '' : ` · ${s.processed} done`}</div>` : '—'}</td>
-      <td>${
+      <td data-label="Service"><div class="name">${s.name}</div>${s.schedule ? html`<div class="sub" title="${s.schedule}">${schedule(s.schedule)}</div>` : ''}${s.backend ? html`<div class="sub">${s.backend}</div>` : ''}</td>
+      <td data-label="Kind"><span class="badge kind">${s.kind}</span></td>
+      <td data-label="State"><span class="badge state-${state}"${state === s.state ? '' : html` title="started; no item in flight"`}>${state}</span>${s.paused ? html` <span class="badge paused">paused</span>` : ''}${connections(s.connections, now)}</td>
+      <td data-label="Runs" class="num">${s.runs}${s.missedTicks ? html`<div class="sub">${s.missedTicks} missed</div>` : ''}</td>
+      <td data-label="Failures" class="num">${s.failures ? html`<span class="fail">${s.failures}</span>` : '0'}${s.consecutiveFailures > 1 ? html`<div class="sub">${s.consecutiveFailures} in a row</div>` : ''}</td>
+      <td data-label="Last run">${when(s.lastStartedAt, now)}</td>
+      <td data-label="Duration" class="num">${s.lastDurationMs === undefined ? '—' : duration(s.lastDurationMs)}</td>
+      <td data-label="Next run">${s.nextRunAt ? when(s.nextRunAt, now) : '—'}</td>
+      <td data-label="Queue" class="num">${s.kind === 'queue' ? html`${s.depth ?? 0} queued<div class="sub">${s.inFlight ?? 0} in flight${s.processed === undefined ? '' : ` · ${s.processed} done`}</div>` : '—'}</td>
+      <td data-label="Last error">${
         s.lastError
           ? html`<details data-key="${s.name}"><summary title="${s.lastError.message}">${s.lastError.message}</summary><pre>${s.lastError.stack ?? s.lastError.message}</pre><div class="sub">${when(s.lastError.at, now)}</div></details>`
           : '—'
-      }</td>${page.readOnly ? '' : html`<td>${actions(s)}</td>`}
+      }</td>${page.readOnly ? '' : html`<td class="actions" data-label="Actions">${actions(s, host)}</td>`}
     </tr>`;
 }
 
@@ -191,9 +219,10 @@ function connections(list: ConnectionStatus[] | undefined, now: number): SafeHtm
     .map((c) => html`<div class="sub conn-error" data-connection-error="${c.name}">${c.name}: ${c.lastError}</div>`)}`;
 }
 
-function actions(s: ServiceStatus): SafeHtml {
+function actions(s: ServiceStatus, host: DashboardSnapshot['host']['state']): SafeHtml {
   const button = (action: string, label: string) => html`<button type="button" data-action="${action}" data-name="${s.name}">${label}</button>`;
-  if (s.kind === 'background') return html`—`;
+  // HostingRegistry.restart takes a faulted service while the host runs (it refuses the others).
+  if (s.kind === 'background') return s.state === 'faulted' && host === 'running' ? button('restart', 'Restart') : html`—`;
   return html`${s.kind === 'periodic' ? button('trigger', 'Run now') : ''}${s.paused ? button('resume', 'Resume') : button('pause', 'Pause')}`;
 }
 

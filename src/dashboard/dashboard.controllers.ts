@@ -28,7 +28,7 @@ interface RequestLine {
   url?: string;
 }
 
-const ACTIONS = ['trigger', 'pause', 'resume'] as const;
+const ACTIONS = ['trigger', 'pause', 'resume', 'restart'] as const;
 type Action = (typeof ACTIONS)[number];
 
 /** The page's own path as the client sees it (global prefix included), without query or trailing slash. */
@@ -76,9 +76,10 @@ export function createDashboardControllers(options: ResolvedDashboardOptions): T
     constructor(@Inject(HostingRegistry) private readonly registry: HostingRegistry) {}
 
     /**
-     * Run now / pause / resume; only registered with `readOnly: false`. Answers 202 at once (a
-     * triggered run goes on in the background), 403 to a request that is not from the page itself,
-     * 404 for an unknown name (`UnknownServiceError`), 409 for a unit of the wrong kind (`ServiceKindError`).
+     * Run now / pause / resume / restart; only registered with `readOnly: false`. Answers 202 at
+     * once (a triggered run, a restarted service go on in the background), 403 to a request that is
+     * not from the page itself, 404 for an unknown name (`UnknownServiceError`), 409 for a unit of
+     * the wrong kind (`ServiceKindError`) or a restart of a service that is not faulted (`ServiceStateError`).
      */
     @Post('services/:name/:action')
     @HttpCode(202)
@@ -97,7 +98,7 @@ export function createDashboardControllers(options: ResolvedDashboardOptions): T
       if (refusal) throw new ForbiddenException(refusal);
       if (!ACTIONS.includes(action as Action)) throw new NotFoundException(UNKNOWN_DASHBOARD_ACTION(action, ACTIONS));
       if (action === 'trigger') await refusedAtOnce(this.registry.trigger(name));
-      else this.registry[action as 'pause' | 'resume'](name); // throws UnknownServiceError / ServiceKindError
+      else this.registry[action as 'pause' | 'resume' | 'restart'](name); // throws UnknownServiceError / ServiceKindError / ServiceStateError
       return { name, action: action as Action };
     }
   }

@@ -11,6 +11,7 @@ import {
   type HostingDashboardOptions,
   type ResolvedDashboardOptions,
 } from './dashboard-options.interface.js';
+import { OneCopy } from '../one-copy.js';
 
 /**
  * A status page of the hosted services, in the spirit of Hangfire's dashboard: `GET /<path>` (HTML,
@@ -31,6 +32,7 @@ import {
  * export class AppModule {}
  * ```
  */
+@OneCopy('HostingDashboardModule')
 @Module({})
 export class HostingDashboardModule {
   /**

@@ -5,10 +5,17 @@ import { validateBackgroundServiceOptions } from '../validation/background-servi
 import type { BackgroundServiceOptions } from '../interfaces/background-service-options.interface.js';
 
 /**
+ * A class `@BackgroundService()` accepts: its instances have `execute(signal: AbortSignal)` (no
+ * parameter is fine too). Anything else is a compile error at the decorator.
+ */
+export type BackgroundServiceClass = abstract new (...args: never[]) => { execute: (signal: AbortSignal) => unknown };
+
+/**
  * Marks a provider as a long-running background service (.NET's BackgroundService): its
  * `execute(signal)` starts with the app without blocking start-up, and `signal` aborts when the
- * app stops. The class is also `@Injectable()`; list it in a module's `providers`. Bad options (and a
- * class without `execute`) throw a TypeError as the class is defined, naming the class.
+ * app stops. The class is also `@Injectable()`; list it in a module's `providers`. A class without
+ * `execute(signal)` does not compile; bad options (and, from JavaScript, a class without `execute`)
+ * throw a TypeError as the class is defined, naming the class.
  *
  * @example
  * ```ts
@@ -20,7 +27,7 @@ import type { BackgroundServiceOptions } from '../interfaces/background-service-
  * }
  * ```
  */
-export function BackgroundService(options: BackgroundServiceOptions = {}): ClassDecorator {
+export function BackgroundService(options: BackgroundServiceOptions = {}): <C extends BackgroundServiceClass>(target: C) => void {
   return (target) => {
     // Bad options fail now, as the class is defined, naming it.
     validateBackgroundServiceOptions(target.name, options);

@@ -32,8 +32,8 @@ export interface DiscoveredQueueWorker {
 export function classOf(wrapper: DiscoveredWrapper): Type | undefined {
   if (typeof wrapper.metatype === 'function' && !wrapper.inject) return wrapper.metatype as Type;
   const instance = wrapper.instance as object | undefined;
-  const ctor = instance && Object.getPrototypeOf(instance)?.constructor;
-  return typeof ctor === 'function' && ctor !== Object ? ctor : undefined;
+  const ctor = instance && (Object.getPrototypeOf(instance) as object | null)?.constructor;
+  return typeof ctor === 'function' && ctor !== Object ? (ctor as Type) : undefined;
 }
 
 /** Finds decorated providers and controllers anywhere in the app (the decorators validated what they declare). */
@@ -54,7 +54,7 @@ export class HostingExplorer {
   backgroundServices(): DiscoveredBackgroundService[] {
     return this.wrappers().flatMap((wrapper) => {
       const cls = classOf(wrapper)!;
-      const options: BackgroundServiceOptions | undefined = Reflect.getMetadata(BACKGROUND_SERVICE_METADATA, cls);
+      const options = Reflect.getMetadata(BACKGROUND_SERVICE_METADATA, cls) as BackgroundServiceOptions | undefined;
       // The decorator checked the options and `execute` as the class was defined.
       return options ? [{ wrapper, className: cls.name, options }] : [];
     });
@@ -63,7 +63,7 @@ export class HostingExplorer {
   periodicTasks(): DiscoveredPeriodicTask[] {
     return this.wrappers().flatMap((wrapper) => {
       const cls = classOf(wrapper)!;
-      const entries: PeriodicMetadata[] = Reflect.getMetadata(PERIODIC_METADATA, cls) ?? [];
+      const entries = (Reflect.getMetadata(PERIODIC_METADATA, cls) as PeriodicMetadata[] | undefined) ?? [];
       // A subclass that re-decorates an inherited method replaces the parent's entry.
       const byMethod = new Map(entries.map((e) => [e.methodName, e]));
       // Checked as the decorator was applied; defined again here so that names use the concrete class.
@@ -77,7 +77,7 @@ export class HostingExplorer {
   queueWorkers(): DiscoveredQueueWorker[] {
     return this.wrappers().flatMap((wrapper) => {
       const cls = classOf(wrapper)!;
-      const entries: QueueWorkerMetadata[] = Reflect.getMetadata(QUEUE_WORKER_METADATA, cls) ?? [];
+      const entries = (Reflect.getMetadata(QUEUE_WORKER_METADATA, cls) as QueueWorkerMetadata[] | undefined) ?? [];
       const byMethod = new Map(entries.map((e) => [e.methodName, e]));
       return [...byMethod.values()].map((metadata) => ({ wrapper, owner: `${cls.name}.${String(metadata.methodName)}`, metadata }));
     });

@@ -119,8 +119,8 @@ export class ConnectionMonitor {
 
 /** What `watchRedisEvents` listens to: an ioredis client, or BullMQ's `RedisConnection` around one. */
 export interface RedisEventSource {
-  prependListener(event: string, listener: (...args: any[]) => void): unknown;
-  removeListener(event: string, listener: (...args: any[]) => void): unknown;
+  prependListener(event: string, listener: (...args: unknown[]) => void): unknown;
+  removeListener(event: string, listener: (...args: unknown[]) => void): unknown;
 }
 
 /**

@@ -67,7 +67,8 @@ export class ErrorLogThrottle {
 function keyOf(error: unknown): string {
   let name: string;
   try {
-    name = typeof error === 'object' && error !== null ? String((error as { name?: unknown }).name ?? '') : typeof error;
+    const raw = typeof error === 'object' && error !== null ? (error as { name?: unknown }).name : typeof error;
+    name = typeof raw === 'string' ? raw : '';
   } catch {
     name = 'object';
   }

@@ -1,12 +1,14 @@
 import { ConflictException } from '@nestjs/common';
 import type { ServiceKind } from '../interfaces/service-status.interface.js';
 import { WRONG_KIND } from '../hosting.messages.js';
+import { OneCopy } from '../one-copy.js';
 
 /**
  * Thrown by `HostingRegistry.trigger` (periodic tasks only), `pause` and `resume` (periodic tasks
- * and queues) for a unit of another kind. It is a Nest `ConflictException`: an admin controller
- * that lets it through answers 409.
+ * and queues) and `restart` (background services only) for a unit of another kind. It is a Nest
+ * `ConflictException`: an admin controller that lets it through answers 409.
  */
+@OneCopy('ServiceKindError')
 export class ServiceKindError extends ConflictException {
   override readonly name = 'ServiceKindError';
 

@@ -1,4 +1,5 @@
 import { inspect, types } from 'node:util';
+import { OneCopy } from '../one-copy.js';
 
 /**
  * What the host reports when a unit of work threw something that is not an `Error` (a string,
@@ -13,6 +14,7 @@ import { inspect, types } from 'node:util';
  * }
  * ```
  */
+@OneCopy('ThrownValueError')
 export class ThrownValueError extends Error {
   override readonly name = 'ThrownValueError';
 

@@ -1,9 +1,10 @@
 import { NotFoundException } from '@nestjs/common';
 import { UNKNOWN_SERVICE } from '../hosting.messages.js';
+import { OneCopy } from '../one-copy.js';
 
 /**
- * Thrown by `HostingRegistry.trigger`, `pause` and `resume` for a name no hosted unit has. It is a
- * Nest `NotFoundException`, so an admin controller that lets it through answers 404.
+ * Thrown by `HostingRegistry.trigger`, `pause`, `resume` and `restart` for a name no hosted unit
+ * has. It is a Nest `NotFoundException`, so an admin controller that lets it through answers 404.
  *
  * @example
  * ```ts
@@ -15,6 +16,7 @@ import { UNKNOWN_SERVICE } from '../hosting.messages.js';
  * }
  * ```
  */
+@OneCopy('UnknownServiceError')
 export class UnknownServiceError extends NotFoundException {
   override readonly name = 'UnknownServiceError';
 

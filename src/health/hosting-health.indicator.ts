@@ -4,6 +4,7 @@ import { HostLifetime } from '../host/host-lifetime.js';
 import { HostingRegistry } from '../registry/hosting.registry.js';
 import { INVALID_OVERDUE_PERIODS, INVALID_READINESS_IGNORE } from './health.messages.js';
 import { assessHosting, DEFAULT_OVERDUE_PERIODS, downConnections, type HostingHealthOptions, type HostingReadinessOptions } from './hosting-health.js';
+import { OneCopy } from '../one-copy.js';
 
 /**
  * A `@nestjs/terminus` health indicator over the hosted services: `isHealthy` is down when a
@@ -26,8 +27,13 @@ import { assessHosting, DEFAULT_OVERDUE_PERIODS, downConnections, type HostingHe
  * // module: imports: [TerminusModule], providers: [HostingHealthIndicator]
  * ```
  */
+@OneCopy('HostingHealthIndicator')
 @Injectable()
 export class HostingHealthIndicator {
+  /** Made by Nest, never by app code: inject it. */
+  constructor(...madeByNest: never);
+  /** @internal injected by Nest */
+  constructor(indicators: HealthIndicatorService, registry: HostingRegistry, lifetime: HostLifetime);
   constructor(
     private readonly indicators: HealthIndicatorService,
     private readonly registry: HostingRegistry,

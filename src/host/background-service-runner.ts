@@ -3,7 +3,16 @@ import type { ServiceErrorBehavior } from '../interfaces/hosting-options.interfa
 import type { HostedBackgroundService, RestartPolicy } from '../interfaces/background-service-options.interface.js';
 import type { ServiceStatus } from '../interfaces/service-status.interface.js';
 import { isAbortCaused } from '../errors/abort.js';
-import { RESTARTS_EXHAUSTED, SERVICE_FAILED_WHILE_STOPPING, SERVICE_FAULTED, SERVICE_RESTARTING, stackOf } from '../hosting.messages.js';
+import { ServiceStateError } from '../errors/service-state.error.js';
+import {
+  NOT_RESTARTABLE,
+  RESTARTS_EXHAUSTED,
+  SERVICE_FAILED_WHILE_STOPPING,
+  SERVICE_FAULTED,
+  SERVICE_RESTARTED,
+  SERVICE_RESTARTING,
+  stackOf,
+} from '../hosting.messages.js';
 import type { HostedUnit, StopRequest } from '../registry/hosted-unit.js';
 import { StatusTracker } from '../registry/status-tracker.js';
 import { setLongTimeout, type LongTimeout } from '../scheduling/long-timeout.js';
@@ -28,6 +37,8 @@ export class BackgroundServiceRunner implements HostedUnit {
   private restartTimer?: LongTimeout;
   private running?: Promise<void>;
   private restarts = 0;
+  /** Its own failure asked the host to stop (`stopHost`, or `restart` exhausted): no restart then. */
+  private stoppedHost = false;
 
   constructor(
     private readonly definition: BackgroundServiceDefinition,
@@ -61,6 +72,27 @@ export class BackgroundServiceRunner implements HostedUnit {
     }
     this.tracker.state = 'stopping';
     return this.running;
+  }
+
+  /**
+   * `HostingRegistry.restart`: a faulted service starts again as at start-up (on a later turn of
+   * the event loop, with the host's signal). Only `onError: 'ignore'` leaves a service faulted
+   * while the host runs ('stopHost', and 'restart' once its budget is spent, stop the host); the
+   * restart count still starts over, so that a budget is never carried past an operator's restart.
+   */
+  restart(): void {
+    const { state } = this.tracker;
+    if (this.controller.signal.aborted || this.stoppedHost || state === 'stopping') {
+      throw new ServiceStateError('restart', this.name, state, NOT_RESTARTABLE(this.name, state, 'host stopping'));
+    }
+    if (state !== 'faulted') {
+      const why = this.restartTimer ? 'backoff' : 'state';
+      throw new ServiceStateError('restart', this.name, state, NOT_RESTARTABLE(this.name, state, why));
+    }
+    this.restarts = 0;
+    this.tracker.state = 'starting';
+    contain(() => this.logger.log(SERVICE_RESTARTED(this.name, this.tracker.failures)));
+    this.pendingStart = setImmediate(() => this.launch());
   }
 
   private launch(): void {
@@ -112,12 +144,14 @@ export class BackgroundServiceRunner implements HostedUnit {
       contain(() => this.logger.error(RESTARTS_EXHAUSTED(name, restart.maxRestarts)));
     }
     this.tracker.state = 'faulted';
-    if (onError !== 'ignore') this.stopHost(SERVICE_FAULTED(name, onError));
+    if (onError === 'ignore') return;
+    this.stoppedHost = true;
+    this.stopHost(SERVICE_FAULTED(name, onError));
   }
 }
 
 /** Runs a report (a log line); a logger that throws must not change what the host does next. */
-function contain(report: () => void): void {
+function contain(report: () => unknown): void {
   try {
     report();
   } catch {

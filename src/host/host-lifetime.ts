@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { OneCopy } from '../one-copy.js';
 
 /**
  * The host's lifetime events (.NET's IHostApplicationLifetime).
@@ -11,6 +12,7 @@ import { Injectable } from '@nestjs/common';
  * }
  * ```
  */
+@OneCopy('HostLifetime')
 @Injectable()
 export class HostLifetime {
   /**

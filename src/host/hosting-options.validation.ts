@@ -2,7 +2,7 @@ import { DEFAULT_SHUTDOWN_TIMEOUT_MS } from '../hosting.constants.js';
 import { assertRedisConnection } from '../distributed/redis-connection.js';
 import type { HostingOptions } from '../interfaces/hosting-options.interface.js';
 import { ERROR_BEHAVIORS } from '../validation/background-service-options.validation.js';
-import { OptionsValidator } from '../validation/options-validator.js';
+import { OptionsValidator, type OptionsSource } from '../validation/options-validator.js';
 
 const HOSTING_KEYS = ['shutdownTimeoutMs', 'onServiceError', 'exitAfterSignal', 'redis'] as const;
 
@@ -11,17 +11,41 @@ export interface ResolvedHostingOptions {
   shutdownTimeoutMs: number;
 }
 
+/** Which entry point gave the options, and how their values are read. */
+export interface HostingOptionsSource {
+  /** As messages name it: `HostingModule.forRoot` or `HostingModule.forRootAsync`. */
+  where?: string;
+  /** `'configuration'` (a `forRootAsync` factory): numeric and boolean strings are bound. @default 'code' */
+  source?: OptionsSource;
+  /** Keys the entry point itself consumes (`isGlobal`). */
+  extraKeys?: readonly string[];
+}
+
 /**
  * Validates `HostingModule.forRoot` options (or what a `forRootAsync` factory returned): a
- * TypeError naming the option and the value; unknown keys refused with the closest known one.
- * `extraKeys`: keys the entry point itself consumes (`isGlobal`).
+ * TypeError naming the entry point, the option and the value; unknown keys refused with the
+ * closest known one. Returns the options with configuration strings bound (`"30000"` → 30000,
+ * `"false"` → false) when `source` is `'configuration'`, and the resolved values.
  */
-export function validateHostingOptions(options: HostingOptions | undefined, extraKeys: readonly string[] = []): ResolvedHostingOptions {
-  const check = OptionsValidator.for('HostingModule.forRoot', options, [...HOSTING_KEYS, ...extraKeys]);
-  const shutdownTimeoutMs = check.duration('shutdownTimeoutMs') ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+export function bindHostingOptions(
+  options: HostingOptions | undefined,
+  { where = 'HostingModule.forRoot', source = 'code', extraKeys = [] }: HostingOptionsSource = {},
+): { options: HostingOptions; resolved: ResolvedHostingOptions } {
+  const check = OptionsValidator.for(where, options, [...HOSTING_KEYS, ...extraKeys], '', source);
+  const bound: Record<string, unknown> = { ...options };
+  const set = (key: string, value: unknown) => {
+    if (value !== undefined) bound[key] = value;
+  };
+  const shutdownTimeoutMs = check.duration('shutdownTimeoutMs');
+  set('shutdownTimeoutMs', shutdownTimeoutMs);
   check.oneOf('onServiceError', ERROR_BEHAVIORS);
-  check.boolean('exitAfterSignal');
-  if (extraKeys.includes('isGlobal')) check.boolean('isGlobal');
-  if (options?.redis !== undefined) assertRedisConnection('HostingModule.forRoot({ redis })', options.redis);
-  return { shutdownTimeoutMs };
+  set('exitAfterSignal', check.boolean('exitAfterSignal'));
+  if (extraKeys.includes('isGlobal')) set('isGlobal', check.boolean('isGlobal'));
+  if (options?.redis !== undefined) assertRedisConnection(`${where}({ redis })`, options.redis);
+  return { options: bound as HostingOptions, resolved: { shutdownTimeoutMs: shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS } };
+}
+
+/** Validates options written in code (`forRoot`); returns the resolved values. */
+export function validateHostingOptions(options: HostingOptions | undefined, extraKeys: readonly string[] = []): ResolvedHostingOptions {
+  return bindHostingOptions(options, { extraKeys }).resolved;
 }

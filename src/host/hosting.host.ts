@@ -7,7 +7,7 @@ import {
   type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
+import { ModuleRef, ModulesContainer } from '@nestjs/core';
 import {
   BACKGROUND_SERVICE_NOT_SINGLETON,
   DUPLICATE_WORKER,
@@ -16,7 +16,8 @@ import {
   UNKNOWN_QUEUE,
   NO_SHUTDOWN_HOOKS,
   QUEUE_STOP_FAILED,
-  SHUTDOWN_ABANDONED,
+  HOST_STOPPED,
+  HOST_STOPPED_PAST_DEADLINE,
   STOPPING_HOST,
   TASK_FAILED,
   stackOf,
@@ -34,9 +35,10 @@ import { exclusiveTickRunner } from '../distributed/exclusive-tick-runner.js';
 import { RedisExclusiveTickGate } from '../distributed/redis-exclusive-tick-gate.js';
 import { ScopeEndHooks } from '../scopes/scope-end-hooks.js';
 import { createInvoker } from '../scopes/scoped-invoker.js';
+import { afterAppBootstrap } from './after-app-bootstrap.js';
 import { BackgroundServiceRunner } from './background-service-runner.js';
 import { HostLifetime } from './host-lifetime.js';
-import { validateHostingOptions } from './hosting-options.validation.js';
+import { bindHostingOptions } from './hosting-options.validation.js';
 import { validateBackgroundServiceOptions } from '../validation/background-service-options.validation.js';
 import { awaitWithDeadline } from './shutdown-deadline.js';
 import { findNestShutdownListener } from './shutdown-signals.js';
@@ -50,6 +52,7 @@ import { findNestShutdownListener } from './shutdown-signals.js';
 export class HostingHost implements OnModuleInit, OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('Hosting');
   private readonly shutdownTimeoutMs: number;
+  private readonly options: HostingOptions;
   private stopping?: Promise<void>;
   /** Why a stop was asked for (HostLifetime.stopApplication or a failure), once one was. */
   private stopRequest?: string;
@@ -59,23 +62,40 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
   private exclusiveGate?: ExclusiveTickGate & { ready: Promise<void> };
 
   constructor(
-    @Inject(HOSTING_OPTIONS) private readonly options: HostingOptions,
+    @Inject(HOSTING_OPTIONS) options: HostingOptions,
     private readonly explorer: HostingExplorer,
     private readonly registry: HostingRegistry,
     private readonly lifetime: HostLifetime,
     private readonly moduleRef: ModuleRef,
     private readonly hooks: ScopeEndHooks,
     private readonly queues: QueueManager,
+    private readonly modules: ModulesContainer,
   ) {
-    this.shutdownTimeoutMs = validateHostingOptions(options).shutdownTimeoutMs;
+    // Validated (and bound, for forRootAsync) already; checked again for a host given options another way.
+    const valid = bindHostingOptions(options);
+    this.options = valid.options;
+    this.shutdownTimeoutMs = valid.resolved.shutdownTimeoutMs;
     lifetime.setStopRequester((reason) => this.requestStop(reason));
   }
 
   async onModuleInit(): Promise<void> {
-    this.registerBackgroundServices();
-    this.registerPeriodicTasks();
-    this.registerQueues();
-    await this.exclusiveGate?.ready; // ioredis missing: fail at start-up, with install guidance
+    try {
+      this.registerBackgroundServices();
+      this.registerPeriodicTasks();
+      this.registerQueues();
+      await this.exclusiveGate?.ready; // ioredis missing: fail at start-up, with install guidance
+    } catch (error) {
+      // Nest runs no shutdown hook after a failed init (and app.close() rethrows), so the Redis
+      // connections opened so far would keep reconnecting for the life of the process: close them.
+      await this.closeConnections();
+      throw error;
+    }
+  }
+
+  /** Closes the queues' and the exclusive gate's connections (Redis); a failure is logged, not thrown. */
+  private async closeConnections(): Promise<void> {
+    await Promise.all(this.queues.all().map(async (q) => q.backend.dispose?.().catch((error: unknown) => this.logger.error(QUEUE_STOP_FAILED(q.name), stackOf(error)))));
+    await this.exclusiveGate?.dispose();
   }
 
   private registerBackgroundServices(): void {
@@ -138,7 +158,16 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
     }
   }
 
+  /**
+   * Hosted work starts once every module's `onApplicationBootstrap` hook has settled (the app's own
+   * included: HostingModule is global, so Nest calls this hook among the first), as .NET starts
+   * hosted services after the app is built.
+   */
   onApplicationBootstrap(): void {
+    if (!afterAppBootstrap(this.modules, () => this.start())) this.start();
+  }
+
+  private start(): void {
     const earlyStop = this.stopRequest;
     if (earlyStop === undefined) {
       for (const unit of this.registry.units()) unit.start();
@@ -160,9 +189,8 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
 
   async onApplicationShutdown(signal?: string): Promise<void> {
     // Connections (Redis) close only now, after the drain, so in-flight work could still use them.
-    await Promise.all(this.queues.all().map((q) => q.backend.dispose?.().catch((error: unknown) => this.logger.error(QUEUE_STOP_FAILED(q.name), stackOf(error)))));
+    await this.closeConnections();
     this.releaseProcess();
-    await this.exclusiveGate?.dispose();
     this.lifetime.notifyStopped();
     // Nest re-raises the signal after its hooks, which would end the process by that signal;
     // like .NET, exit with the code instead (0, or 1 after a stopHost failure).
@@ -172,16 +200,38 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
   /** Signals all running work at once and awaits it together, up to the shutdown deadline. Idempotent. */
   stopHostedWork(reason: unknown): Promise<void> {
     this.stopping ??= (async () => {
+      const startedAt = performance.now();
       this.lifetime.notifyStopping(reason);
+      const units = this.registry.units();
+      const queueItemsDone = () =>
+        units.reduce((sum, unit) => {
+          const { processed = 0, failed = 0 } = unit.kind === 'queue' ? unit.status() : {};
+          return sum + processed + failed;
+        }, 0);
+      const doneBefore = queueItemsDone();
+      let undelivered = 0;
       const deadline = new AbortController();
-      const work = this.registry.units().flatMap((unit) => {
+      const work = units.flatMap((unit) => {
         const settled = unit.stop({ reason, deadline: deadline.signal });
-        return settled ? [{ name: unit.name, settled }] : [];
+        if (!settled) return [];
+        const counted = settled.then((result) => {
+          undelivered += (result as { undelivered?: number } | undefined)?.undelivered ?? 0;
+        });
+        return [{ name: unit.name, settled: counted }];
       });
       const abandoned = await awaitWithDeadline(work, this.shutdownTimeoutMs);
       deadline.abort();
       this.releaseProcess();
-      if (abandoned.length) this.logger.error(SHUTDOWN_ABANDONED(this.shutdownTimeoutMs, abandoned));
+      const summary = {
+        elapsedMs: Math.round(performance.now() - startedAt),
+        background: units.filter((u) => u.kind === 'background').length,
+        periodic: units.filter((u) => u.kind === 'periodic').length,
+        queues: units.filter((u) => u.kind === 'queue').length,
+        drained: queueItemsDone() - doneBefore,
+      };
+      // One line either way, so that a log tells a clean stop from one that gave up on work (or a crash: none).
+      if (abandoned.length) this.logger.error(HOST_STOPPED_PAST_DEADLINE(this.shutdownTimeoutMs, abandoned, summary));
+      else this.logger.log(HOST_STOPPED({ ...summary, undelivered }));
     })();
     return this.stopping;
   }

@@ -85,17 +85,20 @@ export class HostedQueue<T> implements HostedUnit {
     );
   }
 
-  stop({ deadline }: StopRequest): Promise<void> {
+  /** Resolves (never rejects) once the queue has stopped, with how many items it left undelivered. */
+  stop({ deadline }: StopRequest): Promise<{ undelivered: number }> {
     this.tracker.state = 'stopping';
     this.backend.closeIntake();
     return this.backend.stop(deadline).then(
       ({ undelivered }) => {
         this.tracker.state = 'stopped';
         if (undelivered > 0) this.logger.warn(QUEUE_UNDELIVERED(this.name, undelivered, this.backendKind === 'bullmq'));
+        return { undelivered };
       },
       (error) => {
         this.tracker.state = 'stopped';
         this.logger.error(QUEUE_STOP_FAILED(this.name), stackOf(error));
+        return { undelivered: 0 };
       },
     );
   }

@@ -1,15 +1,25 @@
 import { ItemSignals } from './item-signals.js';
+import { OneCopy } from '../one-copy.js';
 
 /**
  * What one delivery of a queue item knows about itself. In a scoped worker it is also the
  * request object: `@Inject(REQUEST)` in a request-scoped provider returns it.
  */
+@OneCopy('JobContext')
 export class JobContext {
   /** @internal when the handler started (as StatusTracker.itemStarted returned it), for the queue's status */
   startedAt = 0;
   private key: string | number;
   private controller?: AbortController;
 
+  /**
+   * A delivery of item `id` of `queue`, try `attempt`, cancelled by `signal`. The queue makes one
+   * per delivery; a unit test of a worker method may make one:
+   * `new JobContext('emails', '1', 1, new AbortController().signal)`.
+   */
+  constructor(queue: string, id: string, attempt: number, signal: AbortSignal);
+  /** @internal the backends' form: a numeric id (memory) and the queue's `ItemSignals` */
+  constructor(queue: string, id: string | number, attempt: number, signals: AbortSignal | ItemSignals);
   constructor(
     /** The queue's name. */
     readonly queue: string,

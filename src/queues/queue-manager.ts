@@ -9,6 +9,7 @@ import type { QueueBackend } from './queue-backend.interface.js';
 import { backendTypeOf, missingConnection, validateQueueOptions } from './queue-options.validation.js';
 import { WorkQueue } from './work-queue.js';
 import { queueConnectionOwner } from './bullmq/bullmq-options.validation.js';
+import { OneCopy } from '../one-copy.js';
 
 /** One `registerQueue` call: its options and where it was made (for the message when two conflict). */
 interface Registration<T> {
@@ -21,6 +22,7 @@ interface Registration<T> {
  * Creates the queues that `registerQueue` declares and keeps them for the host to run: one queue
  * per name per app, however many modules register it (identical registrations share it).
  */
+@OneCopy('QueueManager')
 @Injectable()
 export class QueueManager {
   private readonly logger = new Logger('Hosting');
@@ -110,7 +112,7 @@ function normalBackend(backend: QueueOptions['backend']): object {
 function sameData(a: unknown, b: unknown): boolean {
   if (Object.is(a, b)) return true;
   const plain = (v: unknown): v is Record<string, unknown> =>
-    typeof v === 'object' && v !== null && (Array.isArray(v) || [Object.prototype, null].includes(Object.getPrototypeOf(v)));
+    typeof v === 'object' && v !== null && (Array.isArray(v) || [Object.prototype, null].includes(Object.getPrototypeOf(v) as object | null));
   if (!plain(a) || !plain(b) || Array.isArray(a) !== Array.isArray(b)) return false;
   const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
   for (const key of keys) if (!sameData(a[key], b[key])) return false;

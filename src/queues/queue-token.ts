@@ -1,2 +1,4 @@
-/** The DI token of the `WorkQueue` named `name`. */
-export const getQueueToken = (name: string): string => `hosting:queue:${name}`;
+import type { QueueDefinition } from './queue-definition.js';
+
+/** The DI token of the `WorkQueue` named `queue` (a name, or a definition from `defineQueue`). */
+export const getQueueToken = (queue: string | QueueDefinition<unknown>): string => `hosting:queue:${typeof queue === 'string' ? queue : queue.name}`;

@@ -1,6 +1,7 @@
 import type { EnqueueOptions } from '../interfaces/queue-options.interface.js';
 import { OptionsValidator } from '../validation/options-validator.js';
 import type { QueueBackend } from './queue-backend.interface.js';
+import { OneCopy } from '../one-copy.js';
 
 const ENQUEUE_KEYS = ['signal'] as const;
 const isAbortSignal = (value: unknown): boolean =>
@@ -15,8 +16,12 @@ const isAbortSignal = (value: unknown): boolean =>
  * await this.emails.enqueue({ orderId }, { signal: ctx.signal }); // waits for room when full
  * ```
  */
+@OneCopy('WorkQueue')
 export class WorkQueue<T = unknown> {
+  /** Made by `HostingModule.registerQueue`, never by app code: inject it with `@InjectQueue`. */
+  constructor(...madeByTheLibrary: never);
   /** @internal built by `HostingModule.registerQueue` */
+  constructor(name: string, backend: QueueBackend<T>);
   constructor(
     /** The queue's name. */
     readonly name: string,

@@ -19,4 +19,6 @@ export interface HostedUnit {
   trigger?(): Promise<void>;
   pause?(): void;
   resume?(): void;
+  /** Background services: starts a faulted service again (throws `ServiceStateError` otherwise). */
+  restart?(): void;
 }

@@ -4,6 +4,7 @@ import { UnknownServiceError } from '../errors/unknown-service.error.js';
 import { DUPLICATE_NAME } from '../hosting.messages.js';
 import type { ServiceStatus } from '../interfaces/service-status.interface.js';
 import type { HostedUnit } from './hosted-unit.js';
+import { OneCopy } from '../one-copy.js';
 
 /**
  * The public handle on everything the host runs (as `SchedulerRegistry` is for @nestjs/schedule).
@@ -12,8 +13,10 @@ import type { HostedUnit } from './hosted-unit.js';
  * ```ts
  * this.registry.list().filter((s) => s.state === 'faulted');
  * await this.registry.trigger('CleanupJob.purge');
+ * this.registry.restart('OutboxPump'); // a faulted background service
  * ```
  */
+@OneCopy('HostingRegistry')
 @Injectable()
 export class HostingRegistry {
   private readonly entries = new Map<string, { unit: HostedUnit; owner: string }>();
@@ -52,6 +55,20 @@ export class HostingRegistry {
   /** Undoes `pause`: the task's next tick is the next slot of its schedule. Throws as `pause` does. */
   resume(name: string): void {
     this.pausable('resume', name).resume!();
+  }
+
+  /**
+   * Starts a faulted background service again: `execute` is called on a later turn of the event
+   * loop with the host's signal, as at start-up, and its restart policy starts over (the full
+   * `maxRestarts` budget, the first delay `initialDelayMs`). Logged, and counted in its `runs`.
+   * Throws `UnknownServiceError` (a 404), `ServiceKindError` (a 409) for a periodic task or a
+   * queue, and `ServiceStateError` (a 409) for a service that is not faulted (running, stopped, or
+   * waiting for its restart policy to restart it) or once the host is stopping.
+   */
+  restart(name: string): void {
+    const unit = this.find('restart', name);
+    if (!unit.restart) throw new ServiceKindError('restart', name, unit.kind, 'background');
+    unit.restart();
   }
 
   /** @internal */

@@ -2,7 +2,7 @@ import { MAX_TIMER_DELAY_MS } from '../hosting.constants.js';
 
 /** A cancellable timer that, unlike `setTimeout`, accepts delays above 2^31−1 ms. */
 export interface LongTimeout {
-  clear(): void;
+  clear(this: void): void;
 }
 
 /**

@@ -19,8 +19,8 @@ export interface PeriodicTimerOptions {
 /** What a runner resolves with when the tick did not run here (an exclusive tick another instance ran). */
 export const SKIPPED_TICK = Symbol.for('nest-hosting:skipped-tick');
 
-/** Runs one tick; may reject with anything (the timer reports it and goes on). */
-export type TickRunner = (context: TickContext) => Promise<unknown> | unknown;
+/** Runs one tick, returning a value or a promise; may throw or reject with anything (the timer reports it and goes on). */
+export type TickRunner = (context: TickContext) => unknown;
 
 /**
  * .NET PeriodicTimer semantics for one task: slots on a fixed grid, never two runs at once,
@@ -37,6 +37,9 @@ export class PeriodicTimer implements HostedUnit {
   private pendingTrigger?: { promise: Promise<void>; resolve: () => void };
   private stopped = false;
   private stopReason: unknown;
+  private started = false;
+  /** `runOnStart` held by a pause made before start: the first tick runs on resume. */
+  private firstRunHeld = false;
 
   constructor(
     readonly name: string,
@@ -63,11 +66,16 @@ export class PeriodicTimer implements HostedUnit {
     });
   }
 
-  /** Starts the schedule; the first slot is one period from now unless `runOnStart`. */
+  /**
+   * Starts the schedule; the first slot is one period from now unless `runOnStart`. Paused before
+   * start, it stays paused: nothing is armed, and a `runOnStart` tick waits for `resume`.
+   */
   start(now: number = Date.now()): void {
+    this.started = true;
     this.lastSlot = now;
     this.tracker.state = 'idle';
-    if (this.options.runOnStart) this.execute(now, 0, false);
+    if (this.tracker.paused) this.firstRunHeld = this.options.runOnStart;
+    else if (this.options.runOnStart) void this.execute(now, 0, false);
     else this.arm(this.schedule.next(now));
   }
 
@@ -96,8 +104,9 @@ export class PeriodicTimer implements HostedUnit {
   resume(): void {
     if (!this.tracker.paused || this.stopped) return;
     this.tracker.paused = false;
-    if (this.current) return;
+    if (!this.started || this.current) return; // not started: start() arms; running: afterRun() arms
     const now = Date.now();
+    if (this.firstRunHeld) return void this.execute(now, 0, false);
     const { count, last } = this.schedule.slotsBetween(this.lastSlot, now);
     if (count > 0) this.lastSlot = last;
     this.arm(this.schedule.next(this.lastSlot));
@@ -128,7 +137,7 @@ export class PeriodicTimer implements HostedUnit {
     this.timer = setLongTimeout(() => {
       this.timer = undefined;
       this.nextSlot = undefined;
-      if (!this.current) this.execute(slot, 0, false); // else: a triggered run is going; afterRun folds this slot in
+      if (!this.current) void this.execute(slot, 0, false); // else: a triggered run is going; afterRun folds this slot in
     }, slot + jitter - Date.now());
   }
 
@@ -138,9 +147,14 @@ export class PeriodicTimer implements HostedUnit {
     this.nextSlot = undefined;
   }
 
+  /**
+   * Starts one run. The promise never rejects (settle() reports the run's failure) and is kept as
+   * `current` for stop() to await, so scheduled runs are started with `void`, not awaited.
+   */
   private execute(slot: number, missed: number, triggered: boolean): Promise<void> {
     const controller = new AbortController();
     const context = new TickContext(this.name, ++this.tickCount, slot, controller, missed, triggered);
+    this.firstRunHeld = false;
     if (!triggered) {
       this.lastSlot = slot;
       this.nextSlot = undefined;
@@ -199,6 +213,6 @@ export class PeriodicTimer implements HostedUnit {
     this.disarm();
     // PeriodicTimer: slots that passed during the run coalesce into one immediate run.
     this.tracker.missedTicks += count - 1;
-    this.execute(last, count - 1, false);
+    void this.execute(last, count - 1, false);
   }
 }

@@ -1,15 +1,23 @@
+import { OneCopy } from '../one-copy.js';
+
 /**
  * What one run of a `@Periodic` task knows about itself. In a scoped tick it is also the
  * request object: `@Inject(REQUEST)` in a request-scoped provider returns it.
  */
+@OneCopy('TickContext')
 export class TickContext {
-  /** @internal created by the host for each run */
+  /**
+   * Made by the host for each run. A unit test of a `@Periodic` method may make one:
+   * `new TickContext('purge', 1, Date.now(), new AbortController(), 0, false)`.
+   */
   constructor(
     /** The task's name. */
     readonly name: string,
     /** 1 for the first run of this task in this process, then 2, 3, … */
     readonly tick: number,
+    /** The scheduled slot, in ms since the epoch (`scheduledAt`). */
     private readonly scheduledAtMs: number,
+    /** Its abort is the run's `signal`. */
     private readonly controller: AbortController,
     /** Ticks that passed while the previous run overran and were folded into this one. */
     readonly missedTicks: number,

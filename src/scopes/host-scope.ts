@@ -2,6 +2,7 @@ import type { Type } from '@nestjs/common';
 import type { ContextId, ModuleRef } from '@nestjs/core';
 import { SCOPE_DISPOSED } from '../hosting.messages.js';
 import type { ScopeEndHooks } from './scope-end-hooks.js';
+import { OneCopy } from '../one-copy.js';
 
 /**
  * One DI scope for a unit of work (.NET's AsyncServiceScope): request-scoped providers resolved
@@ -13,10 +14,14 @@ import type { ScopeEndHooks } from './scope-end-hooks.js';
  * const orders = await scope.resolve(OrdersRepository);
  * ```
  */
+@OneCopy('HostScope')
 export class HostScope implements AsyncDisposable {
   private ended?: Promise<void>;
 
+  /** Made by `ScopeFactory.create` / `run`, never by app code. */
+  constructor(...madeByTheLibrary: never);
   /** @internal built by `ScopeFactory.create` */
+  constructor(contextId: ContextId, request: object, moduleRef: ModuleRef, hooks: ScopeEndHooks);
   constructor(
     /** The context id that Nest keys this scope's instances by. */
     readonly contextId: ContextId,

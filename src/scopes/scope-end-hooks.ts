@@ -34,7 +34,7 @@ export class ScopeEndHooks {
 
   private async runHooks(candidates: Wrapper[], contextId: ContextId, failed: boolean, error?: unknown): Promise<void> {
     for (const wrapper of candidates) {
-      const { instance, isResolved } = wrapper.getInstanceByContextId(contextId);
+      const { instance, isResolved } = wrapper.getInstanceByContextId(contextId) as { instance: unknown; isResolved: boolean };
       if (!isResolved || !instance) continue;
       try {
         await (instance as OnScopeEnd).onScopeEnd(failed ? toError(error) : undefined);

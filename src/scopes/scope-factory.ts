@@ -4,6 +4,7 @@ import { toError } from '../errors/thrown-value.js';
 import { HostScope } from './host-scope.js';
 import { ScopeEndHooks } from './scope-end-hooks.js';
 import { openScope } from './scoped-invoker.js';
+import { OneCopy } from '../one-copy.js';
 
 /**
  * Creates DI scopes for units of work outside HTTP requests (.NET's IServiceScopeFactory).
@@ -13,8 +14,13 @@ import { openScope } from './scoped-invoker.js';
  * await this.scopes.run(async (scope) => (await scope.resolve(OrdersRepository)).save(order));
  * ```
  */
+@OneCopy('ScopeFactory')
 @Injectable()
 export class ScopeFactory {
+  /** Made by Nest, never by app code: inject it. */
+  constructor(...madeByNest: never);
+  /** @internal injected by Nest */
+  constructor(moduleRef: ModuleRef, hooks: ScopeEndHooks);
   constructor(
     private readonly moduleRef: ModuleRef,
     private readonly hooks: ScopeEndHooks,

@@ -3,6 +3,9 @@ import type { ScopeEndHooks } from './scope-end-hooks.js';
 
 type Wrapper = ReturnType<DiscoveryService['getProviders']>[number];
 
+/** A provider instance seen as what the invoker calls on it: methods taking the item (and the tick/signal). */
+type Callable = Record<string | symbol, (first: unknown, second: unknown) => unknown>;
+
 /**
  * Calls a method on a discovered provider: directly when static (returning what the method
  * returns, so a synchronous handler costs no promise), in a fresh DI scope otherwise.
@@ -26,7 +29,7 @@ export function openScope(moduleRef: ModuleRef, request: object): ContextId {
 /** Builds the invoker of one provider; the static check happens once, not per call. */
 export function createInvoker(wrapper: Wrapper, moduleRef: ModuleRef, hooks: ScopeEndHooks): Invoker {
   if (wrapper.isDependencyTreeStatic() && !wrapper.isTransient) {
-    const instance: any = wrapper.instance;
+    const instance = wrapper.instance as Callable;
     // Two fixed arguments, no rest array: this runs once per queue item.
     return (_request, method, first, second) => instance[method](first, second);
   }
@@ -36,7 +39,7 @@ export function createInvoker(wrapper: Wrapper, moduleRef: ModuleRef, hooks: Sco
     let failed = false;
     let error: unknown;
     try {
-      const instance: any = await ref.resolve(wrapper.token as never, contextId, { strict });
+      const instance = (await ref.resolve(wrapper.token as never, contextId, { strict })) as Callable;
       return await instance[method](first, second);
     } catch (e) {
       failed = true;

@@ -4,6 +4,7 @@ import { HostLifetime } from '../host/host-lifetime.js';
 import { HostingRegistry } from '../registry/hosting.registry.js';
 import { sendWithSystemdNotify, type NotifyFailure } from './systemd-notify-command.js';
 import { SYSTEMD_NOTIFY_FAILED, SYSTEMD_NOTIFY_MISSING, SYSTEMD_WATCHDOG_WITHHELD } from './systemd.messages.js';
+import { OneCopy } from '../one-copy.js';
 
 /** How long shutdown waits for notifications still being sent (STOPPING=1). */
 const FLUSH_TIMEOUT_MS = 3_000;
@@ -28,6 +29,7 @@ export type NotifySender = (assignments: string[]) => Promise<NotifyFailure | un
  * ExecStart=/usr/bin/node dist/main.js
  * ```
  */
+@OneCopy('SystemdNotifier')
 @Injectable()
 export class SystemdNotifier implements OnApplicationBootstrap, OnApplicationShutdown {
   /** True when `NOTIFY_SOCKET` is set: the process runs under a service manager that listens. */
@@ -43,6 +45,10 @@ export class SystemdNotifier implements OnApplicationBootstrap, OnApplicationShu
   private disabledBecauseMissing = false;
   private readonly detach = new AbortController();
 
+  /** Made by Nest, never by app code: inject it. */
+  constructor(...madeByNest: never);
+  /** @internal injected by Nest */
+  constructor(lifetime: HostLifetime, registry: HostingRegistry, httpAdapterHost?: HttpAdapterHost);
   constructor(
     private readonly lifetime: HostLifetime,
     private readonly registry: HostingRegistry,

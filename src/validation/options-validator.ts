@@ -17,6 +17,35 @@ export function isDuration(value: unknown, rule: DurationRule = {}): value is nu
   return typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max && (!positive || value > 0);
 }
 
+/**
+ * How a value from configuration binds to a number, as .NET's configuration binder does: a number
+ * as is, or a string holding a finite decimal number (trimmed: `" 30000 "`, `"1.5"`, `"-2"`, `"1e3"`);
+ * anything else (`""`, `"abc"`, `"1e400"`, `"0x10"`, `"12ms"`) is returned unchanged, so the check
+ * that follows refuses it quoting the value as given.
+ */
+export function bindNumber(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  const text = value.trim();
+  if (!/^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/.test(text)) return value;
+  const number = Number(text);
+  return Number.isFinite(number) ? number : value;
+}
+
+/** How a value from configuration binds to a boolean: a boolean as is, or `"true"`/`"false"` (any case, trimmed). */
+export function bindBoolean(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  const text = value.trim().toLowerCase();
+  return text === 'true' ? true : text === 'false' ? false : value;
+}
+
+/**
+ * How values are read. `'code'`: as given (options written in TypeScript: a string where a number
+ * belongs is a mistake). `'configuration'`: numbers and booleans may also be strings, bound as .NET
+ * binds configuration (`bindNumber`, `bindBoolean`); what a `forRootAsync` factory returns from
+ * `ConfigService` or `process.env`.
+ */
+export type OptionsSource = 'code' | 'configuration';
+
 /** How a duration rule reads in a message: `a number of milliseconds from 1 to 3153600000000 (100 years)`. */
 export function describeDuration(rule: DurationRule = {}): string {
   const { min = 0, max = MAX_DURATION_MS, positive = false } = rule;
@@ -65,14 +94,17 @@ export class OptionsValidator {
     private readonly options: Record<string, unknown>,
     /** Prefix of nested option names: `restart.` for `{ restart: { … } }`. */
     private readonly path: string,
+    /** Whether numbers and booleans may be given as strings (configuration). */
+    readonly source: OptionsSource,
   ) {}
 
   /**
    * Starts checking `options` (undefined means none were given). Refuses anything that is not a
-   * plain object, and every key not in `known`.
+   * plain object, and every key not in `known`. `source: 'configuration'` binds numeric and
+   * boolean strings (see `OptionsSource`); the checks then return the bound values.
    */
-  static for(where: string, options: unknown, known: readonly string[], path = ''): OptionsValidator {
-    if (options === undefined) return new OptionsValidator(where, {}, path);
+  static for(where: string, options: unknown, known: readonly string[], path = '', source: OptionsSource = 'code'): OptionsValidator {
+    if (options === undefined) return new OptionsValidator(where, {}, path, source);
     if (typeof options !== 'object' || options === null || Array.isArray(options)) {
       if (path) throw new TypeError(INVALID_OPTION_AT(where, path.slice(0, -1), 'an object', options));
       throw new TypeError(NOT_AN_OPTIONS_OBJECT(where, options));
@@ -83,7 +115,7 @@ export class OptionsValidator {
         throw new TypeError(UNKNOWN_OPTION(where, path + key, closest && path + closest, known.map((k) => path + k)));
       }
     }
-    return new OptionsValidator(where, options as Record<string, unknown>, path);
+    return new OptionsValidator(where, options as Record<string, unknown>, path, source);
   }
 
   /** The raw value of `key`. */
@@ -93,7 +125,7 @@ export class OptionsValidator {
 
   /** Checks a nested options object (`restart: { … }`) the same way. */
   nested(key: string, known: readonly string[]): OptionsValidator {
-    return OptionsValidator.for(this.where, this.options[key], known, `${this.path}${key}.`);
+    return OptionsValidator.for(this.where, this.options[key], known, `${this.path}${key}.`, this.source);
   }
 
   /** Throws the entry point's `TypeError` for `key`. */
@@ -101,20 +133,21 @@ export class OptionsValidator {
     throw new TypeError(INVALID_OPTION_AT(this.where, this.path + key, expected, value));
   }
 
-  /** A value that passes `ok`, or unset. */
-  check<V>(key: string, ok: (value: unknown) => boolean, expected: string): V | undefined {
-    const value = this.options[key];
-    if (value !== undefined && !ok(value)) this.fail(key, expected, value);
+  /** A value that passes `ok`, or unset. `bind`: how a configuration value is read first (the message quotes it as given). */
+  check<V>(key: string, ok: (value: unknown) => boolean, expected: string, bind?: (value: unknown) => unknown): V | undefined {
+    const given = this.options[key];
+    const value = bind && this.source === 'configuration' ? bind(given) : given;
+    if (value !== undefined && !ok(value)) this.fail(key, expected, given);
     return value as V | undefined;
   }
 
   /** A duration in milliseconds within `rule` (0 to 100 years by default), or unset. */
   duration(key: string, rule: DurationRule = {}): number | undefined {
-    return this.check<number>(key, (v) => isDuration(v, rule), describeDuration(rule));
+    return this.check<number>(key, (v) => isDuration(v, rule), describeDuration(rule), bindNumber);
   }
 
   boolean(key: string): boolean | undefined {
-    return this.check<boolean>(key, (v) => typeof v === 'boolean', 'a boolean');
+    return this.check<boolean>(key, (v) => typeof v === 'boolean', 'a boolean', bindBoolean);
   }
 
   nonEmptyString(key: string): string | undefined {
@@ -122,7 +155,7 @@ export class OptionsValidator {
   }
 
   positiveInteger(key: string): number | undefined {
-    return this.check<number>(key, (v) => Number.isSafeInteger(v) && (v as number) > 0, 'a positive integer');
+    return this.check<number>(key, (v) => Number.isSafeInteger(v) && (v as number) > 0, 'a positive integer', bindNumber);
   }
 
   oneOf<V extends string>(key: string, values: readonly V[]): V | undefined {

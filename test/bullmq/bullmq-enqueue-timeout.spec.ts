@@ -12,7 +12,7 @@ import { HostingModule, HostingRegistry, InjectQueue, QueueClosedError, QueueUna
 import { BullMqQueueBackend } from '../../src/queues/bullmq/bullmq-queue-backend.js';
 import { CaptureLogger } from '../support/capture-logger.js';
 import { getFreePort } from '../support/free-port.js';
-import { sleep, waitFor } from '../support/hosting-app.js';
+import { sleep, waitFor, within } from '../support/hosting-app.js';
 
 jest.setTimeout(60_000);
 
@@ -38,13 +38,14 @@ async function blackHole(): Promise<{ port: number; close(): Promise<void> }> {
 /** How long `promise` took to settle, and how: at most `limitMs` (then 'pending'). */
 async function settleWithin<R>(promise: Promise<R>, limitMs: number): Promise<{ ms: number; outcome: 'resolved' | 'rejected' | 'pending'; value: unknown }> {
   const started = Date.now();
-  const result = await Promise.race([
+  const result = await within(
     promise.then(
       (value) => ({ outcome: 'resolved' as const, value }),
       (value: unknown) => ({ outcome: 'rejected' as const, value }),
     ),
-    sleep(limitMs).then(() => ({ outcome: 'pending' as const, value: undefined })),
-  ]);
+    limitMs,
+    { outcome: 'pending' as const, value: undefined },
+  );
   return { ms: Date.now() - started, ...result };
 }
 

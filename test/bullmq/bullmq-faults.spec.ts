@@ -9,7 +9,7 @@ import { jest } from '@jest/globals';
 import type { ServiceStatus } from '../../src/index.js';
 import { spawnChildApp, type ChildApp } from '../support/child-app.js';
 import { getFreePort } from '../support/free-port.js';
-import { sleep } from '../support/hosting-app.js';
+import { sleep, within } from '../support/hosting-app.js';
 import { fixture } from '../support/paths.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
 
@@ -47,7 +47,7 @@ async function observe(app: ChildApp, ms: number): Promise<{ logLines: string[];
 
 async function stopsCleanly(app: ChildApp): Promise<void> {
   app.kill('SIGTERM');
-  const exit = await Promise.race([app.exited, sleep(15_000).then(() => 'still running' as const)]);
+  const exit = await within(app.exited, 15_000, 'still running' as const);
   expect(exit).not.toBe('still running');
   expect(app.output()).toContain('CLOSED'); // close() ran: the shutdown hooks were not starved
 }

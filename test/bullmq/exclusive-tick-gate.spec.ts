@@ -131,7 +131,7 @@ describe('RedisExclusiveTickGate', () => {
     const crashed = await holder.tryAcquire(claim(task, 1000, { slotTtlMs: 60_000, leaseMs: 500 }));
     expect(crashed).toBeDefined();
     // A crash: the renewal stops and nothing releases the lease.
-    (holder as unknown as { client: Promise<Redis> }).client.then((c) => c.disconnect());
+    await (holder as unknown as { client: Promise<Redis> }).client.then((c) => c.disconnect());
     const other = gate();
     expect(await other.tryAcquire(claim(task, 2000, { slotTtlMs: 60_000, leaseMs: 500 }))).toBeUndefined();
     await sleep(700);

@@ -187,6 +187,7 @@ describe('an app with an invalid Redis URL', () => {
   it("names the queue's own option when the queue's connection is the bad one", async () => {
     const start = async () => {
       started = await startHostingApp({
+        // @ts-expect-error -- a port that is not a number does not compile; from JavaScript it fails at start-up
         imports: [HostingModule.registerQueue({ name: 'own-url', backend: { type: 'bullmq', connection: { host: '127.0.0.1', port: 'abc' } } })],
       });
     };

@@ -85,4 +85,21 @@ describe('renderDashboardPage', () => {
     expect(await page.locator('tbody img').count()).toBe(0);
     expect(await page.evaluate(() => (window as { __xss?: unknown }).__xss)).toBeUndefined();
   });
+
+  it('offers Restart only for a faulted background service while the host runs (HostingRegistry.restart refuses the others)', async () => {
+    const services = [
+      service({ name: 'faulted', kind: 'background', state: 'faulted', failures: 1 }),
+      service({ name: 'running', kind: 'background', state: 'running' }),
+      service({ name: 'waiting', kind: 'background', state: 'starting', failures: 1 }),
+    ];
+    const restartable = async (host: DashboardSnapshot['host']['state']) => {
+      const other = await browser!.context.newPage();
+      await other.setContent(renderDashboardPage({ ...snapshot, host: { ...snapshot.host, state: host }, services }, { title: 't', basePath: '/hosting', readOnly: false, refreshMs: 2 ** 31 - 1 }));
+      const names = await other.evaluate(() => [...document.querySelectorAll<HTMLButtonElement>('button[data-action="restart"]')].map((b) => b.dataset.name));
+      await other.close();
+      return names;
+    };
+    expect(await restartable('running')).toEqual(['faulted']);
+    expect(await restartable('stopping')).toEqual([]);
+  });
 });

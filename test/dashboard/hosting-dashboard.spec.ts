@@ -236,7 +236,7 @@ describe('HostingDashboardModule', () => {
       const known = running.app.get(HostingRegistry).list().map((s) => s.name);
       expect(await post('Nope', 'trigger')).toEqual({ status: 404, message: UNKNOWN_SERVICE('trigger', 'Nope', known) });
       expect(await post('Nope', 'pause')).toEqual({ status: 404, message: UNKNOWN_SERVICE('pause', 'Nope', known) });
-      expect(await post('Reports.daily', 'explode')).toEqual({ status: 404, message: UNKNOWN_DASHBOARD_ACTION('explode', ['trigger', 'pause', 'resume']) });
+      expect(await post('Reports.daily', 'explode')).toEqual({ status: 404, message: UNKNOWN_DASHBOARD_ACTION('explode', ['trigger', 'pause', 'resume', 'restart']) });
       expect(await post('OutboxPump', 'trigger')).toEqual({ status: 409, message: WRONG_KIND('trigger', 'OutboxPump', 'background', 'periodic') });
       expect(await post('OutboxPump', 'resume')).toEqual({ status: 409, message: WRONG_KIND('resume', 'OutboxPump', 'background', 'periodic and queue') });
       expect(await post('emails', 'trigger')).toEqual({ status: 409, message: WRONG_KIND('trigger', 'emails', 'queue', 'periodic') });

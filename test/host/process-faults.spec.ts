@@ -1,9 +1,9 @@
 import { spawnChildApp, type ChildApp } from '../support/child-app.js';
+import { within } from '../support/hosting-app.js';
 import { fixture } from '../support/paths.js';
 
 /** Resolves true if the child is still running after `ms`, false if it exited before. */
-const stillRunningAfter = (child: ChildApp, ms: number) =>
-  Promise.race([child.exited.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), ms))]);
+const stillRunningAfter = (child: ChildApp, ms: number) => within(child.exited.then(() => false), ms, true);
 
 describe('faults that end a process, in a real one', () => {
   let child: ChildApp | undefined;
@@ -25,7 +25,7 @@ describe('faults that end a process, in a real one', () => {
 
   it('a stop requested before the host started wins: nothing starts and the process exits 0 by itself', async () => {
     child = spawnChildApp(fixture('host-faults.ts'), { env: { SCENARIO: 'stopBeforeStart' } });
-    const exited = await Promise.race([child.exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 30_000))]);
+    const exited = await within(child.exited, 30_000, 'hung' as const);
     const out = child.output();
     expect(exited).toEqual({ code: 0, signal: null });
     expect(out).toContain('Stopping the host: the configuration is invalid');

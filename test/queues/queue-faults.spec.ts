@@ -76,6 +76,7 @@ describe('thrown values in a queue worker', () => {
     class Worker {
       @QueueWorker('odd', { attempts: 2 })
       handle() {
+        // eslint-disable-next-line @typescript-eslint/only-throw-error -- the point: non-Error values thrown by a handler
         throw thrown();
       }
     }

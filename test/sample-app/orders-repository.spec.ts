@@ -1,3 +1,5 @@
+import { jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { Database } from '../../sample-app/database/database.js';
@@ -11,6 +13,9 @@ import { sleep, tempDataDir } from './sample-process.js';
  * process writes under fails at once with SQLITE_BUSY_SNAPSHOT, which busy_timeout does not cover.
  */
 describe("the sample's OrdersRepository beside another writing process", () => {
+  // Database logs where its file is through Nest's Logger; outside a Nest app nothing captures it.
+  beforeAll(() => jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined));
+  afterAll(() => jest.restoreAllMocks());
   let writer: ChildProcess | undefined;
   let db: Database | undefined;
   afterEach(async () => {

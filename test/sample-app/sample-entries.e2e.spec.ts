@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { listenForNotifications, type NotifyListener } from '../systemd/notify-listener.js';
 import { spawnChildApp, type ChildApp } from '../support/child-app.js';
 import { getFreePort } from '../support/free-port.js';
-import { fromRoot, repoRoot } from '../support/paths.js';
+import { repoRoot } from '../support/paths.js';
 import { eventually, openShopDb, ordersWithoutSentEmail, START_TIMEOUT_MS, startMain, tempDataDir, WORKER } from './sample-process.js';
 
 /** Real processes on a busy 2-core machine (the npm run sample case compiles with tsc first). */
@@ -68,10 +68,12 @@ describe('sample app entries', () => {
   }, E2E_TIMEOUT_MS);
 
   // The README's first command; it compiles with tsc and runs plain Node (the same in both jest runs).
-  (process.env.NEST_MAJOR === '12' ? it.skip : it)('npm run sample starts the shop on embedded defaults and stops on SIGTERM with exit 0', async () => {
+  // SIGTERM goes to the npm process, as `docker stop` sends it to npm running as PID 1: it must
+  // reach the app, which stops gracefully (one summary line), and npm exits with the app's code.
+  (process.env.NEST_MAJOR === '12' ? it.skip : it)('npm run sample starts the shop on embedded defaults; SIGTERM to npm stops the app gracefully, exit 0', async () => {
     const port = await getFreePort();
     const dataDir = tempDataDir();
-    const proc = spawn(process.execPath, [fromRoot('scripts', 'sample.mjs')], {
+    const proc = spawn('npm', ['run', 'sample'], {
       cwd: repoRoot,
       env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, NO_COLOR: '1', NODE_OPTIONS: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -79,16 +81,35 @@ describe('sample app entries', () => {
     let output = '';
     proc.stdout.on('data', (chunk) => (output += chunk));
     proc.stderr.on('data', (chunk) => (output += chunk));
-    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+    let appPid: number | undefined;
     try {
       await eventually(() => /Listening on http/.test(output), 180_000, `npm run sample to listen; output:\n${output}`);
       const response = await fetch(`http://127.0.0.1:${port}/health`);
       expect(response.status).toBe(200);
       expect(output).toContain(`SQLite database at ${path.join(dataDir, 'shop.sqlite')}`);
-      proc.kill('SIGTERM');
-      expect(await exited).toBe(0);
+      appPid = Number(/\[Nest\] (\d+)/.exec(output)?.[1]);
+      expect(appPid).toBeGreaterThan(0);
+      proc.kill('SIGTERM'); // to npm only, not to its process group
+      expect(await exited).toEqual({ code: 0, signal: null });
+      expect(isRunning(appPid)).toBe(false);
+      await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow(); // nothing serves the port any more
+      expect(output).toMatch(
+        /Host stopped gracefully in \d+ ms: 1 background service, 3 periodic tasks, 1 queue \(\d+ items? drained, 0 left undelivered\)/,
+      );
     } finally {
       proc.kill('SIGKILL');
+      if (appPid && isRunning(appPid)) process.kill(appPid, 'SIGKILL');
     }
   }, E2E_TIMEOUT_MS);
 });
+
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -119,6 +119,7 @@ describe('bad @Periodic input fails as the class is defined, naming class, metho
     const error = definitionError(() => {
       @Injectable()
       class Job {
+        // @ts-expect-error -- a property does not compile; from JavaScript it fails as the class is defined
         @Periodic(100)
         notAMethod = 5;
       }

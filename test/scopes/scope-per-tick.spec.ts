@@ -63,7 +63,6 @@ describe('a scope per tick', () => {
 
     it('calls OnScopeEnd of the scoped instances after each tick, with the error of a failed tick', async () => {
       const ends: Array<{ tick: number; error?: string }> = [];
-      let ticks = 0;
       @Injectable({ scope: Scope.REQUEST })
       class UnitOfWork implements OnScopeEnd {
         constructor(@Inject(REQUEST) private readonly ctx: TickContext) {}
@@ -76,7 +75,6 @@ describe('a scope per tick', () => {
         constructor(private readonly uow: UnitOfWork) {}
         @Periodic(20)
         run(ctx: TickContext) {
-          ticks++;
           if (ctx.tick === 2) throw new Error('tick 2 failed');
         }
       }

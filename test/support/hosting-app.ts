@@ -51,3 +51,13 @@ export async function waitFor(predicate: () => boolean, timeoutMs = 10_000, what
 /** Resolves when `signal` aborts, at once if it already has (a service may get an aborted signal). */
 export const untilAborted = (signal: AbortSignal): Promise<void> =>
   signal.aborted ? Promise.resolve() : new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+
+/**
+ * `promise`, or `otherwise` once `ms` have passed. Unlike a race with `sleep(ms)`, the timer is
+ * cleared as soon as `promise` settles, so no timer outlives the test and holds the jest worker.
+ */
+export function within<T, U>(promise: Promise<T>, ms: number, otherwise: U): Promise<T | U> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<U>((resolve) => (timer = setTimeout(() => resolve(otherwise), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}

@@ -47,7 +47,7 @@ describe('HostingModule.forRoot / forRootAsync', () => {
       () => undefined,
       (error: Error) => error,
     );
-    expect(failure?.message).toContain('HostingModule.forRoot: unknown option "onServiceErorr"; did you mean "onServiceError"?');
+    expect(failure?.message).toContain('HostingModule.forRootAsync: unknown option "onServiceErorr"; did you mean "onServiceError"?');
   });
 });
 

@@ -61,7 +61,7 @@ function walk(value: unknown, path: string, ancestors: object[]): Problem | unde
     ancestors.pop();
     return undefined;
   }
-  const proto = Object.getPrototypeOf(object);
+  const proto = Object.getPrototypeOf(object) as object | null;
   if (proto !== Object.prototype && proto !== null) return classInstance(path, object);
   if (Object.getOwnPropertySymbols(object).length > 0) {
     return { path, what: 'has symbol keys, which JSON leaves out', fix: 'use string keys' };

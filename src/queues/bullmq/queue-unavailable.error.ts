@@ -1,4 +1,5 @@
 import { QUEUE_UNAVAILABLE } from '../../distributed/redis.messages.js';
+import { OneCopy } from '../../one-copy.js';
 
 /**
  * Thrown by `WorkQueue.enqueue` on a BullMQ queue when Redis cannot be reached: at once while the
@@ -14,6 +15,7 @@ import { QUEUE_UNAVAILABLE } from '../../distributed/redis.messages.js';
  *   throw error;
  * }
  */
+@OneCopy('QueueUnavailableError')
 export class QueueUnavailableError extends Error {
   override readonly name = 'QueueUnavailableError';
 

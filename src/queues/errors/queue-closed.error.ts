@@ -1,3 +1,5 @@
+import { OneCopy } from '../../one-copy.js';
+
 /**
  * Thrown when an item is offered to a queue whose intake has closed, which happens once the host
  * starts shutting down. Items already queued still drain; only new ones are refused.
@@ -10,6 +12,7 @@
  *   throw error;
  * }
  */
+@OneCopy('QueueClosedError')
 export class QueueClosedError extends Error {
   override readonly name = 'QueueClosedError';
 

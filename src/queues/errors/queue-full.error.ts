@@ -1,3 +1,5 @@
+import { OneCopy } from '../../one-copy.js';
+
 /**
  * Thrown when an item is offered to a full queue whose `fullMode` is `'reject'`.
  *
@@ -9,6 +11,7 @@
  *   throw error;
  * }
  */
+@OneCopy('QueueFullError')
 export class QueueFullError extends Error {
   override readonly name = 'QueueFullError';
 

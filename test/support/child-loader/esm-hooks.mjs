@@ -11,7 +11,7 @@ import { sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const require = createRequire(import.meta.url);
-const { NEST12_ROOT, isMappedToNest12 } = require('../nest12-mapping.cjs');
+const { NEST12_ROOT, assertResolvedInNest12, isMappedToNest12 } = require('../nest12-mapping.cjs');
 const { transpile } = require('./transpile.cjs');
 
 const NEST12_PARENT_URL = pathToFileURL(`${NEST12_ROOT}${sep}package.json`).href;
@@ -19,8 +19,11 @@ const isTsUrl = (url) => url.startsWith('file:') && url.endsWith('.ts') && !url.
 
 export async function resolve(specifier, context, nextResolve) {
   if (isMappedToNest12(specifier)) {
-    // Resolve as if imported from compat/nest12/package.json: Nest 12 and its peers only.
-    return nextResolve(specifier, { ...context, parentURL: NEST12_PARENT_URL });
+    // Resolve as if imported from compat/nest12/package.json: Nest 12 and its peers only
+    // (never the root node_modules' Nest 11, which Node's lookup would reach by walking up).
+    const resolved = await nextResolve(specifier, { ...context, parentURL: NEST12_PARENT_URL });
+    assertResolvedInNest12(specifier, resolved.url);
+    return resolved;
   }
   const parentURL = context.parentURL;
   if (
