@@ -13,7 +13,7 @@ import {
 } from './hosting.module-definition.js';
 import { INVALID_QUEUE_ARGUMENT, INVALID_QUEUE_OPTION, NOT_AN_OPTIONS_OBJECT } from './hosting.messages.js';
 import type { QueueOptions } from './interfaces/queue-options.interface.js';
-import { isQueueDefinition, type QueueDefinition } from './queues/queue-definition.js';
+import { queueNameOf, type QueueDefinition } from './queues/queue-definition.js';
 import { QueueManager } from './queues/queue-manager.js';
 import { validateQueueOptions } from './queues/queue-options.validation.js';
 import { getQueueToken } from './queues/queue-token.js';
@@ -97,7 +97,7 @@ export class HostingModule extends HostingConfigurableModule {
 
 /** `registerQueue(definition, options)`: the options with the definition's name (which they must not carry themselves). */
 function withDefinitionName(queue: QueueOptions<unknown> | QueueDefinition<unknown>, settings: object): QueueOptions<unknown> {
-  const name: unknown = isQueueDefinition(queue) ? queue.name : queue;
+  const name = queueNameOf(queue as unknown);
   if (typeof name !== 'string' || name === '') throw new TypeError(INVALID_QUEUE_ARGUMENT('HostingModule.registerQueue', queue));
   if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) throw new TypeError(NOT_AN_OPTIONS_OBJECT(`HostingModule.registerQueue(${JSON.stringify(name)})`, settings));
   if ('name' in settings)

@@ -1,6 +1,6 @@
 import { Inject } from '@nestjs/common';
 import { INVALID_QUEUE_ARGUMENT } from '../hosting.messages.js';
-import { isQueueDefinition, type QueueDefinition } from '../queues/queue-definition.js';
+import { queueNameOf, type QueueDefinition } from '../queues/queue-definition.js';
 import { getQueueToken } from '../queues/queue-token.js';
 
 /**
@@ -14,7 +14,7 @@ import { getQueueToken } from '../queues/queue-token.js';
  * ```
  */
 export const InjectQueue = (queue: string | QueueDefinition<unknown>): ParameterDecorator & PropertyDecorator => {
-  const name: unknown = isQueueDefinition(queue) ? queue.name : queue;
+  const name = queueNameOf(queue as unknown);
   if (typeof name !== 'string' || name === '') throw new TypeError(INVALID_QUEUE_ARGUMENT('@InjectQueue', queue));
   return Inject(getQueueToken(name));
 };

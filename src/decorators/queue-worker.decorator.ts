@@ -3,7 +3,7 @@ import { INVALID_WORKER_QUEUE, NOT_A_METHOD } from '../hosting.messages.js';
 import { resolveWorkerOptions } from '../queues/queue-options.validation.js';
 import type { QueueWorkerOptions } from '../interfaces/queue-options.interface.js';
 import type { JobContext } from '../queues/job-context.js';
-import { isQueueDefinition, type QueueDefinition } from '../queues/queue-definition.js';
+import { queueNameOf, type QueueDefinition } from '../queues/queue-definition.js';
 
 /**
  * A method `@QueueWorker` accepts for items of type `T`: `(item: T, ctx: JobContext) => unknown`
@@ -49,7 +49,7 @@ export function QueueWorker(queue: string | QueueDefinition<unknown>, options: Q
     const isMethod = typeof target !== 'function' && typeof descriptor?.value === 'function';
     const ownerName = `${owner.name}.${String(methodName)}`;
     if (!isMethod) throw new TypeError(NOT_A_METHOD('@QueueWorker', ownerName));
-    const name: unknown = isQueueDefinition(queue) ? queue.name : queue;
+    const name = queueNameOf(queue as unknown);
     if (typeof name !== 'string' || !name) throw new TypeError(INVALID_WORKER_QUEUE(ownerName, queue));
     resolveWorkerOptions(ownerName, options); // fails now, as the class is defined
     const inherited = (Reflect.getMetadata(QUEUE_WORKER_METADATA, owner) as QueueWorkerMetadata[] | undefined) ?? [];

@@ -92,7 +92,7 @@ export class BackgroundServiceRunner implements HostedUnit {
     this.restarts = 0;
     this.tracker.state = 'starting';
     contain(() => this.logger.log(SERVICE_RESTARTED(this.name, this.tracker.failures)));
-    this.pendingStart = setImmediate(() => this.launch());
+    this.start();
   }
 
   private launch(): void {

@@ -48,5 +48,9 @@ export function defineQueue<T>(name: string): QueueDefinition<T> {
 export const isQueueDefinition = (value: unknown): value is QueueDefinition<unknown> =>
   typeof value === 'object' && value !== null && typeof (value as { name?: unknown }).name === 'string';
 
-/** The name a queue argument (a bare name or a definition) stands for; anything else is returned as it is. */
-export const queueNameOf = (queue: string | QueueDefinition<unknown>): string => (isQueueDefinition(queue) ? queue.name : queue);
+/** The name a queue argument (a bare name or a definition) stands for; anything else (from JavaScript) is returned as it is, for the caller to refuse. */
+export function queueNameOf(queue: string | QueueDefinition<unknown>): string;
+export function queueNameOf(queue: unknown): unknown;
+export function queueNameOf(queue: unknown): unknown {
+  return isQueueDefinition(queue) ? queue.name : queue;
+}

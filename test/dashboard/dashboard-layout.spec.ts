@@ -108,22 +108,23 @@ function reachableButtons(page: Page) {
   );
 }
 
+// Both describes: a fresh app (and browser) per test, the in-flight gate closed, Fragile's count reset.
+let running: Running | undefined;
+let browser: Browser | undefined;
+
+beforeEach(() => {
+  fragile.calls = 0;
+  gate.closed = new Promise<void>((resolve) => (gate.open = resolve));
+});
+
+afterEach(async () => {
+  gate.open();
+  await browser?.close();
+  await running?.app.close();
+  browser = running = undefined;
+});
+
 describe('the dashboard at small widths', () => {
-  let running: Running | undefined;
-  let browser: Browser | undefined;
-
-  beforeEach(() => {
-    fragile.calls = 0;
-    gate.closed = new Promise<void>((resolve) => (gate.open = resolve));
-  });
-
-  afterEach(async () => {
-    gate.open();
-    await browser?.close();
-    await running?.app.close();
-    browser = running = undefined;
-  });
-
   it.each([375, 420])('at %i px wide, shows every service as a card: nothing cut off, every action reachable', async (width) => {
     running = await startApp();
     const { registry } = running;
@@ -193,21 +194,6 @@ describe('the dashboard at small widths', () => {
 });
 
 describe('"Running now"', () => {
-  let running: Running | undefined;
-  let browser: Browser | undefined;
-
-  beforeEach(() => {
-    fragile.calls = 0;
-    gate.closed = new Promise<void>((resolve) => (gate.open = resolve));
-  });
-
-  afterEach(async () => {
-    gate.open();
-    await browser?.close();
-    await running?.app.close();
-    browser = running = undefined;
-  });
-
   it('counts a queue only while items are in flight (an idle queue is shown idle), a service while it runs, not a faulted one', async () => {
     running = await startApp();
     const { registry } = running;
