@@ -40,6 +40,8 @@ module.exports = {
             rxjs: ['./compat/nest12/node_modules/rxjs'],
             'rxjs/*': ['./compat/nest12/node_modules/rxjs/*'],
             'reflect-metadata': ['./compat/nest12/node_modules/reflect-metadata'],
+            'nest-hosting': ['./src/index.ts'],
+            'nest-hosting/*': ['./src/*/index.ts'],
           },
         },
       },

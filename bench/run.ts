@@ -2,7 +2,9 @@
  * `npm run bench`: runs every bench/*.bench.ts in a child process of its own (one at a time, so
  * they do not disturb each other), prints each table, and rewrites BENCHMARKS.md.
  * Contract of a bench file: bench/bench-result.ts. `npm run bench -- schedule` runs the files
- * whose name contains "schedule".
+ * whose name contains "schedule" and leaves BENCHMARKS.md alone; `npm run bench -- --write idle lateness`
+ * runs those whose name contains "idle" or "lateness" and puts their sections in BENCHMARKS.md,
+ * keeping the others (bench/benchmarks-merge.ts).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,9 +13,11 @@ import { runInChild } from './bench-child.js';
 import type { BenchResult } from './bench-result.js';
 import { repoRoot } from '../test/support/paths.js';
 import { reliabilitySection } from './soak-section.js';
+import { byTitle, gapLine, mergeResults, targetRow } from './benchmarks-merge.js';
 
 const benchDir = path.join(repoRoot, 'bench');
-const filter = process.argv.slice(2);
+const write = process.argv.includes('--write');
+const filter = process.argv.slice(2).filter((arg) => arg !== '--write');
 
 /** bench/bullmq.bench.ts predates the contract: its result is adapted here. */
 interface LegacyResult {
@@ -80,7 +84,7 @@ async function main(): Promise<void> {
       process.stdout.write(`FAILED: ${(error as Error).message}\n`);
     }
   }
-  results.sort((a, b) => a.title.localeCompare(b.title, 'en', { numeric: true }));
+  results.sort((a, b) => byTitle(a.title, b.title));
   const targets = results.flatMap((r) => r.targets.map((t) => ({ ...t, section: r.title })));
   const md = [
     '# Benchmarks',
@@ -95,10 +99,10 @@ async function main(): Promise<void> {
     '',
     '| figure | target | measured | met |',
     '| --- | --- | --- | --- |',
-    ...targets.map((t) => `| ${t.section} | ${t.target} | ${t.measured} | ${t.met ? 'yes' : '**no**'} |`),
+    ...targets.map(targetRow),
     '',
     ...(targets.some((t) => !t.met)
-      ? ['### Gaps', '', ...targets.filter((t) => !t.met).map((t) => `- ${t.section}, ${t.target}: measured ${t.measured}. Cause: ${t.gap ?? 'see the section'}.`), '']
+      ? ['### Gaps', '', ...targets.filter((t) => !t.met).map(gapLine), '']
       : []),
     ...results.flatMap((r) => [`## ${r.title}`, '', r.method, '', r.markdown, '']),
     ...(failures.length ? ['## Failed benches', '', ...failures.map((f) => `- ${f.split('\n')[0]}`), ''] : []),
@@ -108,7 +112,12 @@ async function main(): Promise<void> {
     const file = path.join(repoRoot, 'BENCHMARKS.md');
     const reliability = fs.existsSync(file) ? reliabilitySection(fs.readFileSync(file, 'utf8')) : undefined;
     fs.writeFileSync(file, reliability ? `${md.trimEnd()}\n\n${reliability}` : md);
-  } else process.stdout.write('\n(a filtered run: BENCHMARKS.md left as it was)\n');
+  } else if (write && results.length) {
+    const file = path.join(repoRoot, 'BENCHMARKS.md');
+    const note = `- Sections written by a partial run (\`npm run bench -- --write ${filter.join(' ')}\`, ${new Date().toISOString()}, ${((Date.now() - t0) / 1000).toFixed(0)} s): ${results.map((r) => r.title).join('; ')}`;
+    fs.writeFileSync(file, mergeResults(fs.readFileSync(file, 'utf8'), results, note));
+    process.stdout.write(`\n(a filtered run with --write: ${results.map((r) => r.title).join('; ')} put in BENCHMARKS.md, the other sections kept)\n`);
+  } else process.stdout.write('\n(a filtered run: BENCHMARKS.md left as it was; add --write to put its sections in)\n');
   process.stdout.write(`\n${targets.map((t) => `${t.met ? 'MET ' : 'GAP '} ${t.section}: ${t.target} — ${t.measured}`).join('\n')}\n`);
   if (failures.length) process.exitCode = 1;
 }

@@ -27,6 +27,7 @@ export const REPORTS = [
   { report: 'nest-hosting', entry: 'index.d.ts' },
   { report: 'nest-hosting-health', entry: 'health/index.d.ts' },
   { report: 'nest-hosting-dashboard', entry: 'dashboard/index.d.ts' },
+  { report: 'nest-hosting-testing', entry: 'testing/index.d.ts' },
 ];
 
 const check = process.argv.includes('--check');

@@ -2,6 +2,7 @@
 export const BACKGROUND_SERVICE_METADATA = 'hosting:background-service';
 export const PERIODIC_METADATA = 'hosting:periodic';
 export const QUEUE_WORKER_METADATA = 'hosting:queue-worker';
+export const DELAYED_METADATA = 'hosting:delayed';
 
 /** Largest delay Node's timers accept; longer periods are reached by chaining timers. */
 export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;

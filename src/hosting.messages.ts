@@ -29,17 +29,17 @@ const show = (value: unknown): string => {
   return text.length > MAX_SHOWN_CHARS ? `${text.slice(0, MAX_SHOWN_CHARS)}…` : text;
 };
 
-export const INVALID_PERIOD = (owner: string, value: unknown) =>
-  `@Periodic on ${owner}: period must be a positive number of milliseconds up to ${MAX_DURATION_MS} (100 years), got ${show(value)}`;
+export const INVALID_PERIOD = (owner: string, value: unknown, where = `@Periodic on ${owner}`) =>
+  `${where}: period must be a positive number of milliseconds up to ${MAX_DURATION_MS} (100 years), got ${show(value)}`;
 
-export const INVALID_CRON = (owner: string, expression: unknown, reason: string) =>
-  `@Periodic on ${owner}: invalid cron expression ${show(expression)} (${reason})`;
+export const INVALID_CRON = (owner: string, expression: unknown, reason: string, where = `@Periodic on ${owner}`) =>
+  `${where}: invalid cron expression ${show(expression)} (${reason})`;
 
-export const INVALID_TIME_ZONE = (owner: string, timeZone: unknown) =>
-  `@Periodic on ${owner}: option "timeZone" must be an IANA time zone name such as "Europe/Paris", got ${show(timeZone)}`;
+export const INVALID_TIME_ZONE = (owner: string, timeZone: unknown, where = `@Periodic on ${owner}`) =>
+  `${where}: option "timeZone" must be an IANA time zone name such as "Europe/Paris", got ${show(timeZone)}`;
 
-export const AMBIGUOUS_SCHEDULE = (owner: string, value: unknown) =>
-  `@Periodic on ${owner}: give exactly one of a period in milliseconds, { every } or { cron }, got ${show(value)}`;
+export const AMBIGUOUS_SCHEDULE = (owner: string, value: unknown, where = `@Periodic on ${owner}`) =>
+  `${where}: give exactly one of a period in milliseconds, { every } or { cron }, got ${show(value)}`;
 
 /** The one shape of a bad option: `<where>: option "<option>" must be <expected>, got <value>`. */
 export const INVALID_OPTION_AT = (where: string, option: string, expected: string, value: unknown) =>
@@ -185,6 +185,21 @@ export const DUPLICATE_WORKER = (name: string, first: string, second: string) =>
 export const QUEUE_WITHOUT_WORKER = (name: string) =>
   `Queue "${name}" has no @QueueWorker: its items wait until a worker for it runs (in another process, with a durable backend)`;
 
+export const QUEUE_WORKER_DISABLED = (name: string, owner: string, durable: boolean) =>
+  `Queue "${name}": its worker ${owner} is disabled in this process (enabled: false)` +
+  (durable
+    ? '; items enqueued here are consumed by a process where it is enabled'
+    : '; with the memory backend, items enqueued here wait in this process and are never consumed');
+
+/** Logged once at start-up when units are turned off (`enabled: false`). */
+export const UNITS_DISABLED = (names: readonly string[]) => `Disabled in this process (enabled: false): ${names.join(', ')}`;
+
+export const UNIT_DISABLED = (method: string, name: string) =>
+  `HostingRegistry.${method}: "${name}" is disabled in this process (enabled: false); it does not run here`;
+
+export const INVALID_DELAY = (owner: string, value: unknown) =>
+  `@Delayed on ${owner}: delay must be a number of milliseconds from 0 to ${MAX_DURATION_MS} (100 years), got ${show(value)}`;
+
 export const QUEUE_ITEM_RETRY = (name: string, id: string, attempt: number, attempts: number, error: unknown) =>
   `Queue "${name}" item ${id} failed try ${attempt} of ${attempts}, will retry: ${errorMessage(error)}`;
 
@@ -210,3 +225,28 @@ export const EXCLUSIVE_NEEDS_REDIS = (owner: string) =>
 export const CONNECTIONS_DOWN = (down: ReadonlyArray<{ name: string; since: Date; lastError?: string }>) =>
   `Redis connection${down.length === 1 ? '' : 's'} down: ` +
   down.map((c) => `${c.name} since ${c.since.toISOString()}${c.lastError ? ` (${c.lastError})` : ''}`).join('; ');
+
+/** Where a task added at run time is named in messages: `HostingRegistry.addPeriodic("tenant-7")`. */
+export const RUN_TIME_OWNER = (method: string, name: string) => `HostingRegistry.${method}(${show(name)})`;
+
+export const INVALID_ARGUMENT = (where: string, argument: string, expected: string, value: unknown) =>
+  `${where}: ${argument} must be ${expected}, got ${show(value)}`;
+
+export const ADD_WHILE_STOPPING = (method: string, name: string) =>
+  `HostingRegistry.${method}: cannot add ${show(name)}, the host is stopping or has stopped; nothing is added once a stop has begun`;
+
+export const NO_HOST = (method: string) =>
+  `HostingRegistry.${method}: no host runs this registry; import HostingModule.forRoot() and get the registry by injection`;
+
+export const UNKNOWN_PROVIDER = (where: string, provider: unknown) =>
+  `${where}: handler.provider ${show(provider)} is not a provider or controller of this app; register it in a module's providers`;
+
+export const NOT_A_PROVIDER_METHOD = (where: string, className: string, method: unknown) =>
+  `${where}: handler.method must name a method of ${className}, got ${show(method)}`;
+
+/** The abort reason of a unit's running work when `HostingRegistry.remove` stops it. */
+export const UNIT_REMOVED = (name: string) => `"${name}" removed through HostingRegistry.remove`;
+
+export const REMOVE_ABANDONED = (name: string, timeoutMs: number) =>
+  `HostingRegistry.remove: "${name}" did not stop within the shutdown budget of ${timeoutMs} ms (shutdownTimeoutMs); ` +
+  'it was removed and its running work abandoned';

@@ -22,6 +22,7 @@ import { ScopeEndHooks } from './scopes/scope-end-hooks.js';
 import { ScopeFactory } from './scopes/scope-factory.js';
 import { SystemdNotifier } from './systemd/systemd-notifier.js';
 import { OneCopy } from './one-copy.js';
+import { TimeProvider } from './time/time-provider.js';
 
 /**
  * The hosted-services module. Import it once, in the root module; it is global. Decorated
@@ -36,8 +37,18 @@ import { OneCopy } from './one-copy.js';
 @OneCopy('HostingModule')
 @Module({
   imports: [DiscoveryModule],
-  providers: [HostingExplorer, HostingHost, HostingRegistry, HostLifetime, ScopeEndHooks, ScopeFactory, QueueManager, SystemdNotifier],
-  exports: [HostingRegistry, HostLifetime, ScopeFactory, QueueManager, SystemdNotifier],
+  providers: [
+    HostingExplorer,
+    HostingHost,
+    HostingRegistry,
+    HostLifetime,
+    ScopeEndHooks,
+    ScopeFactory,
+    QueueManager,
+    SystemdNotifier,
+    { provide: TimeProvider, useFactory: (options?: HostingOptions) => options?.timeProvider ?? TimeProvider.system, inject: [HOSTING_OPTIONS] },
+  ],
+  exports: [HostingRegistry, HostLifetime, ScopeFactory, QueueManager, SystemdNotifier, TimeProvider],
 })
 export class HostingModule extends HostingConfigurableModule {
   /** Registers the host with `options` (all optional); bad options fail here, naming the option and the value. */

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 export { HostingModule } from './hosting.module.js';
-export type { HostingOptions, ServiceErrorBehavior } from './interfaces/hosting-options.interface.js';
+export type { HostingEnabledOptions, HostingOptions, ServiceErrorBehavior } from './interfaces/hosting-options.interface.js';
 export { BackgroundService } from './decorators/background-service.decorator.js';
 export type { BackgroundServiceClass } from './decorators/background-service.decorator.js';
 export type {
@@ -16,6 +16,9 @@ export type {
 } from './interfaces/background-service-options.interface.js';
 export { Periodic } from './decorators/periodic.decorator.js';
 export type { PeriodicMethod } from './decorators/periodic.decorator.js';
+export { Delayed } from './decorators/delayed.decorator.js';
+export type { DelayedMethod } from './decorators/delayed.decorator.js';
+export type { DelayedTaskOptions } from './interfaces/delayed-options.interface.js';
 export { CronExpression } from './scheduling/cron-expression.js';
 export type {
   CronSchedule,
@@ -28,6 +31,13 @@ export { ScopeFactory } from './scopes/scope-factory.js';
 export { HostScope } from './scopes/host-scope.js';
 export type { OnScopeEnd } from './scopes/on-scope-end.interface.js';
 export { HostingRegistry } from './registry/hosting.registry.js';
+export type {
+  MethodName,
+  ProviderMethod,
+  RunTimeBackgroundServiceOptions,
+  RunTimePeriodicOptions,
+  TaskHandler,
+} from './registry/run-time-tasks.js';
 export { UnknownServiceError } from './errors/unknown-service.error.js';
 export { ServiceKindError } from './errors/service-kind.error.js';
 export { ServiceStateError } from './errors/service-state.error.js';
@@ -56,3 +66,5 @@ export type {
 } from './interfaces/queue-options.interface.js';
 export type { ConnectionOptions, RedisClient, RedisConnectionOptions } from './interfaces/redis-connection.interface.js';
 export { SystemdNotifier } from './systemd/systemd-notifier.js';
+export { TimeProvider } from './time/time-provider.js';
+export type { TimerHandle, WallClockJumpListener } from './time/time-provider.js';

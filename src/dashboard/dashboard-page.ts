@@ -39,7 +39,7 @@ tr:last-child td{border-bottom:0}td.num{text-align:right;font-variant-numeric:ta
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;white-space:nowrap}
 .state-running,.host-running{background:var(--run-bg);color:var(--run)}.state-idle{background:var(--ok-bg);color:var(--ok)}
 .state-starting,.state-stopping,.host-starting,.host-stopping,.paused{background:var(--warn-bg);color:var(--warn)}
-.state-stopped{background:var(--idle-bg);color:var(--idle)}.state-faulted{background:var(--bad-bg);color:var(--bad)}
+.state-stopped,.state-disabled{background:var(--idle-bg);color:var(--idle)}.state-faulted{background:var(--bad-bg);color:var(--bad)}
 .kind{background:var(--idle-bg);color:var(--idle);font-weight:500}
 .conns{margin-top:4px;display:flex;flex-wrap:wrap;gap:3px}.conn{font-weight:500;font-size:11px}
 .conn-up{background:var(--ok-bg);color:var(--ok)}.conn-connecting{background:var(--warn-bg);color:var(--warn)}.conn-down{background:var(--bad-bg);color:var(--bad)}
@@ -221,6 +221,8 @@ function connections(list: ConnectionStatus[] | undefined, now: number): SafeHtm
 
 function actions(s: ServiceStatus, host: DashboardSnapshot['host']['state']): SafeHtml {
   const button = (action: string, label: string) => html`<button type="button" data-action="${action}" data-name="${s.name}">${label}</button>`;
+  // A unit turned off in this process takes no action (the registry refuses them).
+  if (s.state === 'disabled' && s.kind !== 'queue') return html`—`;
   // HostingRegistry.restart takes a faulted service while the host runs (it refuses the others).
   if (s.kind === 'background') return s.state === 'faulted' && host === 'running' ? button('restart', 'Restart') : html`—`;
   return html`${s.kind === 'periodic' ? button('trigger', 'Run now') : ''}${s.paused ? button('resume', 'Resume') : button('pause', 'Pause')}`;

@@ -1,8 +1,10 @@
 import { Injectable, type Type } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
-import { BACKGROUND_SERVICE_METADATA, PERIODIC_METADATA, QUEUE_WORKER_METADATA } from '../hosting.constants.js';
+import { BACKGROUND_SERVICE_METADATA, DELAYED_METADATA, PERIODIC_METADATA, QUEUE_WORKER_METADATA } from '../hosting.constants.js';
 import type { BackgroundServiceOptions } from '../interfaces/background-service-options.interface.js';
 import type { PeriodicMetadata } from '../decorators/periodic.decorator.js';
+import type { DelayedMetadata } from '../decorators/delayed.decorator.js';
+import { defineDelayedTask, type DelayedTaskDefinition } from '../scheduling/delayed-task-definition.js';
 import type { QueueWorkerMetadata } from '../decorators/queue-worker.decorator.js';
 import { definePeriodicTask, type PeriodicTaskDefinition } from '../scheduling/periodic-task-definition.js';
 
@@ -19,6 +21,12 @@ export interface DiscoveredPeriodicTask {
   wrapper: DiscoveredWrapper;
   methodName: string | symbol;
   definition: PeriodicTaskDefinition;
+}
+
+export interface DiscoveredDelayedTask {
+  wrapper: DiscoveredWrapper;
+  methodName: string | symbol;
+  definition: DelayedTaskDefinition;
 }
 
 export interface DiscoveredQueueWorker {
@@ -70,6 +78,18 @@ export class HostingExplorer {
       return [...byMethod.values()].map((entry) => {
         const owner = `${cls.name}.${String(entry.methodName)}`;
         return { wrapper, methodName: entry.methodName, definition: definePeriodicTask(owner, entry.schedule, entry.options) };
+      });
+    });
+  }
+
+  delayedTasks(): DiscoveredDelayedTask[] {
+    return this.wrappers().flatMap((wrapper) => {
+      const cls = classOf(wrapper)!;
+      const entries = (Reflect.getMetadata(DELAYED_METADATA, cls) as DelayedMetadata[] | undefined) ?? [];
+      const byMethod = new Map(entries.map((e) => [e.methodName, e]));
+      return [...byMethod.values()].map((entry) => {
+        const owner = `${cls.name}.${String(entry.methodName)}`;
+        return { wrapper, methodName: entry.methodName, definition: defineDelayedTask(owner, entry.delayMs, entry.options) };
       });
     });
   }

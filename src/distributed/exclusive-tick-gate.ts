@@ -16,6 +16,13 @@ export interface TickClaim {
   slotTtlMs: number;
   /** How long a run's claim lasts without renewal (renewed at half of it); bounds the wait after a crash. */
   leaseMs: number;
+  /**
+   * The slot's instant (epoch ms): when the lease is released it becomes the task's last run slot,
+   * unless a later one is recorded already (see `ExclusiveTickGate.lastRun`).
+   */
+  slotAt?: number;
+  /** How long the last run slot is kept after it was written. */
+  lastRunTtlMs?: number;
 }
 
 /**
@@ -28,6 +35,11 @@ export interface ExclusiveTickGate {
    * has the slot or is still running the task. Rejects when the store cannot be reached.
    */
   tryAcquire(claim: TickClaim): Promise<TickLease | undefined>;
+  /**
+   * The latest slot whose run settled on any instance (epoch ms), undefined when none is recorded.
+   * Rejects when the store cannot be reached.
+   */
+  lastRun?(task: string): Promise<number | undefined>;
   /** The state of the gate's connection(s) to its store, for the status of exclusive tasks. */
   connections?(): ConnectionStatus[];
   /** Releases the connection. Idempotent. */

@@ -18,12 +18,22 @@ export const MIN_LEASE_MS = 2_000;
 /** …and at most this long, the longest an exclusive task waits after its holder crashed. */
 export const MAX_LEASE_MS = 60_000;
 
+/** The shortest time the last run slot of a task is kept (a cluster down longer starts afresh). */
+export const MIN_LAST_RUN_TTL_MS = 30 * 24 * 3_600_000;
+
 /** The exclusive task as the wrapper needs it. */
 export interface ExclusiveTask {
   name: string;
   /** The task's schedule: fixed-rate grids must be anchored at epoch 0, so that instances agree on slots. */
   schedule: Schedule;
   jitterMs: number;
+  /** A catch-up's window (`onMissed: { windowMs }`): the last run slot is kept at least that much longer. */
+  catchUpWindowMs?: number;
+}
+
+/** How long the last run slot of a task is kept: 30 days or two periods, plus the catch-up window. */
+export function lastRunTtlMs(task: ExclusiveTask): number {
+  return Math.max(MIN_LAST_RUN_TTL_MS, 2 * (task.schedule.periodMs ?? 0)) + (task.catchUpWindowMs ?? 0);
 }
 
 /** The TTL of a slot key and of a run lease, from the task's period. */
@@ -42,11 +52,17 @@ export function exclusiveTimings(task: ExclusiveTask): { slotTtlMs: number; leas
  * run it again.
  */
 export function claimKey(task: ExclusiveTask, context: TickContext): string {
+  return `${task.name}@${new Date(claimSlot(task, context)).toISOString()}`;
+}
+
+/** The slot a tick is claimed as (see `claimKey`), in epoch ms. */
+function claimSlot(task: ExclusiveTask, context: TickContext): number {
   const at = context.scheduledAt.getTime();
   const periodMs = task.schedule.periodMs;
-  if (periodMs === undefined || context.tick !== 1) return context.slotKey;
+  // A slot on the grid (a first tick that catches up a missed slot too) is claimed as itself.
+  if (periodMs === undefined || context.tick !== 1 || task.schedule.next(at - 1) === at) return at;
   const previous = task.schedule.next(at - periodMs);
-  return previous === at || previous > at ? context.slotKey : `${task.name}@${new Date(previous).toISOString()}`;
+  return previous > at ? at : previous;
 }
 
 /**
@@ -62,12 +78,14 @@ export function exclusiveTickRunner<R>(
   logger: LoggerService,
 ): (context: TickContext) => Promise<R | typeof SKIPPED_TICK> {
   const outage = new RedisOutageReporter(logger, EXCLUSIVE_TASK(task.name), EXCLUSIVE_TICK_SKIPPED);
-  const timings = exclusiveTimings(task);
+  const timings = { ...exclusiveTimings(task), lastRunTtlMs: lastRunTtlMs(task) };
   return async (context) => {
     if (context.triggered) return run(context);
     let lease;
     try {
-      lease = await gate.tryAcquire({ task: task.name, slotKey: claimKey(task, context), ...timings });
+      const slotAt = claimSlot(task, context);
+      const slotKey = `${task.name}@${new Date(slotAt).toISOString()}`;
+      lease = await gate.tryAcquire({ task: task.name, slotKey, slotAt, ...timings });
       outage.recovered();
     } catch (error) {
       outage.error(error);

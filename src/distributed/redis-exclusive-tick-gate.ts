@@ -40,17 +40,25 @@ return 1`;
 const RENEW = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0`;
+// Ends the run lease and records the slot as the task's last run (only ever later: instances whose
+// clocks lag, or a catch-up of an older slot, never move it back).
 const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`;
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if ARGV[2] ~= '' then
+  local last = tonumber(redis.call('GET', KEYS[2]))
+  if not last or last < tonumber(ARGV[2]) then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
+end
+return 1`;
 
 /**
- * One run per tick across instances, with two Redis keys per task:
+ * One run per tick across instances, with three Redis keys per task:
  * - `<prefix>:{exclusive:<task>}:slot:<slot>` — `SET NX PX`: the first instance to claim a slot
  *   runs it; the key expires on its own, so a crashed holder never blocks later slots.
  * - `<prefix>:{exclusive:<task>}:running` — the run lease, renewed at half its TTL while the run
  *   lasts and deleted when it ends: while it exists no instance starts the task, so runs never
  *   overlap across instances either. After a crash it lapses within `leaseMs`.
+ * - `<prefix>:{exclusive:<task>}:last` — the latest slot whose run settled (epoch ms), written
+ *   with the lease's release; an instance that starts reads it to find slots the cluster missed.
  * The braces keep both keys of a task in one Redis Cluster slot.
  */
 export class RedisExclusiveTickGate implements ExclusiveTickGate {
@@ -82,12 +90,20 @@ export class RedisExclusiveTickGate implements ExclusiveTickGate {
     this.ready.catch(() => undefined); // surfaced by tryAcquire and by whoever awaits `ready`
   }
 
-  async tryAcquire({ task, slotKey, slotTtlMs, leaseMs }: TickClaim): Promise<TickLease | undefined> {
+  async tryAcquire(claim: TickClaim): Promise<TickLease | undefined> {
+    const { task, slotKey, slotTtlMs, leaseMs } = claim;
     const client = await this.client;
     await this.whenReady(client);
     const keys = this.keys(task);
     const won = await client.eval(ACQUIRE, 2, keys.slot(slotKey), keys.running, this.owner, Math.ceil(slotTtlMs), Math.ceil(leaseMs));
-    return won === 1 ? this.lease(client, task, keys.running, leaseMs) : undefined;
+    return won === 1 ? this.lease(client, claim, keys) : undefined;
+  }
+
+  async lastRun(task: string): Promise<number | undefined> {
+    const client = await this.client;
+    await this.whenReady(client);
+    const value = await client.get(this.keys(task).last);
+    return value === null ? undefined : Number(value);
   }
 
   /** The state of the gate's connection, shown in the status of every exclusive task. */
@@ -160,10 +176,11 @@ export class RedisExclusiveTickGate implements ExclusiveTickGate {
 
   private keys(task: string) {
     const base = `${this.prefix}:{exclusive:${task}}`;
-    return { running: `${base}:running`, slot: (slotKey: string) => `${base}:slot:${slotKey}` };
+    return { running: `${base}:running`, last: `${base}:last`, slot: (slotKey: string) => `${base}:slot:${slotKey}` };
   }
 
-  private lease(client: Redis, task: string, key: string, leaseMs: number): TickLease {
+  private lease(client: Redis, { task, leaseMs, slotAt, lastRunTtlMs }: TickClaim, keys: { running: string; last: string }): TickLease {
+    const key = keys.running;
     let released: Promise<void> | undefined;
     let warned = false;
     const renew = setInterval(() => {
@@ -179,7 +196,9 @@ export class RedisExclusiveTickGate implements ExclusiveTickGate {
       release: () => {
         clearInterval(renew);
         this.renewals.delete(renew);
-        released ??= client.eval(RELEASE, 1, key, this.owner).then(
+        const recorded = slotAt === undefined ? '' : String(slotAt);
+        const ttl = Math.ceil(lastRunTtlMs ?? leaseMs);
+        released ??= client.eval(RELEASE, 2, key, keys.last, this.owner, recorded, ttl).then(
           () => undefined,
           () => undefined, // the lease lapses on its own
         );

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { HostLifetime } from '../host/host-lifetime.js';
 import { HostingRegistry } from '../registry/hosting.registry.js';
+import { TimeProvider } from '../time/time-provider.js';
 import { INVALID_OVERDUE_PERIODS, INVALID_READINESS_IGNORE } from './health.messages.js';
 import { assessHosting, DEFAULT_OVERDUE_PERIODS, downConnections, type HostingHealthOptions, type HostingReadinessOptions } from './hosting-health.js';
 import { OneCopy } from '../one-copy.js';
@@ -33,11 +34,12 @@ export class HostingHealthIndicator {
   /** Made by Nest, never by app code: inject it. */
   constructor(...madeByNest: never);
   /** @internal injected by Nest */
-  constructor(indicators: HealthIndicatorService, registry: HostingRegistry, lifetime: HostLifetime);
+  constructor(indicators: HealthIndicatorService, registry: HostingRegistry, lifetime: HostLifetime, time: TimeProvider);
   constructor(
     private readonly indicators: HealthIndicatorService,
     private readonly registry: HostingRegistry,
     private readonly lifetime: HostLifetime,
+    private readonly time: TimeProvider,
   ) {}
 
   /** Down when a hosted unit is faulted, or a periodic task is late by more than `overduePeriods` periods. */
@@ -46,7 +48,7 @@ export class HostingHealthIndicator {
     if (typeof overduePeriods !== 'number' || !(overduePeriods >= 0) || !Number.isFinite(overduePeriods))
       throw new TypeError(INVALID_OVERDUE_PERIODS(overduePeriods));
     const statuses = this.registry.list();
-    const { faulted, overdue } = assessHosting(statuses, { ...options, overduePeriods });
+    const { faulted, overdue } = assessHosting(statuses, { ...options, overduePeriods }, this.time.now()); // the host's clock: virtual in tests
     const session = this.indicators.check(key);
     if (!faulted.length && !overdue.length) return session.up({ services: statuses.length });
     return session.down({ services: statuses.length, faulted, overdue });

@@ -15,7 +15,7 @@ import {
 } from '../hosting.messages.js';
 import type { HostedUnit, StopRequest } from '../registry/hosted-unit.js';
 import { StatusTracker } from '../registry/status-tracker.js';
-import { setLongTimeout, type LongTimeout } from '../scheduling/long-timeout.js';
+import type { TimeProvider, TimerHandle } from '../time/time-provider.js';
 
 /** A validated `@BackgroundService`. */
 export interface BackgroundServiceDefinition {
@@ -34,7 +34,9 @@ export class BackgroundServiceRunner implements HostedUnit {
   private readonly tracker: StatusTracker;
   private readonly controller = new AbortController();
   private pendingStart?: NodeJS.Immediate;
-  private restartTimer?: LongTimeout;
+  private starting?: Promise<void>;
+  private launched?: () => void;
+  private restartTimer?: TimerHandle;
   private running?: Promise<void>;
   private restarts = 0;
   /** Its own failure asked the host to stop (`stopHost`, or `restart` exhausted): no restart then. */
@@ -45,8 +47,10 @@ export class BackgroundServiceRunner implements HostedUnit {
     private readonly logger: LoggerService,
     /** Called when the failure policy says the host must stop. */
     private readonly stopHost: (reason: string) => void,
+    /** The host's clock: restart delays and run durations. */
+    private readonly time: TimeProvider,
   ) {
-    this.tracker = new StatusTracker(definition.name, 'background');
+    this.tracker = new StatusTracker(definition.name, 'background', () => time.now());
   }
 
   get name(): string {
@@ -58,7 +62,13 @@ export class BackgroundServiceRunner implements HostedUnit {
   }
 
   start(): void {
+    this.starting = new Promise<void>((resolve) => (this.launched = resolve));
     this.pendingStart = setImmediate(() => this.launch());
+  }
+
+  /** A start about to call `execute` (for `HostingRegistry.whenIdle`); a running `execute` is not awaited. */
+  busyWork(): Promise<void> | undefined {
+    return this.pendingStart ? this.starting : undefined;
   }
 
   stop({ reason }: StopRequest): Promise<void> | undefined {
@@ -98,10 +108,11 @@ export class BackgroundServiceRunner implements HostedUnit {
   private launch(): void {
     clearImmediate(this.pendingStart);
     this.pendingStart = undefined;
+    this.launched?.();
     this.restartTimer = undefined;
     this.tracker.state = 'running';
     this.tracker.runStarted();
-    this.running = this.runOnce(this.controller.signal, Date.now());
+    this.running = this.runOnce(this.controller.signal, this.time.monotonic());
   }
 
   private async runOnce(signal: AbortSignal, startedAt: number): Promise<void> {
@@ -119,7 +130,7 @@ export class BackgroundServiceRunner implements HostedUnit {
       return;
     }
     this.tracker.runFailed(failure.error);
-    this.onFailure(failure.error, signal.aborted, Date.now() - startedAt);
+    this.onFailure(failure.error, signal.aborted, this.time.monotonic() - startedAt);
   }
 
   private onFailure(error: unknown, stopping: boolean, ranForMs: number): void {
@@ -137,7 +148,7 @@ export class BackgroundServiceRunner implements HostedUnit {
         const delayMs = Math.min(restart.initialDelayMs * 2 ** this.restarts, restart.maxDelayMs);
         this.restarts++;
         this.tracker.state = 'starting';
-        this.restartTimer = setLongTimeout(() => this.launch(), delayMs);
+        this.restartTimer = this.time.setTimeout(() => this.launch(), delayMs);
         contain(() => this.logger.warn(SERVICE_RESTARTING(name, this.restarts, restart.maxRestarts, delayMs)));
         return;
       }

@@ -4,7 +4,11 @@ import type { HostingOptions } from '../interfaces/hosting-options.interface.js'
 import { ERROR_BEHAVIORS } from '../validation/background-service-options.validation.js';
 import { OptionsValidator, type OptionsSource } from '../validation/options-validator.js';
 
-const HOSTING_KEYS = ['shutdownTimeoutMs', 'onServiceError', 'exitAfterSignal', 'redis'] as const;
+const HOSTING_KEYS = ['shutdownTimeoutMs', 'onServiceError', 'exitAfterSignal', 'redis', 'timeProvider', 'enabled'] as const;
+const ENABLED_KEYS = ['periodic', 'delayed', 'background', 'queueWorkers'] as const;
+const TIME_PROVIDER_METHODS = ['now', 'monotonic', 'setTimeout', 'onWallClockJump'] as const;
+const isTimeProvider = (value: unknown): boolean =>
+  typeof value === 'object' && value !== null && TIME_PROVIDER_METHODS.every((m) => typeof (value as Record<string, unknown>)[m] === 'function');
 
 /** `HostingOptions` with their defaults applied. */
 export interface ResolvedHostingOptions {
@@ -41,6 +45,11 @@ export function bindHostingOptions(
   check.oneOf('onServiceError', ERROR_BEHAVIORS);
   set('exitAfterSignal', check.boolean('exitAfterSignal'));
   if (extraKeys.includes('isGlobal')) set('isGlobal', check.boolean('isGlobal'));
+  if (options?.enabled !== undefined) {
+    const enabled = check.nested('enabled', ENABLED_KEYS);
+    bound.enabled = Object.fromEntries(ENABLED_KEYS.flatMap((key) => (enabled.get(key) === undefined ? [] : [[key, enabled.boolean(key)]])));
+  }
+  check.check('timeProvider', isTimeProvider, `a TimeProvider (TimeProvider.system, a VirtualTime from 'nest-hosting/testing', or an object with ${TIME_PROVIDER_METHODS.join(', ')})`);
   if (options?.redis !== undefined) assertRedisConnection(`${where}({ redis })`, options.redis);
   return { options: bound as HostingOptions, resolved: { shutdownTimeoutMs: shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS } };
 }

@@ -20,16 +20,21 @@ import {
   HOST_STOPPED_PAST_DEADLINE,
   STOPPING_HOST,
   TASK_FAILED,
+  QUEUE_WORKER_DISABLED,
+  UNITS_DISABLED,
   stackOf,
 } from '../hosting.messages.js';
 import { MAX_TIMER_DELAY_MS } from '../hosting.constants.js';
 import { HOSTING_OPTIONS } from '../hosting.module-definition.js';
-import type { HostingOptions } from '../interfaces/hosting-options.interface.js';
+import type { HostingEnabledOptions, HostingOptions } from '../interfaces/hosting-options.interface.js';
+import { DisabledUnit } from '../registry/disabled-unit.js';
+import { OneShotTimer } from '../scheduling/one-shot-timer.js';
 import { HostingExplorer } from '../discovery/hosting.explorer.js';
 import { QueueManager } from '../queues/queue-manager.js';
 import { resolveWorkerOptions } from '../queues/queue-options.validation.js';
 import { HostingRegistry } from '../registry/hosting.registry.js';
 import { PeriodicTimer, type TickRunner } from '../scheduling/periodic-timer.js';
+import type { PeriodicTaskDefinition } from '../scheduling/periodic-task-definition.js';
 import type { ExclusiveTickGate } from '../distributed/exclusive-tick-gate.js';
 import { exclusiveTickRunner } from '../distributed/exclusive-tick-runner.js';
 import { RedisExclusiveTickGate } from '../distributed/redis-exclusive-tick-gate.js';
@@ -42,6 +47,10 @@ import { bindHostingOptions } from './hosting-options.validation.js';
 import { validateBackgroundServiceOptions } from '../validation/background-service-options.validation.js';
 import { awaitWithDeadline } from './shutdown-deadline.js';
 import { findNestShutdownListener } from './shutdown-signals.js';
+import { RunTimeUnits } from './run-time-units.js';
+import type { HostPhase } from '../registry/run-time-tasks.js';
+import type { HostedUnit } from '../registry/hosted-unit.js';
+import { TimeProvider } from '../time/time-provider.js';
 
 /**
  * Owns the host's life: finds hosted work at module init, starts it at bootstrap, and stops it
@@ -57,7 +66,11 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
   /** Why a stop was asked for (HostLifetime.stopApplication or a failure), once one was. */
   private stopRequest?: string;
   private started = false;
+  /** For units added at run time: registered until start, started at once while running, refused once stopping. */
+  private phase: HostPhase = 'starting';
   private keepAlive?: NodeJS.Timeout;
+  /** Stops a virtual clock from awaiting this host's work (it is registered at start). */
+  private untrackIdle?: () => void;
   /** The Redis lock of `@Periodic({ exclusive: true })` tasks, created when there is one. */
   private exclusiveGate?: ExclusiveTickGate & { ready: Promise<void> };
 
@@ -70,19 +83,40 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
     private readonly hooks: ScopeEndHooks,
     private readonly queues: QueueManager,
     private readonly modules: ModulesContainer,
+    private readonly time: TimeProvider,
   ) {
     // Validated (and bound, for forRootAsync) already; checked again for a host given options another way.
     const valid = bindHostingOptions(options);
     this.options = valid.options;
     this.shutdownTimeoutMs = valid.resolved.shutdownTimeoutMs;
     lifetime.setStopRequester((reason) => this.requestStop(reason));
+    // Set now, not at module init: a provider's own onModuleInit may add tasks before the host's runs.
+    registry.setRunTimeUnitFactory(
+      new RunTimeUnits({
+        time,
+        logger: this.logger,
+        explorer,
+        moduleRef,
+        hooks,
+        shutdownTimeoutMs: this.shutdownTimeoutMs,
+        onServiceError: this.options.onServiceError ?? 'stopHost',
+        phase: () => this.phase,
+        isEnabled: (kind, own) => this.isEnabled(kind, own),
+        createPeriodicTimer: (definition, run) => this.createPeriodicTimer(definition, run),
+        failHost: (reason) => this.failHost(reason),
+        launch: (unit) => this.launch(unit),
+      }),
+    );
   }
 
   async onModuleInit(): Promise<void> {
     try {
       this.registerBackgroundServices();
       this.registerPeriodicTasks();
+      this.registerDelayedTasks();
       this.registerQueues();
+      const disabled = this.registry.units().filter((unit) => unit instanceof DisabledUnit);
+      if (disabled.length) this.logger.log(UNITS_DISABLED(disabled.map((unit) => unit.name)));
       await this.exclusiveGate?.ready; // ioredis missing: fail at start-up, with install guidance
     } catch (error) {
       // Nest runs no shutdown hook after a failed init (and app.close() rethrows), so the Redis
@@ -102,6 +136,10 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
     for (const { wrapper, className, options } of this.explorer.backgroundServices()) {
       if (!wrapper.isDependencyTreeStatic() || wrapper.isTransient) throw new Error(BACKGROUND_SERVICE_NOT_SINGLETON(className));
       const valid = validateBackgroundServiceOptions(className, options);
+      if (!this.isEnabled('background', valid.enabled)) {
+        this.registry.register(new DisabledUnit(valid.name ?? className, 'background'), className);
+        continue;
+      }
       const runner = new BackgroundServiceRunner(
         {
           name: valid.name ?? className,
@@ -111,6 +149,7 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
         },
         this.logger,
         (reason) => this.failHost(reason),
+        this.time,
       );
       this.registry.register(runner, className);
     }
@@ -118,24 +157,58 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
 
   private registerPeriodicTasks(): void {
     for (const { wrapper, methodName, definition } of this.explorer.periodicTasks()) {
-      if (definition.exclusive && !this.options.redis) throw new Error(EXCLUSIVE_NEEDS_REDIS(definition.owner));
-      const invoke = createInvoker(wrapper, this.moduleRef, this.hooks);
-      // Exclusive tasks tick on a grid anchored at epoch 0, so that every instance computes the same slots.
-      const schedule = definition.createSchedule(definition.exclusive ? 0 : Date.now());
-      let run: TickRunner = (context) => invoke(context, methodName, context);
-      if (definition.exclusive) {
-        this.exclusiveGate ??= new RedisExclusiveTickGate({ connection: this.options.redis!, logger: this.logger });
-        run = exclusiveTickRunner({ name: definition.name, schedule, jitterMs: definition.jitterMs }, this.exclusiveGate, run, this.logger);
+      if (!this.isEnabled('periodic', definition.enabled)) {
+        this.registry.register(new DisabledUnit(definition.name, 'periodic', definition.createSchedule(this.time).describe()), definition.owner);
+        continue;
       }
-      const timer = new PeriodicTimer(
-        definition.name,
-        schedule,
-        run,
-        { ...definition, connections: definition.exclusive ? () => this.exclusiveGate?.connections?.() : undefined },
-        (error) => this.logger.error(TASK_FAILED('Periodic task', definition.name), stackOf(error)),
-      );
-      this.registry.register(timer, definition.owner);
+      const invoke = createInvoker(wrapper, this.moduleRef, this.hooks);
+      this.registry.register(this.createPeriodicTimer(definition, (context) => invoke(context, methodName, context)), definition.owner);
     }
+  }
+
+  /** The unit of one periodic task, decorated or added at run time (`HostingRegistry.addPeriodic`). */
+  private createPeriodicTimer(definition: PeriodicTaskDefinition, invoke: TickRunner): PeriodicTimer {
+    if (definition.exclusive && !this.options.redis) throw new Error(EXCLUSIVE_NEEDS_REDIS(definition.owner));
+    // Exclusive tasks tick on a grid anchored at epoch 0, so that every instance computes the same slots.
+    const schedule = definition.createSchedule(this.time);
+    let run = invoke;
+    let lastRunSlot: (() => Promise<number | undefined>) | undefined;
+    if (definition.exclusive) {
+      const gate = (this.exclusiveGate ??= new RedisExclusiveTickGate({ connection: this.options.redis!, logger: this.logger }));
+      const { onMissed } = definition;
+      const catchUpWindowMs = typeof onMissed === 'object' ? onMissed.windowMs : undefined;
+      run = exclusiveTickRunner({ name: definition.name, schedule, jitterMs: definition.jitterMs, catchUpWindowMs }, gate, run, this.logger);
+      // The cluster's last run of the task, read at start: slots every instance missed are dealt with as `onMissed` says.
+      lastRunSlot = async () => gate.lastRun?.(definition.name);
+    }
+    return new PeriodicTimer(
+      definition.name,
+      schedule,
+      run,
+      { ...definition, time: this.time, lastRunSlot, connections: definition.exclusive ? () => this.exclusiveGate?.connections?.() : undefined },
+      (error) => this.logger.error(TASK_FAILED('Periodic task', definition.name), stackOf(error)),
+    );
+  }
+
+  /** `@Delayed` methods: each a `OneShotTimer` that runs once, its delay after the host started. */
+  private registerDelayedTasks(): void {
+    for (const { wrapper, methodName, definition } of this.explorer.delayedTasks()) {
+      const invoke = createInvoker(wrapper, this.moduleRef, this.hooks);
+      const timer = new OneShotTimer(
+        definition.name,
+        definition.delayMs,
+        (context) => invoke(context, methodName, context),
+        { time: this.time, timeoutMs: definition.timeoutMs },
+        (error) => this.logger.error(TASK_FAILED('Delayed task', definition.name), stackOf(error)),
+      );
+      const unit = this.isEnabled('delayed', definition.enabled) ? timer : new DisabledUnit(definition.name, 'periodic', timer.describe());
+      this.registry.register(unit, definition.owner);
+    }
+  }
+
+  /** Whether a unit runs here: its own `enabled`, and its kind's in `forRoot({ enabled })` (both default to true). */
+  private isEnabled(kind: keyof HostingEnabledOptions, own: boolean | undefined): boolean {
+    return own !== false && this.options.enabled?.[kind] !== false;
   }
 
   private registerQueues(): void {
@@ -146,14 +219,22 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
       const first = bound.get(metadata.queue);
       if (first) throw new Error(DUPLICATE_WORKER(metadata.queue, first, owner));
       bound.set(metadata.queue, owner);
+      const options = resolveWorkerOptions(owner, metadata.options);
+      if (!this.isEnabled('queueWorkers', options.enabled)) {
+        queue.disableWorker();
+        const durable = queue.backendKind !== 'memory';
+        if (durable) this.logger.log(QUEUE_WORKER_DISABLED(queue.name, owner, true));
+        else this.logger.warn(QUEUE_WORKER_DISABLED(queue.name, owner, false));
+        continue;
+      }
       queue.bindWorker({
         invoke: createInvoker(wrapper, this.moduleRef, this.hooks),
         methodName: metadata.methodName,
-        options: resolveWorkerOptions(owner, metadata.options),
+        options,
       });
     }
     for (const queue of this.queues.all()) {
-      if (!queue.hasWorker) this.logger.warn(QUEUE_WITHOUT_WORKER(queue.name));
+      if (!queue.hasWorker && !queue.workerDisabled) this.logger.warn(QUEUE_WITHOUT_WORKER(queue.name));
       this.registry.register(queue, `HostingModule.registerQueue({ name: '${queue.name}' })`);
     }
   }
@@ -170,6 +251,8 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
   private start(): void {
     const earlyStop = this.stopRequest;
     if (earlyStop === undefined) {
+      this.untrackIdle = this.time.trackIdle(() => this.registry.busyWork());
+      this.phase = 'running'; // a unit added by one starting now is started at once (launch)
       for (const unit of this.registry.units()) unit.start();
       this.holdProcess();
     }
@@ -191,6 +274,7 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
     // Connections (Redis) close only now, after the drain, so in-flight work could still use them.
     await this.closeConnections();
     this.releaseProcess();
+    this.untrackIdle?.();
     this.lifetime.notifyStopped();
     // Nest re-raises the signal after its hooks, which would end the process by that signal;
     // like .NET, exit with the code instead (0, or 1 after a stopHost failure).
@@ -200,6 +284,7 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
   /** Signals all running work at once and awaits it together, up to the shutdown deadline. Idempotent. */
   stopHostedWork(reason: unknown): Promise<void> {
     this.stopping ??= (async () => {
+      this.phase = 'stopping';
       const startedAt = performance.now();
       this.lifetime.notifyStopping(reason);
       const units = this.registry.units();
@@ -242,8 +327,16 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
    * own, and Node would exit under it without running any shutdown hook.
    */
   private holdProcess(): void {
-    const busy = this.registry.units().some((unit) => unit.kind !== 'queue' || this.queues.get(unit.name)?.hasWorker);
+    const busy = this.registry
+      .units()
+      .some((unit) => !(unit instanceof DisabledUnit) && (unit.kind !== 'queue' || this.queues.get(unit.name)?.hasWorker));
     if (busy) this.keepAlive = setInterval(() => undefined, MAX_TIMER_DELAY_MS);
+  }
+
+  /** Starts a unit added through `HostingRegistry` while the host runs, and holds the process for it. */
+  private launch(unit: HostedUnit): void {
+    unit.start();
+    if (!this.keepAlive && !(unit instanceof DisabledUnit)) this.keepAlive = setInterval(() => undefined, MAX_TIMER_DELAY_MS);
   }
 
   private releaseProcess(): void {
@@ -259,6 +352,7 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
   private requestStop(reason: string): void {
     if (this.stopRequest !== undefined || this.stopping) return;
     this.stopRequest = reason;
+    this.phase = 'stopping';
     this.logger.warn(STOPPING_HOST(reason));
     if (this.started) this.closeApp(reason);
     else this.lifetime.notifyStopping(reason); // before start: remembered, and it wins at bootstrap

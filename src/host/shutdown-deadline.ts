@@ -1,4 +1,4 @@
-import { setLongTimeout } from '../scheduling/long-timeout.js';
+import { TimeProvider } from '../time/time-provider.js';
 
 /** One piece of running work that a graceful stop waits for. */
 export interface RunningWork {
@@ -14,8 +14,9 @@ export async function awaitWithDeadline(work: RunningWork[], timeoutMs: number):
   const pending = new Set(work.map((w) => w.name));
   const all = Promise.all(work.map((w) => w.settled.then(() => pending.delete(w.name), () => pending.delete(w.name))));
   let clear = () => {};
-  // A long timer: a deadline above 2^31−1 ms must not fire after 1 ms.
-  const deadline = new Promise<void>((resolve) => (clear = setLongTimeout(resolve, timeoutMs).clear));
+  // On the system clock, whatever the host's TimeProvider: app.close() in a test on virtual time
+  // must not wait for someone to advance it. A long timer: above 2^31−1 ms must not fire after 1 ms.
+  const deadline = new Promise<void>((resolve) => (clear = TimeProvider.system.setTimeout(resolve, timeoutMs).clear));
   await Promise.race([all, deadline]);
   clear();
   return [...pending];

@@ -18,6 +18,12 @@ export interface BackgroundServiceOptions {
   onError?: ServiceErrorBehavior;
   /** Backoff of `onError: 'restart'`. */
   restart?: RestartPolicy;
+  /**
+   * `false`: `execute` is not called in this process; the service is listed in `HostingRegistry`
+   * with state `'disabled'` (health ignores it). See also `HostingOptions.enabled`.
+   * @default true
+   */
+  enabled?: boolean;
 }
 
 /** A class decorated with `@BackgroundService()`. */

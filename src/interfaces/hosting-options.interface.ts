@@ -1,7 +1,30 @@
 import type { ConnectionOptions } from './redis-connection.interface.js';
+import type { TimeProvider } from '../time/time-provider.js';
 
 /** What a background service does when `execute` throws or rejects. */
 export type ServiceErrorBehavior = 'stopHost' | 'ignore' | 'restart';
+
+/**
+ * Which kinds of hosted work run in this process (`HostingModule.forRoot({ enabled })`): one
+ * codebase deployed as a web-only and a worker-only process. A kind set to `false` is not started
+ * here; its units are listed in `HostingRegistry` with state `'disabled'`. Each key defaults to
+ * `true`; a unit's own `enabled: false` turns it off even where its kind is on. From
+ * `forRootAsync`, `"true"`/`"false"` strings (environment variables) are accepted.
+ */
+export interface HostingEnabledOptions {
+  /** `@Periodic` tasks. @default true */
+  periodic?: boolean;
+  /** `@Delayed` one-shot tasks. @default true */
+  delayed?: boolean;
+  /** `@BackgroundService` classes. @default true */
+  background?: boolean;
+  /**
+   * `@QueueWorker` methods: `false` keeps every queue usable to enqueue from this process, but
+   * nothing is consumed here (BullMQ: another process consumes; memory: items wait, with a warning).
+   * @default true
+   */
+  queueWorkers?: boolean;
+}
 
 /** Options of `HostingModule.forRoot`. */
 export interface HostingOptions {
@@ -28,4 +51,16 @@ export interface HostingOptions {
    * (a `redis://` URL, ioredis options, or an ioredis instance). Needs `bullmq` and `ioredis` installed.
    */
   redis?: ConnectionOptions;
+  /**
+   * The clock of every slot, timer and timestamp of the host (also injectable as `TimeProvider`).
+   * Tests pass a `VirtualTime` from `nest-hosting/testing` (or `overrideProvider(TimeProvider)`).
+   * @default TimeProvider.system
+   */
+  timeProvider?: TimeProvider;
+  /**
+   * Turns kinds of hosted work off for this process, e.g. a web-only process:
+   * `{ periodic: false, delayed: false, background: false, queueWorkers: false }`.
+   * @default every kind enabled
+   */
+  enabled?: HostingEnabledOptions;
 }

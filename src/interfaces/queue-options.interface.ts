@@ -63,6 +63,14 @@ export interface QueueWorkerOptions {
   attempts?: number;
   /** Delay between tries. @default { type: 'fixed', delayMs: 0 } */
   backoff?: BackoffOptions;
+  /**
+   * `false`: the worker does not consume the queue in this process; the queue stays usable to
+   * enqueue, and is listed with state `'disabled'`. With BullMQ another process consumes the
+   * items; with the memory backend they wait in this process's memory (a warning at start-up).
+   * See also `HostingOptions.enabled`.
+   * @default true
+   */
+  enabled?: boolean;
 }
 
 /** Options of `WorkQueue.enqueue`. */

@@ -1,8 +1,11 @@
 /** What a hosted unit is. */
 export type ServiceKind = 'background' | 'periodic' | 'queue';
 
-/** Where a hosted unit is in its life. */
-export type ServiceState = 'starting' | 'running' | 'idle' | 'stopping' | 'stopped' | 'faulted';
+/**
+ * Where a hosted unit is in its life. `'disabled'`: turned off for this process (`enabled: false`
+ * on the unit or its kind in `HostingModule.forRoot`): never started, not a failure for health.
+ */
+export type ServiceState = 'starting' | 'running' | 'idle' | 'stopping' | 'stopped' | 'faulted' | 'disabled';
 
 /** Where one connection of a hosted unit to its store (Redis) is. */
 export type ConnectionState = 'connecting' | 'up' | 'down';

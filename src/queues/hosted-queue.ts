@@ -16,6 +16,7 @@ import { StatusTracker, coarseClock } from '../registry/status-tracker.js';
 import type { Invoker } from '../scopes/scoped-invoker.js';
 import { JobContext } from './job-context.js';
 import type { QueueBackend } from './queue-backend.interface.js';
+import { TimeProvider } from '../time/time-provider.js';
 
 /** The worker method bound to a queue. */
 export interface BoundWorker {
@@ -40,16 +41,36 @@ export class HostedQueue<T> implements HostedUnit {
     readonly backend: QueueBackend<T>,
     readonly backendKind: 'memory' | 'bullmq',
     private readonly logger: LoggerService,
+    time: TimeProvider = TimeProvider.system,
   ) {
-    this.tracker = new StatusTracker(options.name, 'queue', coarseClock);
+    // The system clock is read coarsely on this per-item path; any other clock (virtual time) exactly.
+    this.tracker = new StatusTracker(options.name, 'queue', time === TimeProvider.system ? coarseClock : () => time.now());
+  }
+
+  /** Items queued or in flight (not retries waiting out their backoff), for `HostingRegistry.whenIdle`. */
+  busyWork(): Promise<void> | undefined {
+    // A durable queue's items live in Redis, and waiting on them means polling it: `drain()` does.
+    return this.backendKind === 'memory' ? this.backend.whenSettled?.(false) : undefined;
   }
 
   get name(): string {
     return this.options.name;
   }
 
+  private disabled = false;
+
   get hasWorker(): boolean {
     return this.worker !== undefined;
+  }
+
+  /** Its `@QueueWorker` is turned off in this process (`enabled: false`): shown as `'disabled'`, nothing consumed here. */
+  get workerDisabled(): boolean {
+    return this.disabled;
+  }
+
+  /** Marks the worker as turned off here (the queue still takes items). */
+  disableWorker(): void {
+    this.disabled = true;
   }
 
   bindWorker(worker: BoundWorker): void {
@@ -57,7 +78,7 @@ export class HostedQueue<T> implements HostedUnit {
   }
 
   start(): void {
-    this.tracker.state = 'running';
+    this.tracker.state = this.disabled ? 'disabled' : 'running';
     const worker = this.worker;
     if (!worker) return;
     const { attempts } = worker.options;

@@ -60,4 +60,10 @@ export interface QueueBackend<T> {
   connections?(): ConnectionStatus[];
   /** Releases connections; called after `stop`, in `onApplicationShutdown`. */
   dispose?(): Promise<void>;
+  /**
+   * Resolves once no item is queued (and deliverable) or in flight here; with `retries`, also once
+   * no retry waits out its backoff. Undefined when that is so already. `WorkQueue.drain` and
+   * `HostingRegistry.whenIdle` use it.
+   */
+  whenSettled?(retries: boolean): Promise<void> | undefined;
 }

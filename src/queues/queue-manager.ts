@@ -10,6 +10,7 @@ import { backendTypeOf, missingConnection, validateQueueOptions } from './queue-
 import { WorkQueue } from './work-queue.js';
 import { queueConnectionOwner } from './bullmq/bullmq-options.validation.js';
 import { OneCopy } from '../one-copy.js';
+import { TimeProvider } from '../time/time-provider.js';
 
 /** One `registerQueue` call: its options and where it was made (for the message when two conflict). */
 interface Registration<T> {
@@ -29,7 +30,10 @@ export class QueueManager {
   private readonly queues = new Map<string, HostedQueue<unknown>>();
   private readonly registrations = new Map<string, Registration<unknown>>();
 
-  constructor(@Inject(HOSTING_OPTIONS) private readonly hostingOptions: HostingOptions) {}
+  constructor(
+    @Inject(HOSTING_OPTIONS) private readonly hostingOptions: HostingOptions,
+    private readonly time: TimeProvider,
+  ) {}
 
   /**
    * The queue `options` declare. The name is claimed before anything is awaited, so two modules
@@ -86,8 +90,9 @@ export class QueueManager {
       fullMode: options.fullMode,
       onDropped: (item, reason) => hosted.callHook('onDropped', item, reason),
       onLaneFailed: (error) => this.logger.error(QUEUE_LANE_FAILED(options.name), stackOf(error)),
+      time: this.time,
     });
-    hosted = new HostedQueue(options, memory, 'memory', this.logger);
+    hosted = new HostedQueue(options, memory, 'memory', this.logger, this.time);
     return hosted;
   }
 }

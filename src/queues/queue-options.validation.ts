@@ -6,7 +6,7 @@ import { validateBullMqBackendOptions } from './bullmq/bullmq-options.validation
 const FULL_MODES = ['wait', 'dropOldest', 'dropNewest', 'reject'] as const;
 const QUEUE_KEYS = ['name', 'capacity', 'fullMode', 'backend', 'onDropped', 'onFailed'] as const;
 const MEMORY_ONLY = ['capacity', 'fullMode', 'onDropped'] as const;
-const WORKER_KEYS = ['concurrency', 'attempts', 'backoff'] as const;
+const WORKER_KEYS = ['concurrency', 'attempts', 'backoff', 'enabled'] as const;
 const BACKOFF_KEYS = ['type', 'delayMs'] as const;
 const BACKEND_EXPECTED = "'memory', 'bullmq' or { type: 'bullmq', connection }";
 
@@ -55,12 +55,13 @@ export function resolveWorkerOptions(owner: string, options: QueueWorkerOptions)
   const check: OptionsValidator = OptionsValidator.for(`@QueueWorker on ${owner}`, options, WORKER_KEYS);
   const concurrency = check.positiveInteger('concurrency') ?? 1;
   const attempts = check.positiveInteger('attempts') ?? 1;
+  const enabled = check.boolean('enabled') ?? true;
   const backoff = options?.backoff;
-  if (backoff === undefined) return { concurrency, attempts, backoff: { type: 'fixed', delayMs: 0 } };
+  if (backoff === undefined) return { concurrency, attempts, backoff: { type: 'fixed', delayMs: 0 }, enabled };
   const backoffCheck: OptionsValidator = check.nested('backoff', BACKOFF_KEYS);
   const type = backoffCheck.oneOf('type', ['fixed', 'exponential'] as const);
   if (type === undefined) backoffCheck.fail('type', "one of 'fixed', 'exponential'");
   const delayMs = backoffCheck.duration('delayMs');
   if (delayMs === undefined) backoffCheck.fail('delayMs', describeDuration());
-  return { concurrency, attempts, backoff: { type, delayMs } };
+  return { concurrency, attempts, backoff: { type, delayMs }, enabled };
 }

@@ -45,6 +45,18 @@ export class WorkQueue<T = unknown> {
     return this.backend.enqueue(item, options.signal);
   }
 
+  /**
+   * Resolves once every item enqueued so far has settled (processed, failed its last attempt, or
+   * dropped), retries waiting out their backoff included; for tests and scripts, not request paths.
+   * On virtual time a retry's backoff passes only as the test advances the clock: `await
+   * time.advance(…)` first, or drain resolves once the backoff has been advanced past. Resolves at
+   * once for a queue with no worker in this process, or a paused one (nothing would settle them).
+   * On BullMQ it asks Redis every 50 ms.
+   */
+  drain(): Promise<void> {
+    return this.backend.whenSettled?.(true) ?? Promise.resolve();
+  }
+
   /** Items waiting (not yet handed to the worker). */
   get depth(): number {
     return this.backend.counts().depth;

@@ -21,4 +21,10 @@ export interface HostedUnit {
   resume?(): void;
   /** Background services: starts a faulted service again (throws `ServiceStateError` otherwise). */
   restart?(): void;
+  /**
+   * The settling of work in progress now (a tick, queued or in-flight queue items, a start about
+   * to call `execute`), or undefined when there is none. Timers waiting (a backoff, the next slot)
+   * and a long-running `execute` are not work in progress.
+   */
+  busyWork?(): Promise<unknown> | undefined;
 }

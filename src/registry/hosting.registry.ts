@@ -1,9 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { ServiceKindError } from '../errors/service-kind.error.js';
 import { UnknownServiceError } from '../errors/unknown-service.error.js';
-import { DUPLICATE_NAME } from '../hosting.messages.js';
+import { ServiceStateError } from '../errors/service-state.error.js';
+import { ADD_WHILE_STOPPING, DUPLICATE_NAME, INVALID_ARGUMENT, NO_HOST, RUN_TIME_OWNER, UNIT_REMOVED } from '../hosting.messages.js';
+import type { PeriodicSchedule } from '../interfaces/periodic-options.interface.js';
 import type { ServiceStatus } from '../interfaces/service-status.interface.js';
 import type { HostedUnit } from './hosted-unit.js';
+import type { RunTimeBackgroundServiceOptions, RunTimePeriodicOptions, RunTimeUnitFactory, TaskHandler } from './run-time-tasks.js';
 import { OneCopy } from '../one-copy.js';
 
 /**
@@ -19,7 +22,8 @@ import { OneCopy } from '../one-copy.js';
 @OneCopy('HostingRegistry')
 @Injectable()
 export class HostingRegistry {
-  private readonly entries = new Map<string, { unit: HostedUnit; owner: string }>();
+  private readonly entries = new Map<string, { unit: HostedUnit; owner: string; removing?: Promise<void> }>();
+  private factory?: RunTimeUnitFactory;
 
   /** The status of every background service, periodic task and queue, in registration order. */
   list(): ServiceStatus[] {
@@ -69,6 +73,113 @@ export class HostingRegistry {
     const unit = this.find('restart', name);
     if (!unit.restart) throw new ServiceKindError('restart', name, unit.kind, 'background');
     unit.restart();
+  }
+
+  /**
+   * Resolves once the host has no work in progress: no tick running, no item queued or in flight
+   * on a memory queue, no background service about to start; checked again a turn of the event
+   * loop later, so that work started by work that just finished counts too. Not work in progress:
+   * timers waiting (the next slot, a retry's or a restart's backoff: advance a `VirtualTime` for
+   * those), a background service's long-running `execute`, a paused queue or one without a worker
+   * here, and BullMQ queues (their items are in Redis: `WorkQueue.drain()` waits for them).
+   */
+  async whenIdle(): Promise<void> {
+    for (let quiet = 0; quiet < 2; ) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      const busy = this.busyWork();
+      if (busy === undefined) quiet++;
+      else {
+        await busy;
+        quiet = 0;
+      }
+    }
+  }
+
+  /** @internal Work in progress now, or undefined (one look, for `whenIdle` and virtual time). */
+  busyWork(): Promise<unknown> | undefined {
+    let busy: Array<Promise<unknown>> | undefined;
+    for (const { unit } of this.entries.values()) {
+      const work = unit.busyWork?.();
+      if (work !== undefined) (busy ??= []).push(work);
+    }
+    return busy && Promise.all(busy);
+  }
+
+  /**
+   * Adds a periodic task at run time, as `@Periodic(schedule, options)` declares one: the same
+   * schedules (a period in ms, `{ every }`, `{ cron, timeZone, repeatedTime }`), options, validation,
+   * status, health, dashboard row, `trigger`/`pause`/`resume` and shutdown. `handler` is a function
+   * of the run's `TickContext`, or `{ provider, method }`: a provider's method, resolved per run in a
+   * DI scope of its own when the provider is request-scoped. Added before the host started, it
+   * starts with the others; while the host runs, at once. Throws a `TypeError` for bad input (naming
+   * `HostingRegistry.addPeriodic("<name>")`, the option and the value), an `Error` for a name in
+   * use, and `ServiceStateError` (a 409) once the host is stopping.
+   *
+   * @example
+   * ```ts
+   * this.registry.addPeriodic(`report:${tenant.id}`, { cron: '0 0 6 * * *', timeZone: tenant.zone }, { provider: ReportJob, method: 'run' });
+   * ```
+   */
+  addPeriodic<T extends object>(name: string, schedule: PeriodicSchedule, handler: TaskHandler<T>, options?: RunTimePeriodicOptions): void {
+    this.add('addPeriodic', name, (factory, where) => factory.periodic(where, name, schedule, handler as TaskHandler, options));
+  }
+
+  /**
+   * Adds a background service at run time, as `@BackgroundService(options)` declares one: `execute`
+   * is called once on a later turn of the event loop with the host's signal (on start, or at once
+   * when the host runs), and `onError` / `restart` apply as to a decorated service. Throws as `addPeriodic`.
+   */
+  addBackgroundService(name: string, execute: (signal: AbortSignal) => Promise<void> | void, options?: RunTimeBackgroundServiceOptions): void {
+    this.add('addBackgroundService', name, (factory, where) => factory.backgroundService(where, name, execute, options));
+  }
+
+  /**
+   * Adds a one-shot task: `handler` runs once, `delay` milliseconds after the host started (after
+   * this call when the host already runs), or at a `Date` (one already past runs at once). It is
+   * listed as a periodic task (`schedule` `once after <ms> ms` or `once at <ISO date>`, `nextRunAt`
+   * while it waits) and stays listed, `stopped`, after its run until `remove`. `trigger` runs it
+   * now as an extra run; `pause` holds it (resumed after its time, it runs at once). Throws as `addPeriodic`.
+   */
+  addDelayed<T extends object>(name: string, delay: number | Date, handler: TaskHandler<T>): void {
+    this.add('addDelayed', name, (factory, where) => factory.delayed(where, name, delay, handler as TaskHandler));
+  }
+
+  /**
+   * Stops a periodic task or background service (decorated or added at run time) and unregisters
+   * it: no new run starts, the running one's signal aborts, and the promise resolves once it has
+   * settled, or once the host's shutdown budget (`shutdownTimeoutMs`) has passed (then the run is
+   * abandoned and a warning logged). The name is free again afterwards. Rejects with
+   * `UnknownServiceError` (a 404) or, for a queue, `ServiceKindError` (a 409); never throws.
+   */
+  remove(name: string): Promise<void> {
+    const entry = this.entries.get(name);
+    if (!entry) return Promise.reject(new UnknownServiceError('remove', name, [...this.entries.keys()]));
+    const { unit } = entry;
+    if (unit.kind === 'queue') return Promise.reject(new ServiceKindError('remove', name, unit.kind, 'periodic and background'));
+    if (!this.factory) return Promise.reject(new Error(NO_HOST('remove')));
+    entry.removing ??= this.factory.stop(unit, UNIT_REMOVED(name)).then(() => {
+      if (this.entries.get(name) === entry) this.entries.delete(name);
+    });
+    return entry.removing;
+  }
+
+  /** @internal The host: how units added at run time are built, started and stopped. */
+  setRunTimeUnitFactory(factory: RunTimeUnitFactory): void {
+    this.factory = factory;
+  }
+
+  private add(method: string, name: string, build: (factory: RunTimeUnitFactory, where: string) => HostedUnit): void {
+    if (typeof name !== 'string' || name.length === 0) throw new TypeError(INVALID_ARGUMENT(`HostingRegistry.${method}`, 'name', 'a non-empty string', name));
+    const factory = this.factory;
+    if (!factory) throw new Error(NO_HOST(method));
+    const phase = factory.phase();
+    if (phase === 'stopping') throw new ServiceStateError(method, name, 'stopped', ADD_WHILE_STOPPING(method, name));
+    const owner = RUN_TIME_OWNER(method, name);
+    const existing = this.entries.get(name);
+    if (existing) throw new Error(DUPLICATE_NAME(name, existing.owner, owner));
+    const unit = build(factory, owner);
+    this.register(unit, owner);
+    if (phase === 'running') factory.launch(unit);
   }
 
   /** @internal */

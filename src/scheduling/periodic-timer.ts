@@ -3,7 +3,8 @@ import type { HostedUnit, StopRequest } from '../registry/hosted-unit.js';
 import { StatusTracker } from '../registry/status-tracker.js';
 import { isAbortCaused } from '../errors/abort.js';
 import { TICK_TIMED_OUT } from '../hosting.messages.js';
-import { setLongTimeout, type LongTimeout } from './long-timeout.js';
+import { watchdog, type TimeProvider, type TimerHandle } from '../time/time-provider.js';
+import type { MissedPolicy } from './periodic-task-definition.js';
 import type { Schedule } from './schedule.js';
 import { TickContext } from './tick-context.js';
 
@@ -12,8 +13,22 @@ export interface PeriodicTimerOptions {
   runOnStart: boolean;
   jitterMs: number;
   timeoutMs?: number;
+  /**
+   * The first tick is at now + initialDelayMs (an interval grid restarts there), or the first
+   * slot at or after it (cron, exclusive grids); unset: the first slot after now.
+   */
+  initialDelayMs?: number;
   /** The connections the task depends on (an exclusive task's Redis), shown in its status. */
   connections?: () => ConnectionStatus[] | undefined;
+  /** The host's clock: slots, timers and the tick timeout. */
+  time: TimeProvider;
+  /** What slots that passed without a run do. @default 'coalesce' */
+  onMissed?: MissedPolicy;
+  /**
+   * An exclusive task's last run slot across instances (epoch ms), read once at start: slots passed
+   * since then were missed by the whole cluster. May reject (then nothing is caught up).
+   */
+  lastRunSlot?: () => Promise<number | undefined>;
 }
 
 /** What a runner resolves with when the tick did not run here (an exclusive tick another instance ran). */
@@ -24,12 +39,18 @@ export type TickRunner = (context: TickContext) => unknown;
 
 /**
  * .NET PeriodicTimer semantics for one task: slots on a fixed grid, never two runs at once,
- * slots that pass during an overrun folded into one immediate run and counted as missed.
+ * slots that pass during an overrun folded into one immediate run and counted as missed (or
+ * skipped, or caught up one by one: `onMissed`).
  */
 export class PeriodicTimer implements HostedUnit {
   readonly kind = 'periodic';
   private readonly tracker: StatusTracker;
-  private timer?: LongTimeout;
+  private timer?: TimerHandle;
+  /** When the armed timer is due on the schedule's clock (its slot plus jitter). */
+  private dueAt = 0;
+  private unsubscribeJumps?: () => void;
+  private wallOffset?: number;
+  private readonly time: TimeProvider;
   private nextSlot?: number;
   private lastSlot = 0;
   private tickCount = 0;
@@ -40,6 +61,10 @@ export class PeriodicTimer implements HostedUnit {
   private started = false;
   /** `runOnStart` held by a pause made before start: the first tick runs on resume. */
   private firstRunHeld = false;
+  /** Slots missed since the last scheduled run (its `ctx.missedTicks`). */
+  private missedSinceRun = 0;
+  /** The start-up look at an exclusive task's last run slot, while it lasts. */
+  private startup?: Promise<void>;
 
   constructor(
     readonly name: string,
@@ -49,12 +74,18 @@ export class PeriodicTimer implements HostedUnit {
     /** Reports a failed tick; a throw here is contained, the schedule goes on. */
     private readonly onError: (error: unknown, context: TickContext) => void,
   ) {
-    this.tracker = new StatusTracker(name, 'periodic');
+    this.time = options.time;
+    this.tracker = new StatusTracker(name, 'periodic', () => options.time.now());
   }
 
   /** When the next scheduled tick is due, if one is armed. */
   get nextRunAt(): Date | undefined {
-    return this.nextSlot === undefined ? undefined : new Date(this.nextSlot);
+    return this.nextSlot === undefined ? undefined : new Date(this.toWall(this.nextSlot));
+  }
+
+  /** The running tick's settling, if one runs (for `HostingRegistry.whenIdle`). */
+  busyWork(): Promise<void> | undefined {
+    return this.current?.promise ?? this.startup;
   }
 
   status(): ServiceStatus {
@@ -70,13 +101,29 @@ export class PeriodicTimer implements HostedUnit {
    * Starts the schedule; the first slot is one period from now unless `runOnStart`. Paused before
    * start, it stays paused: nothing is armed, and a `runOnStart` tick waits for `resume`.
    */
-  start(now: number = Date.now()): void {
+  start(now: number = this.clockNow()): void {
     this.started = true;
+    // Cron (and exclusive) slots are wall-clock instants: when the wall clock is set, re-arm for the slot.
+    if (this.schedule.clock === 'wall') this.unsubscribeJumps = this.time.onWallClockJump(() => this.rearm());
     this.lastSlot = now;
+    const delay = this.options.initialDelayMs;
+    if (delay !== undefined) {
+      // The first slot is the first at or after now + delay: an interval grid restarts there; the
+      // slots before it are not missed ones (lastSlot stands just before it).
+      this.schedule.startAt?.(now + delay);
+      this.lastSlot = now + delay - 1;
+    }
     this.tracker.state = 'idle';
     if (this.tracker.paused) this.firstRunHeld = this.options.runOnStart;
     else if (this.options.runOnStart) void this.execute(now, 0, false);
-    else this.arm(this.schedule.next(now));
+    else this.arm(this.schedule.next(this.lastSlot));
+    const { lastRunSlot, onMissed = 'coalesce', runOnStart } = this.options;
+    if (lastRunSlot && onMissed !== 'skip' && !runOnStart) {
+      const startup = this.catchUpAtStart(lastRunSlot, now).finally(() => {
+        if (this.startup === startup) this.startup = undefined;
+      });
+      this.startup = startup;
+    }
   }
 
   /** Runs the task now; while a run is going, one follow-up run is queued for all callers. */
@@ -91,7 +138,7 @@ export class PeriodicTimer implements HostedUnit {
       return this.pendingTrigger.promise;
     }
     // The armed slot stays armed: if it comes due during this run, afterRun folds it in.
-    return this.execute(Date.now(), 0, true);
+    return this.execute(this.clockNow(), 0, true);
   }
 
   /** Stops arming ticks; a running tick finishes. */
@@ -105,10 +152,10 @@ export class PeriodicTimer implements HostedUnit {
     if (!this.tracker.paused || this.stopped) return;
     this.tracker.paused = false;
     if (!this.started || this.current) return; // not started: start() arms; running: afterRun() arms
-    const now = Date.now();
+    const now = this.clockNow();
     if (this.firstRunHeld) return void this.execute(now, 0, false);
     const { count, last } = this.schedule.slotsBetween(this.lastSlot, now);
-    if (count > 0) this.lastSlot = last;
+    if (count > 0) this.lastSlot = last; // paused, not missed: neither run nor counted, whatever `onMissed`
     this.arm(this.schedule.next(this.lastSlot));
   }
 
@@ -117,6 +164,8 @@ export class PeriodicTimer implements HostedUnit {
     this.stopped = true;
     this.stopReason = reason;
     this.disarm();
+    this.unsubscribeJumps?.();
+    this.unsubscribeJumps = undefined;
     this.pendingTrigger?.resolve();
     this.pendingTrigger = undefined;
     if (!this.current) {
@@ -134,11 +183,48 @@ export class PeriodicTimer implements HostedUnit {
     this.timer?.clear();
     this.nextSlot = slot;
     const jitter = this.options.jitterMs > 0 ? Math.random() * this.options.jitterMs : 0;
-    this.timer = setLongTimeout(() => {
+    this.dueAt = slot + jitter;
+    this.setTimer();
+  }
+
+  private setTimer(): void {
+    const slot = this.nextSlot!;
+    this.timer = this.time.setTimeout(() => {
+      // A wall-clock slot is never run early: the wall clock may have been set back since it was armed.
+      if (this.schedule.clock === 'wall' && this.clockNow() < this.dueAt) return this.setTimer();
       this.timer = undefined;
       this.nextSlot = undefined;
-      if (!this.current) void this.execute(slot, 0, false); // else: a triggered run is going; afterRun folds this slot in
-    }, slot + jitter - Date.now());
+      if (this.current) return; // a triggered run is going; afterRun deals with this slot
+      // Fired late (a blocked event loop, a wall clock set forward): `onMissed` says what the slots passed do.
+      this.overdue(this.lastSlot, this.clockNow(), slot);
+    }, this.dueAt - this.clockNow());
+  }
+
+  /**
+   * The wall clock jumped: an armed wall-clock slot gets a timer for its new distance (a slot now
+   * in the past fires at once, and the slots passed are counted as the schedule's `onMissed` says).
+   */
+  private rearm(): void {
+    if (!this.timer || this.nextSlot === undefined) return;
+    this.timer.clear();
+    this.setTimer();
+  }
+
+  /** Now, on the clock the schedule's slots are on. */
+  private clockNow(): number {
+    return this.schedule.clock === 'wall' ? this.time.now() : this.time.monotonic();
+  }
+
+  /**
+   * A slot as a wall-clock instant. Monotonic slots are placed by the offset between the clocks,
+   * kept while it moves less than a second (so that the dates stay on the grid) and taken anew
+   * when the wall clock was set.
+   */
+  private toWall(slot: number): number {
+    if (this.schedule.clock === 'wall') return slot;
+    const offset = this.time.now() - this.time.monotonic();
+    if (this.wallOffset === undefined || Math.abs(offset - this.wallOffset) > 1_000) this.wallOffset = Math.round(offset);
+    return slot + this.wallOffset;
   }
 
   private disarm(): void {
@@ -152,8 +238,12 @@ export class PeriodicTimer implements HostedUnit {
    * `current` for stop() to await, so scheduled runs are started with `void`, not awaited.
    */
   private execute(slot: number, missed: number, triggered: boolean): Promise<void> {
+    if (!triggered) {
+      missed += this.missedSinceRun;
+      this.missedSinceRun = 0;
+    }
     const controller = new AbortController();
-    const context = new TickContext(this.name, ++this.tickCount, slot, controller, missed, triggered);
+    const context = new TickContext(this.name, ++this.tickCount, this.toWall(slot), controller, missed, triggered);
     this.firstRunHeld = false;
     if (!triggered) {
       this.lastSlot = slot;
@@ -163,7 +253,7 @@ export class PeriodicTimer implements HostedUnit {
     this.tracker.runStarted();
     const { timeoutMs } = this.options;
     const timeout =
-      timeoutMs === undefined ? undefined : setLongTimeout(() => controller.abort(new Error(TICK_TIMED_OUT(this.name, timeoutMs))), timeoutMs);
+      timeoutMs === undefined ? undefined : this.time.setTimeout(watchdog(() => controller.abort(new Error(TICK_TIMED_OUT(this.name, timeoutMs)))), timeoutMs);
     // `current` is set before the run starts: a run that throws synchronously settles at once.
     const current = { controller, promise: Promise.resolve() };
     this.current = current;
@@ -171,7 +261,7 @@ export class PeriodicTimer implements HostedUnit {
     return current.promise;
   }
 
-  private async settle(context: TickContext, controller: AbortController, timeout: LongTimeout | undefined): Promise<void> {
+  private async settle(context: TickContext, controller: AbortController, timeout: TimerHandle | undefined): Promise<void> {
     try {
       if ((await this.run(context)) === SKIPPED_TICK) this.tracker.runSkipped();
       else this.tracker.runSucceeded();
@@ -204,15 +294,65 @@ export class PeriodicTimer implements HostedUnit {
     const trigger = this.pendingTrigger;
     if (trigger) {
       this.pendingTrigger = undefined;
-      void this.execute(Date.now(), 0, true).then(trigger.resolve);
+      void this.execute(this.clockNow(), 0, true).then(trigger.resolve);
       return;
     }
     if (this.tracker.paused) return;
-    const { count, last } = this.schedule.slotsBetween(this.lastSlot, Date.now());
-    if (count === 0) return this.arm(this.schedule.next(this.lastSlot));
+    this.overdue(this.lastSlot, this.clockNow());
+  }
+
+  /**
+   * Deals with the slots in (`after`, `now`] as `onMissed` says, then runs one or arms the next.
+   * `due` is the slot whose timer fired: with no later slot passed it is late, not missed (it runs;
+   * under a catch-up, inside the window). Without `due` (after a run, at start-up) every slot
+   * passed went by without its run.
+   */
+  private overdue(after: number, now: number, due?: number): void {
+    let { count, last } = this.schedule.slotsBetween(after, now);
+    if (count === 0 && due !== undefined) [count, last] = [1, due]; // a monotonic timer a hair early
+    if (count === 0) return this.arm(this.schedule.next(after));
+    const policy = this.options.onMissed ?? 'coalesce';
+    let run = last;
+    if (policy === 'coalesce') {
+      this.missed(count - 1); // PeriodicTimer: one immediate run stands for all of them
+    } else if (policy === 'skip') {
+      if (due === undefined || count > 1) return this.skip(count, last); // none runs: back on the grid
+    } else {
+      const oldest = now - policy.windowMs - this.options.jitterMs;
+      const kept = this.schedule.lastSlots(Math.max(after, oldest - 1), now, policy.catchUp).filter((slot) => slot >= oldest);
+      if (kept.length === 0) return this.skip(count, last);
+      this.missed(count - kept.length);
+      run = kept[0]!; // the others follow, judged again after this run
+    }
     this.disarm();
-    // PeriodicTimer: slots that passed during the run coalesce into one immediate run.
-    this.tracker.missedTicks += count - 1;
-    void this.execute(last, count - 1, false);
+    void this.execute(run, 0, false);
+  }
+
+  /** `count` slots up to `last` go without a run: counted, and the next slot after them armed. */
+  private skip(count: number, last: number): void {
+    this.missed(count);
+    this.lastSlot = last;
+    this.arm(this.schedule.next(last));
+  }
+
+  private missed(count: number): void {
+    this.tracker.missedTicks += count;
+    this.missedSinceRun += count;
+  }
+
+  /**
+   * An exclusive task at start: the slots between the cluster's last run and this start went by on
+   * every instance; `onMissed` says what they do (each run is claimed like any slot).
+   */
+  private async catchUpAtStart(read: () => Promise<number | undefined>, startedAt: number): Promise<void> {
+    let recorded: number | undefined;
+    try {
+      recorded = await read();
+    } catch {
+      return; // the store is unreachable: nothing to catch up from (the ticks report the outage)
+    }
+    if (recorded === undefined || this.stopped || this.tracker.paused || this.tickCount > 0) return; // a tick came first
+    if (this.schedule.slotsBetween(recorded, startedAt).count === 0) return;
+    this.overdue(recorded, this.clockNow());
   }
 }

@@ -4,8 +4,11 @@ import { Test } from '@nestjs/testing';
 import { BackgroundService, HostingModule, HostingRegistry, Periodic, type TickContext } from '../../src/index.js';
 import { HostingHealthIndicator } from '../../src/health/index.js';
 import { INVALID_OVERDUE_PERIODS, INVALID_READINESS_IGNORE } from '../../src/health/health.messages.js';
+import { VirtualTime } from '../../src/testing/index.js';
 import { CaptureLogger } from '../support/capture-logger.js';
-import { sleep, untilAborted, waitFor } from '../support/hosting-app.js';
+import { untilAborted, waitFor } from '../support/hosting-app.js';
+
+const T0 = Date.parse('2026-06-01T00:00:00.000Z');
 
 @Controller('health')
 class HealthController {
@@ -33,10 +36,11 @@ interface Running {
   get(path: string): Promise<{ status: number; body: any }>;
 }
 
-async function startApp(providers: Provider[], overduePeriods = 3): Promise<Running> {
+/** On virtual time when `time` is given: the indicator reads the host's TimeProvider. */
+async function startApp(providers: Provider[], overduePeriods = 3, time?: VirtualTime): Promise<Running> {
   HealthController.overduePeriods = overduePeriods;
   const moduleRef = await Test.createTestingModule({
-    imports: [HostingModule.forRoot({ shutdownTimeoutMs: 10_000 }), TerminusModule.forRoot({ logger: false })],
+    imports: [HostingModule.forRoot({ shutdownTimeoutMs: 10_000, timeProvider: time }), TerminusModule.forRoot({ logger: false })],
     controllers: [HealthController],
     providers: [HostingHealthIndicator, ...providers],
   })
@@ -74,8 +78,10 @@ describe('HostingHealthIndicator (terminus)', () => {
         @Periodic(50)
         purge() {}
       }
-      running = await startApp([Pump, Cleanup]);
-      await sleep(200);
+      const time = new VirtualTime({ now: T0 });
+      running = await startApp([Pump, Cleanup], 3, time);
+      await time.advance(200);
+      expect(running.app.get(HostingRegistry).get('Cleanup.purge')?.runs).toBe(4);
       const { status, body } = await running.get('/health');
       expect(status).toBe(200);
       expect(body.status).toBe('ok');
@@ -101,42 +107,42 @@ describe('HostingHealthIndicator (terminus)', () => {
   });
 
   describe('when a periodic run hangs for more than overduePeriods periods', () => {
-    const release = { gate: Promise.resolve(), open: () => {} };
+    const time = { current: new VirtualTime({ now: T0 }) };
     @Injectable()
     class Stuck {
       @Periodic({ every: 100, runOnStart: true, name: 'stuck' })
       async run(ctx: TickContext) {
-        if (ctx.tick === 1) await release.gate;
+        if (ctx.tick === 1) await time.current.delay(10_000, ctx.signal); // the first run takes 10 s (virtual)
       }
     }
     beforeEach(() => {
-      release.gate = new Promise<void>((resolve) => (release.open = resolve));
+      time.current = new VirtualTime({ now: T0 });
     });
-    afterEach(() => release.open());
 
     it('reports down with how late it is', async () => {
-      running = await startApp([Stuck], 3);
-      await sleep(200);
-      expect((await running.get('/health')).status).toBe(200); // late by less than 3 periods yet
-      await sleep(400);
+      running = await startApp([Stuck], 3, time.current);
+      await time.current.advance(200);
+      expect((await running.get('/health')).status).toBe(200); // late by 100 ms: less than 3 periods yet
+      await time.current.advance(100);
+      expect((await running.get('/health')).status).toBe(200); // late by exactly 3 periods: not more
+      await time.current.advance(300);
       const { status, body } = await running.get('/health');
       expect(status).toBe(503);
       expect(body.error.hosting.faulted).toEqual([]);
-      expect(body.error.hosting.overdue).toEqual([{ name: 'stuck', periodMs: 100, overdueMs: expect.any(Number) }]);
-      expect(body.error.hosting.overdue[0].overdueMs).toBeGreaterThan(300);
+      // started at 0, due again at 100, now 600
+      expect(body.error.hosting.overdue).toEqual([{ name: 'stuck', periodMs: 100, overdueMs: 500 }]);
 
-      release.open();
       const registry = running.app.get(HostingRegistry);
-      await waitFor(() => registry.get('stuck')!.runs >= 2, 10_000, 'the next run');
-      await waitFor(() => registry.get('stuck')!.state === 'idle', 10_000, 'idle');
+      await time.current.advance(9_400); // the run ends at 10 s; the passed slots coalesce into one run
+      expect(registry.get('stuck')).toMatchObject({ runs: 2, state: 'idle' });
       expect((await running.get('/health')).status).toBe(200);
     });
 
     it('stays up while the run is late by fewer than overduePeriods periods', async () => {
-      running = await startApp([Stuck], 1_000);
-      await sleep(600);
+      running = await startApp([Stuck], 1_000, time.current);
+      await time.current.advance(600);
       expect((await running.get('/health')).status).toBe(200);
-      release.open();
+      expect(running.app.get(HostingRegistry).get('stuck')).toMatchObject({ state: 'running', runs: 1 });
     });
   });
 

@@ -12,7 +12,12 @@ import {
   SERVICE_FAULTED,
   SHUTDOWN_ABANDONED,
 } from '../../src/hosting.messages.js';
+import { VirtualTime } from '../../src/testing/index.js';
 import { compileHostingApp, sleep, startHostingApp, untilAborted, waitFor } from '../support/hosting-app.js';
+
+// Restart backoff runs on virtual time (exact restart instants); start and stop tests stay on the
+// system clock: the shutdown deadline is a real timer, and app.close() never waits for virtual time.
+const T0 = Date.parse('2026-06-01T00:00:00.000Z');
 
 describe('@BackgroundService', () => {
   afterEach(() => {
@@ -185,17 +190,25 @@ describe('@BackgroundService', () => {
     });
 
     it("with onError 'restart': restarts with backoff, then escalates to stopHost", async () => {
+      const time = new VirtualTime({ now: T0 });
+      const startedAt: number[] = [];
       let starts = 0;
       @BackgroundService({ onError: 'restart', restart: { maxRestarts: 2, initialDelayMs: 20, maxDelayMs: 1_000 } })
       class Crashy {
         async execute() {
           starts++;
+          startedAt.push(time.monotonic());
           throw new Error(`crash ${starts}`);
         }
       }
-      const { app, logger } = await startHostingApp({ providers: [Crashy] });
+      const { app, logger } = await startHostingApp({ providers: [Crashy], hosting: { timeProvider: time } });
       const lifetime = app.get(HostLifetime);
-      await waitFor(() => lifetime.stopping.aborted, 10_000, 'the host to stop');
+      await time.advance(59);
+      expect(startedAt).toEqual([0, 20]); // backoff 20 ms, then 40 ms
+      expect(lifetime.stopping.aborted).toBe(false);
+      await time.advance(1);
+      expect(startedAt).toEqual([0, 20, 60]);
+      expect(lifetime.stopping.aborted).toBe(true);
       expect(starts).toBe(3);
       expect(logger.find('warn', 'restarts in')).toHaveLength(2);
       expect(logger.find('error', RESTARTS_EXHAUSTED('Crashy', 2))).toHaveLength(1);
@@ -207,18 +220,22 @@ describe('@BackgroundService', () => {
     });
 
     it("with onError 'restart': a service that recovers keeps running", async () => {
+      const time = new VirtualTime({ now: T0 });
+      const startedAt: number[] = [];
       let starts = 0;
       @BackgroundService({ onError: 'restart', restart: { initialDelayMs: 10 } })
       class Recovering {
         async execute(signal: AbortSignal) {
           starts++;
+          startedAt.push(time.monotonic());
           if (starts < 3) throw new Error('not yet');
-          await untilAborted(signal);
+          // runs until stopped; it waits on virtual time so that advance() does not wait for it
+          while (!signal.aborted) await time.delay(60_000, signal).catch(() => undefined);
         }
       }
-      const { app } = await startHostingApp({ providers: [Recovering] });
-      await waitFor(() => starts === 3);
-      await sleep(20);
+      const { app } = await startHostingApp({ providers: [Recovering], hosting: { timeProvider: time } });
+      await time.advance(1_000);
+      expect(startedAt).toEqual([0, 10, 30]);
       expect(app.get(HostingRegistry).get('Recovering')).toMatchObject({ state: 'running', failures: 2 });
       expect(app.get(HostLifetime).stopping.aborted).toBe(false);
       await app.close();

@@ -9,7 +9,15 @@ import {
   SHUTDOWN_ABANDONED,
   TASK_FAILED,
 } from '../../src/hosting.messages.js';
-import { sleep, startHostingApp, untilAborted, waitFor } from '../support/hosting-app.js';
+import { VirtualTime } from '../../src/testing/index.js';
+import { sleep, startHostingApp, untilAborted, waitFor, type HostingAppOptions } from '../support/hosting-app.js';
+
+// Logic on virtual time; the shutdown deadline stays on the system clock (app.close() never waits
+// for virtual time), so its test keeps a real wait.
+const T0 = Date.parse('2026-06-01T00:00:00.000Z');
+function startOn(time: VirtualTime, options: HostingAppOptions) {
+  return startHostingApp({ ...options, hosting: { ...options.hosting, timeProvider: time } });
+}
 
 describe('thrown values of any kind', () => {
   afterEach(() => {
@@ -30,13 +38,15 @@ describe('thrown values of any kind', () => {
         throw thrown();
       }
     }
-    const { app, logger } = await startHostingApp({ providers: [Job] });
+    const time = new VirtualTime({ now: T0 });
+    const { app, logger } = await startOn(time, { providers: [Job] });
     const registry = app.get(HostingRegistry);
     // Before the fix the first throw left the task `running` for ever (or crashed the process).
-    await waitFor(() => (registry.get('Job.run')?.failures ?? 0) >= 3, 10_000, 'three failed ticks');
+    await time.advance(30);
+    expect(registry.get('Job.run')).toMatchObject({ failures: 3, state: 'idle' });
     expect(registry.get('Job.run')!.lastError!.message).toBe(message);
     const logged = logger.find('error', TASK_FAILED('Periodic task', 'Job.run'));
-    expect(logged.length).toBeGreaterThanOrEqual(3);
+    expect(logged).toHaveLength(3);
     expect(logged[0].details).toContain(message);
     expect(logged[0].details).not.toContain('[object Object]');
     await app.close();
@@ -67,14 +77,16 @@ describe('thrown values of any kind', () => {
         throw new Error('tick failure');
       }
     }
-    const { app, logger } = await startHostingApp({ providers: [Job] });
+    const time = new VirtualTime({ now: T0 });
+    const { app, logger } = await startOn(time, { providers: [Job] });
     const original = logger.error.bind(logger);
     logger.error = (message: unknown, ...rest: unknown[]) => {
       original(message, ...rest);
       throw new Error('the log sink is down');
     };
     const registry = app.get(HostingRegistry);
-    await waitFor(() => (registry.get('Job.run')?.failures ?? 0) >= 3, 10_000, 'three failed ticks');
+    await time.advance(30);
+    expect(registry.get('Job.run')?.failures).toBe(3);
     logger.error = original;
     await app.close();
   });
@@ -88,7 +100,7 @@ describe('durations above 2^31−1 ms work or are refused, never fire early', ()
       @Periodic(3_600_000, { runOnStart: true })
       async run(ctx: TickContext) {
         await untilAborted(ctx.signal);
-        await sleep(300); // cleanup after the signal
+        await sleep(300); // cleanup after the signal: real time, as the shutdown deadline is on the system clock
         finished = true;
       }
     }
@@ -99,20 +111,26 @@ describe('durations above 2^31−1 ms work or are refused, never fire early', ()
     expect(logger.find('error', SHUTDOWN_ABANDONED(2 ** 31, ['Job.run']))).toHaveLength(0);
   });
 
-  it('a tick timeoutMs of 2^31 does not abort the signal early', async () => {
-    let abortedDuringRun: boolean | undefined;
+  it('a tick timeoutMs of 2^31 does not abort the signal early, and aborts it at 2^31 ms', async () => {
+    const time = new VirtualTime({ now: T0 });
+    let abortedAt: number | undefined;
     @Injectable()
     class Job {
-      @Periodic(3_600_000, { runOnStart: true, timeoutMs: 2 ** 31 })
+      @Periodic(2 ** 33, { runOnStart: true, timeoutMs: 2 ** 31 })
       async run(ctx: TickContext) {
-        await sleep(300);
-        abortedDuringRun = ctx.signal.aborted;
+        ctx.signal.addEventListener('abort', () => (abortedAt = time.monotonic()));
+        await time.delay(2 ** 32, ctx.signal).catch(() => undefined);
       }
     }
-    const { app } = await startHostingApp({ providers: [Job] });
-    await waitFor(() => abortedDuringRun !== undefined);
-    expect(abortedDuringRun).toBe(false);
-    await app.close();
+    const { app } = await startOn(time, { providers: [Job] });
+    try {
+      await time.advance(2 ** 31 - 1);
+      expect(abortedAt).toBeUndefined();
+      await time.advance(1);
+      expect(abortedAt).toBe(2 ** 31);
+    } finally {
+      await app.close();
+    }
   });
 
   it('a restart delay of 2^31 ms waits (no restart storm)', async () => {
@@ -124,11 +142,17 @@ describe('durations above 2^31−1 ms work or are refused, never fire early', ()
         throw new Error('down');
       }
     }
-    const { app } = await startHostingApp({ providers: [Flaky] });
-    await waitFor(() => runs === 1 && app.get(HostingRegistry).get('flaky')?.state === 'starting');
-    await sleep(300);
-    expect(runs).toBe(1);
-    await app.close();
+    const time = new VirtualTime({ now: T0 });
+    const { app } = await startOn(time, { providers: [Flaky] });
+    try {
+      await time.advance(2 ** 31 - 1);
+      expect(runs).toBe(1);
+      expect(app.get(HostingRegistry).get('flaky')?.state).toBe('starting');
+      await time.advance(1);
+      expect(runs).toBe(2);
+    } finally {
+      await app.close();
+    }
   });
 
   it('a period of 2^40 ms arms a valid next run; one beyond 100 years is refused as the class is defined', async () => {
@@ -137,10 +161,9 @@ describe('durations above 2^31−1 ms work or are refused, never fire early', ()
       @Periodic(2 ** 40)
       rare() {}
     }
-    const { app } = await startHostingApp({ providers: [Job] });
-    const next = app.get(HostingRegistry).get('Job.rare')!.nextRunAt!;
-    expect(Number.isNaN(next.getTime())).toBe(false);
-    expect(next.getTime()).toBeGreaterThan(Date.now() + 2 ** 39);
+    const time = new VirtualTime({ now: T0 });
+    const { app } = await startOn(time, { providers: [Job] });
+    expect(app.get(HostingRegistry).get('Job.rare')!.nextRunAt).toEqual(new Date(T0 + 2 ** 40));
     await app.close();
     expect(() => {
       @Injectable()
@@ -207,15 +230,19 @@ describe('what counts as a clean stop', () => {
   });
 
   it('a tick aborted by its own timeoutMs is still a failure', async () => {
+    const time = new VirtualTime({ now: T0 });
     @Injectable()
     class Job {
       @Periodic(3_600_000, { runOnStart: true, timeoutMs: 50 })
       async run(ctx: TickContext) {
-        await delay(3_600_000, undefined, { signal: ctx.signal });
+        await time.delay(3_600_000, ctx.signal);
       }
     }
-    const { app, logger } = await startHostingApp({ providers: [Job] });
-    await waitFor(() => app.get(HostingRegistry).get('Job.run')?.failures === 1);
+    const { app, logger } = await startOn(time, { providers: [Job] });
+    await time.advance(49);
+    expect(app.get(HostingRegistry).get('Job.run')).toMatchObject({ failures: 0, state: 'running' });
+    await time.advance(1);
+    expect(app.get(HostingRegistry).get('Job.run')).toMatchObject({ failures: 1, state: 'idle' });
     expect(logger.find('error', TASK_FAILED('Periodic task', 'Job.run'))).toHaveLength(1);
     await app.close();
   });

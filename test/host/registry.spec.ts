@@ -11,7 +11,13 @@ import {
   type TickContext,
 } from '../../src/index.js';
 import { UNKNOWN_SERVICE, WRONG_KIND } from '../../src/hosting.messages.js';
-import { sleep, startHostingApp, untilAborted, waitFor } from '../support/hosting-app.js';
+import { VirtualTime } from '../../src/testing/index.js';
+import { startHostingApp, untilAborted, waitFor, type HostingAppOptions } from '../support/hosting-app.js';
+
+const T0 = Date.parse('2026-06-01T00:00:00.000Z');
+function startOn(time: VirtualTime, options: HostingAppOptions) {
+  return startHostingApp({ ...options, hosting: { ...options.hosting, timeProvider: time } });
+}
 
 @BackgroundService({ name: 'pump' })
 class Pump {
@@ -43,101 +49,125 @@ describe('HostingRegistry', () => {
   });
 
   it('trigger runs a task now and resolves when that run finished', async () => {
+    const time = new VirtualTime({ now: T0 });
     const runs: TickContext[] = [];
     @Injectable()
     class Jobs {
       @Periodic(3_600_000)
       async hourly(ctx: TickContext) {
-        await sleep(20);
+        await time.delay(20);
         runs.push(ctx);
       }
     }
-    const { app } = await startHostingApp({ providers: [Jobs] });
-    const registry = app.get(HostingRegistry);
-    await registry.trigger('Jobs.hourly');
-    expect(runs).toHaveLength(1);
-    expect(runs[0].triggered).toBe(true);
-    const status = registry.get('Jobs.hourly')!;
-    expect(status).toMatchObject({ runs: 1, state: 'idle' });
-    expect(status.lastDurationMs).toBeGreaterThanOrEqual(15);
-    // the schedule goes on: the hourly slot is still armed
-    expect(status.nextRunAt!.getTime()).toBeGreaterThan(Date.now() + 3_500_000);
-    await app.close();
+    const { app } = await startOn(time, { providers: [Jobs] });
+    try {
+      const registry = app.get(HostingRegistry);
+      let finished = false;
+      const triggered = registry.trigger('Jobs.hourly').then(() => (finished = true));
+      await time.advance(19);
+      expect(finished).toBe(false);
+      await time.advance(1);
+      await triggered;
+      expect(runs).toHaveLength(1);
+      expect(runs[0].triggered).toBe(true);
+      const status = registry.get('Jobs.hourly')!;
+      expect(status).toMatchObject({ runs: 1, state: 'idle', lastDurationMs: 20 });
+      // the schedule goes on: the hourly slot is still armed
+      expect(status.nextRunAt).toEqual(new Date(T0 + 3_600_000));
+    } finally {
+      await app.close();
+    }
   });
 
   it('trigger while a run is going queues one follow-up run: runs never overlap', async () => {
+    const time = new VirtualTime({ now: T0 });
     let running = 0;
     let maxRunning = 0;
-    let runs = 0;
+    const startedAt: number[] = [];
     @Injectable()
     class Jobs {
       @Periodic(3_600_000)
       async slow() {
         running++;
-        runs++;
+        startedAt.push(time.monotonic());
         maxRunning = Math.max(running, maxRunning);
-        await sleep(60);
+        await time.delay(60);
         running--;
       }
     }
-    const { app } = await startHostingApp({ providers: [Jobs] });
-    const registry = app.get(HostingRegistry);
-    const first = registry.trigger('Jobs.slow');
-    const second = registry.trigger('Jobs.slow');
-    const third = registry.trigger('Jobs.slow');
-    await Promise.all([first, second, third]);
-    expect(runs).toBe(2);
-    expect(maxRunning).toBe(1);
-    await app.close();
+    const { app } = await startOn(time, { providers: [Jobs] });
+    try {
+      const registry = app.get(HostingRegistry);
+      const first = registry.trigger('Jobs.slow');
+      const second = registry.trigger('Jobs.slow');
+      const third = registry.trigger('Jobs.slow');
+      await time.advance(120);
+      await Promise.all([first, second, third]);
+      expect(startedAt).toEqual([0, 60]);
+      expect(maxRunning).toBe(1);
+    } finally {
+      await app.close();
+    }
   });
 
   it('a scheduled slot that comes due during a triggered run is folded into one run after it, never on top of it', async () => {
+    const time = new VirtualTime({ now: T0 });
     let running = 0;
     let maxRunning = 0;
-    const runs: TickContext[] = [];
+    const runs: Array<{ triggered: boolean; at: number; missed: number }> = [];
     @Injectable()
     class Jobs {
       @Periodic(50)
       async work(ctx: TickContext) {
         running++;
         maxRunning = Math.max(running, maxRunning);
-        runs.push(ctx);
-        if (ctx.triggered) await sleep(160);
+        runs.push({ triggered: ctx.triggered, at: time.monotonic(), missed: ctx.missedTicks });
+        if (ctx.triggered) await time.delay(160);
         running--;
       }
     }
-    const { app } = await startHostingApp({ providers: [Jobs] });
-    await app.get(HostingRegistry).trigger('Jobs.work');
-    await waitFor(() => runs.length >= 2);
-    await app.close();
-    expect(maxRunning).toBe(1);
-    expect(runs[0].triggered).toBe(true);
-    expect(runs[1].triggered).toBe(false);
-    expect(runs[1].missedTicks).toBeGreaterThanOrEqual(1); // slots at 50, 100, 150 ms became one run
+    const { app } = await startOn(time, { providers: [Jobs] });
+    try {
+      const triggered = app.get(HostingRegistry).trigger('Jobs.work');
+      await time.advance(160);
+      await triggered;
+      expect(maxRunning).toBe(1);
+      // slots at 50, 100 and 150 ms became one run when the triggered run ended at 160 ms
+      expect(runs).toEqual([
+        { triggered: true, at: 0, missed: 0 },
+        { triggered: false, at: 160, missed: 2 },
+      ]);
+    } finally {
+      await app.close();
+    }
   });
 
   it('pause stops the ticks and resume starts them again', async () => {
-    let runs = 0;
+    const time = new VirtualTime({ now: T0 });
+    const ticks: number[] = [];
     @Injectable()
     class Jobs {
       @Periodic(15)
       often() {
-        runs++;
+        ticks.push(time.monotonic());
       }
     }
-    const { app } = await startHostingApp({ providers: [Jobs] });
-    const registry = app.get(HostingRegistry);
-    await waitFor(() => runs >= 2);
-    registry.pause('Jobs.often');
-    await sleep(30); // a tick that had already started may finish
-    const paused = runs;
-    expect(registry.get('Jobs.often')).toMatchObject({ paused: true, nextRunAt: undefined });
-    await sleep(150);
-    expect(runs).toBe(paused);
-    registry.resume('Jobs.often');
-    await waitFor(() => runs >= paused + 2);
-    expect(registry.get('Jobs.often')?.paused).toBe(false);
-    await app.close();
+    const { app } = await startOn(time, { providers: [Jobs] });
+    try {
+      const registry = app.get(HostingRegistry);
+      await time.advance(30);
+      expect(ticks).toEqual([15, 30]);
+      registry.pause('Jobs.often');
+      expect(registry.get('Jobs.often')).toMatchObject({ paused: true, nextRunAt: undefined });
+      await time.advance(150);
+      expect(ticks).toEqual([15, 30]);
+      registry.resume('Jobs.often');
+      await time.advance(30);
+      expect(ticks.slice(2)).toEqual([195, 210]); // back on the 15 ms grid, no catch-up of the paused slots
+      expect(registry.get('Jobs.often')).toMatchObject({ paused: false, missedTicks: 0 });
+    } finally {
+      await app.close();
+    }
   });
 
   it('names the unknown service and the known ones', async () => {

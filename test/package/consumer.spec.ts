@@ -133,6 +133,42 @@ main().catch((error: unknown) => {
 });
 `;
 
+/** The testing entry: virtual time from 'nest-hosting/testing' drives a cron task of the packed host. */
+const VIRTUAL = `
+import 'reflect-metadata';
+import { Injectable, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { HostingModule, HostingRegistry, Periodic, TickContext, TimeProvider } from 'nest-hosting';
+import { VirtualTime } from 'nest-hosting/testing';
+
+const time = new VirtualTime({ now: new Date('2026-03-01T23:59:00Z') });
+
+@Injectable()
+export class Nightly {
+  @Periodic({ cron: '0 0 * * *', timeZone: 'UTC' }, { name: 'nightly' })
+  run(ctx: TickContext): void {
+    console.log(\`NIGHTLY \${ctx.scheduledAt.toISOString()}\`);
+  }
+}
+
+@Module({ imports: [HostingModule.forRoot({ timeProvider: time })], providers: [Nightly] })
+export class AppModule {}
+
+async function main(): Promise<void> {
+  const app = await NestFactory.createApplicationContext(AppModule, { logger: ['error', 'warn'] });
+  console.log(\`SAME CLOCK \${app.get(TimeProvider) === time}\`);
+  await time.advance(2 * 24 * 3_600_000);
+  await app.get(HostingRegistry).whenIdle();
+  console.log(\`RUNS \${app.get(HostingRegistry).get('nightly')?.runs}\`);
+  await app.close();
+}
+
+main().catch((error: unknown) => {
+  console.error('FAILED', error);
+  process.exitCode = 1;
+});
+`;
+
 const EXPECTED_OUTPUT = [
   'SERVICE started',
   'TICK cleanup 1',
@@ -153,6 +189,7 @@ describe(`the packed package in a fresh ${kind} app`, () => {
     for (const resolution of RESOLUTIONS) {
       const consumer = await createConsumer(kind, { moduleResolution: resolution });
       consumer.write('main.ts', APP);
+      consumer.write('virtual.ts', VIRTUAL);
       consumers.set(resolution, consumer);
     }
     // Both compiles at once (two cores). The default resolution's also type-checks the shipped
@@ -191,6 +228,17 @@ describe(`the packed package in a fresh ${kind} app`, () => {
       expect(lines.slice(-2)).toEqual(['SERVICE stopped', 'CLOSED']);
     },
   );
+
+  it('runs a task on virtual time from nest-hosting/testing', async () => {
+    const consumer = consumers.get(RESOLUTIONS[0])!;
+    expect(compiled.get(RESOLUTIONS[0])?.code).toBe(0);
+    const run = await consumer.node('virtual.js', { timeoutMs: 60_000 });
+    expect({ stdout: run.stdout.split('\n').filter(Boolean), stderr: run.stderr, code: run.code }).toEqual({
+      stdout: ['SAME CLOCK true', 'NIGHTLY 2026-03-02T00:00:00.000Z', 'NIGHTLY 2026-03-03T00:00:00.000Z', 'RUNS 2'],
+      stderr: '',
+      code: 0,
+    });
+  });
 
   it('fails to compile a wrong import or a misuse of the typings (the check can fail)', async () => {
     const consumer = consumers.get(RESOLUTIONS[0])!;

@@ -121,7 +121,7 @@ it('puts @OneCopy(name) first on the class it names (decorators apply bottom-up)
       count++;
       const classLine = lines.slice(i + 1).find((l) => !l.startsWith('@') && !l.startsWith(' ') && !l.startsWith('}') && !l.startsWith(')'));
       const first = !lines[i - 1]?.startsWith('@');
-      if (!first || !(classLine?.startsWith(`export class ${name} `) || classLine?.startsWith(`export class ${name}<`)))
+      if (!first || !new RegExp(`^export (abstract )?class ${name}[ <]`).test(classLine ?? ''))
         misplaced.push(`${path.relative(repoRoot, file)}:${i + 1} ${line} -> ${classLine ?? '(no class)'}`);
     });
   }

@@ -173,7 +173,7 @@ describe(`README.md examples in a ${kind} consumer of the packed package`, () =>
 
   beforeAll(async () => {
     consumer = await createConsumer(kind);
-    for (const block of blocks) consumer.write(block.file, block.code);
+    for (const block of blocks) if (!block.markers.includes('test')) consumer.write(block.file, block.code);
     for (const name of Object.keys(canaries) as (keyof typeof canaries)[]) consumer.write(canaryFile(name), canaries[name]);
     consumer.write(RUNNER_FILE, RUNNER_SOURCE);
     const [emitted, nodenext] = await Promise.all([
@@ -190,7 +190,7 @@ describe(`README.md examples in a ${kind} consumer of the packed package`, () =>
 
     const slot = twoAtATime();
     for (const block of blocks) {
-      if (block.markers.includes('compile-only') || diagnostics.has(block.file)) continue;
+      if (block.markers.includes('compile-only') || block.markers.includes('test') || diagnostics.has(block.file)) continue;
       runs.set(
         block.file,
         slot(async () =>
@@ -258,6 +258,13 @@ describe(`README.md examples in a ${kind} consumer of the packed package`, () =>
 
   for (const block of blocks) {
     it(describeBlock(block), async () => {
+      if (block.markers.includes('test')) {
+        // A test the suite runs: the README shows it exactly as it is in the repository.
+        const named = /^\/\/ (test\/readme\/[\w.-]+\.spec\.ts)\n/.exec(block.code)?.[1];
+        expect({ block: block.name, file: named }).toEqual({ block: block.name, file: expect.stringMatching(/^test\/readme\//) });
+        expect(fs.readFileSync(fromRoot(named!), 'utf8')).toBe(block.code);
+        return;
+      }
       const compileErrors = (diagnostics.get(block.file) ?? []).map((d) => toReadmeLocation(block, d));
       const nodenextErrors = (nodenextDiagnostics?.get(block.file) ?? []).map((d) => `nodenext: ${toReadmeLocation(block, d)}`);
       expect({ block: block.name, compileErrors: [...compileErrors, ...nodenextErrors] }).toEqual({ block: block.name, compileErrors: [] });

@@ -10,6 +10,7 @@ import {
   type WorkQueue,
 } from '../../src/index.js';
 import { INVALID_QUEUE_OPTION, INVALID_OPTION, QUEUE_LANE_FAILED, QUEUE_UNDELIVERED, SHUTDOWN_ABANDONED } from '../../src/hosting.messages.js';
+import { VirtualTime } from '../../src/testing/index.js';
 import { compileHostingApp, sleep, startHostingApp, waitFor } from '../support/hosting-app.js';
 import { describeWorkQueueBehaviour } from './work-queue.behaviour.js';
 
@@ -40,7 +41,7 @@ function gatedApp(fullMode: QueueFullMode | undefined, capacity: number | undefi
   const releaseAll = async (count: number) => {
     while (handled.length < count) {
       for (const open of gates.splice(0)) open();
-      await sleep(1);
+      await new Promise<void>((resolve) => setImmediate(resolve)); // one turn: no real time is needed, only the promise chains
     }
   };
   return {
@@ -196,16 +197,24 @@ describe('memory backend when reporting a failure throws', () => {
           if (item === 1 && ctx.attempt === 1) throw new Error('first try fails');
         }
       }
-      const { app, logger } = await startHostingApp({ imports: [HostingModule.registerQueue({ name: 'shaky' })], providers: [Producer, Worker] });
+      const time = new VirtualTime(); // the retry backoff runs on virtual time: the retry comes exactly 20 ms later
+      const { app, logger } = await startHostingApp({
+        imports: [HostingModule.registerQueue({ name: 'shaky' })],
+        providers: [Producer, Worker],
+        hosting: { timeProvider: time },
+      });
       const warn = logger.warn.bind(logger);
       logger.warn = (message: unknown, ...rest: unknown[]) => {
         if (String(message).includes('will retry')) throw new Error('the log sink is down');
         warn(message, ...rest);
       };
       await app.get(Producer).queue.enqueue(1);
-      await waitFor(() => tries.length === 2, 10_000, 'the retry');
+      await time.advance(19);
+      expect(tries).toHaveLength(1);
+      await time.advance(1);
+      expect(tries).toHaveLength(2);
       await app.get(Producer).queue.enqueue(2);
-      await waitFor(() => tries.length === 3, 10_000, 'the next item');
+      await time.advance(0);
       expect(tries).toEqual([
         { item: 1, attempt: 1 },
         { item: 1, attempt: 2 },
@@ -237,21 +246,28 @@ describe('memory backend: pause and resume', () => {
         handled.push(item);
       }
     }
-    const { app } = await startHostingApp({ imports: [HostingModule.registerQueue({ name: 'pausable' })], providers: [Producer, Worker] });
+    // On virtual time, settle() runs the event loop until the queue is idle: no real wait for "nothing happens".
+    const time = new VirtualTime();
+    const { app } = await startHostingApp({
+      imports: [HostingModule.registerQueue({ name: 'pausable' })],
+      providers: [Producer, Worker],
+      hosting: { timeProvider: time },
+    });
     const registry = app.get(HostingRegistry);
     const queue = app.get(Producer).queue;
     await queue.enqueue(1);
-    await waitFor(() => handled.length === 1);
+    await time.settle();
+    expect(handled).toEqual([1]);
     registry.pause('pausable');
     await queue.enqueue(2); // a lane already waiting may take one more item
     await queue.enqueue(3);
     await queue.enqueue(4);
-    await sleep(100);
+    await time.advance(60_000);
     const whilePaused = handled.length;
     expect(whilePaused).toBeLessThanOrEqual(2);
     expect(registry.get('pausable')).toMatchObject({ paused: true, depth: 4 - whilePaused });
     registry.resume('pausable');
-    await waitFor(() => handled.length === 4);
+    await time.settle();
     expect(handled).toEqual([1, 2, 3, 4]);
     await app.close();
   });

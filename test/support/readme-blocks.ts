@@ -15,6 +15,9 @@
  *   ```` ```ts doctest:main ```` — an entry point (a `main.ts`): it runs as a process with `PORT`
  *   set to a free port; once Nest logs "successfully started" it gets SIGTERM and must exit 0.
  *   ```` ```ts doctest:compile-only ```` — compiled but not executed (for what no test can run).
+ *   ```` ```ts doctest:test ```` — a Jest test file (the README's Testing section): its first line
+ *   is `// test/readme/<name>.spec.ts`, and that file in this repository must hold exactly the
+ *   block's code; the suite runs it (on both Nest majors, 'nest-hosting' mapped to src/).
  *   Any other `doctest:` word fails the extraction, so a typo cannot skip a block.
  * - Blocks run with `SHUTDOWN_TIMEOUT_MS=30000` and, when a block mentions `REDIS_URL`, with
  *   `REDIS_URL` pointing at a throw-away redis-server.
@@ -25,7 +28,7 @@ import * as path from 'node:path';
 import type { Consumer } from './packed-package.js';
 import { killOnExit, killWithParent } from './process-guard.js';
 
-export const DOCTEST_MARKERS = ['compile-only', 'main'] as const;
+export const DOCTEST_MARKERS = ['compile-only', 'main', 'test'] as const;
 export type DoctestMarker = (typeof DOCTEST_MARKERS)[number];
 
 /** Languages whose fenced blocks are doc-tested. */

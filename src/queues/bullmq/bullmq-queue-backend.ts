@@ -58,6 +58,8 @@ export interface BullMqQueueBackendOptions {
 
 /** How often cached counts are refreshed from Redis (one round trip). */
 const COUNTS_REFRESH_MS = 1_000;
+/** How often `drain()` asks Redis whether the queue has settled. */
+const DRAIN_POLL_MS = 50;
 /** Longest wait for the final count of undelivered jobs at shutdown. */
 const FINAL_COUNT_TIMEOUT_MS = 2_000;
 /** Jobs kept in Redis after they finish (BullMQ keeps every one by default). */
@@ -523,6 +525,24 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
       this.idleWaiters.push(done);
       deadline?.addEventListener('abort', done, { once: true });
     });
+  }
+
+  /**
+   * `WorkQueue.drain`: polls Redis (every 50 ms, on the system clock: the jobs' own timing is
+   * Redis's) until no job of this queue waits or runs (nor, with `retries`, waits out a backoff)
+   * and none is in flight here. Undefined when no worker runs here to settle them.
+   */
+  whenSettled(retries: boolean): Promise<void> | undefined {
+    if (!this.workerSpec) return undefined;
+    const states = retries ? (['wait', 'active', 'prioritized', 'delayed'] as const) : (['wait', 'active', 'prioritized'] as const);
+    return (async () => {
+      await this.ready;
+      for (;;) {
+        const counts = await this.queue!.getJobCounts(...states);
+        if (this.inFlight === 0 && Object.values(counts).every((n) => n === 0)) return;
+        await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+      }
+    })();
   }
 
   private notifyIdle(): void {

@@ -1,5 +1,5 @@
 import { QUEUE_DEADLINE_PASSED, stackOf } from '../../hosting.messages.js';
-import { setLongTimeout, type LongTimeout } from '../../scheduling/long-timeout.js';
+import { TimeProvider, type TimerHandle } from '../../time/time-provider.js';
 import { ItemSignals } from '../item-signals.js';
 import type { QueueFullMode } from '../../interfaces/queue-options.interface.js';
 import { JobContext } from '../job-context.js';
@@ -16,6 +16,8 @@ export interface MemoryQueueBackendOptions<T> {
   onDropped(item: T, reason: 'dropOldest' | 'dropNewest' | 'shutdown'): void;
   /** A lane ended with an error (only reporting an outcome can throw, e.g. a logger that throws). */
   onLaneFailed?(error: unknown): void;
+  /** The clock of retry backoffs. @default TimeProvider.system */
+  time?: TimeProvider;
 }
 
 /** An item waiting out its backoff before its next try. */
@@ -46,7 +48,9 @@ interface LaneSlot<T> {
 export class MemoryQueueBackend<T> implements QueueBackend<T> {
   private readonly channel: MemoryChannel<T>;
   private readonly retriesDue: RetryDue<T>[] = [];
-  private readonly retryTimers = new Map<LongTimeout, RetryDue<T>>();
+  private readonly retryTimers = new Map<TimerHandle, RetryDue<T>>();
+  /** `whenSettled` callers, checked as items finish (undefined while nobody waits: nothing on the hot path). */
+  private settledWaiters?: Array<{ retries: boolean; resolve: () => void }>;
   private readonly itemSignals = new ItemSignals();
   private readonly slots = new Set<LaneSlot<T>>();
   private process?: JobProcessor<T>;
@@ -121,6 +125,7 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
     let resolve!: () => void;
     const promise = new Promise<void>((r) => (resolve = r));
     this.paused = { promise, resolve };
+    if (this.settledWaiters !== undefined) this.checkSettled();
   }
 
   resume(): void {
@@ -193,6 +198,7 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
     for (const data of left) this.options.onDropped(data, 'shutdown');
     this.itemSignals.abortAll(new Error(QUEUE_DEADLINE_PASSED(this.options.name)));
     this.idle.abort();
+    if (this.settledWaiters !== undefined) this.checkSettled();
   }
 
   /** Hands out items in order; the primary lane also waits for new items and due retries, the others leave when idle. */
@@ -271,6 +277,7 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
           this.retryOrFail(data, context, failure);
         }
       }
+      if (this.settledWaiters !== undefined) this.checkSettled();
     }
   }
 
@@ -287,13 +294,38 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
       return;
     }
     const retry: RetryDue<T> = { data, id: context.id, attempt: context.attempt + 1 };
-    const timer = setLongTimeout(() => {
+    const timer = (this.options.time ?? TimeProvider.system).setTimeout(() => {
       this.retryTimers.delete(timer);
       this.retriesDue.push(retry);
       this.wakeUp();
       this.scheduleSpawn();
     }, retryDelayMs(policy.backoff, context.attempt));
     this.retryTimers.set(timer, retry);
+  }
+
+  whenSettled(retries: boolean): Promise<void> | undefined {
+    if (this.isSettled(retries)) return undefined;
+    return new Promise<void>((resolve) => (this.settledWaiters ??= []).push({ retries, resolve }));
+  }
+
+  /**
+   * Nothing left that will run without outside help: no item in flight, and none queued or due
+   * unless nothing can take it (no worker, paused, or past the deadline).
+   */
+  private isSettled(retries: boolean): boolean {
+    if (this.active > 0) return false;
+    if (this.abandoned || !this.process || this.paused) return true;
+    return this.channel.size === 0 && this.retriesDue.length === 0 && (!retries || this.retryTimers.size === 0);
+  }
+
+  private checkSettled(): void {
+    const waiters = this.settledWaiters!;
+    const left = waiters.filter((waiter) => {
+      if (!this.isSettled(waiter.retries)) return true;
+      waiter.resolve();
+      return false;
+    });
+    this.settledWaiters = left.length > 0 ? left : undefined;
   }
 
   private wakeUp(): void {

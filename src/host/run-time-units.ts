@@ -1,0 +1,142 @@
+import type { LoggerService } from '@nestjs/common';
+import type { ModuleRef } from '@nestjs/core';
+import type { HostingExplorer, DiscoveredWrapper } from '../discovery/hosting.explorer.js';
+import { classOf } from '../discovery/hosting.explorer.js';
+import {
+  INVALID_ARGUMENT,
+  NOT_A_PROVIDER_METHOD,
+  REMOVE_ABANDONED,
+  TASK_FAILED,
+  UNKNOWN_PROVIDER,
+  stackOf,
+} from '../hosting.messages.js';
+import type { PeriodicSchedule } from '../interfaces/periodic-options.interface.js';
+import type { HostingEnabledOptions, ServiceErrorBehavior } from '../interfaces/hosting-options.interface.js';
+import { DisabledUnit } from '../registry/disabled-unit.js';
+import type { HostedUnit } from '../registry/hosted-unit.js';
+import type { HostPhase, RunTimeBackgroundServiceOptions, RunTimePeriodicOptions, RunTimeUnitFactory, TaskHandler } from '../registry/run-time-tasks.js';
+import { OneShotTimer } from '../scheduling/one-shot-timer.js';
+import { definePeriodicTask, type PeriodicTaskDefinition } from '../scheduling/periodic-task-definition.js';
+import type { PeriodicTimer, TickRunner } from '../scheduling/periodic-timer.js';
+import type { TickContext } from '../scheduling/tick-context.js';
+import type { ScopeEndHooks } from '../scopes/scope-end-hooks.js';
+import { createInvoker, type Invoker } from '../scopes/scoped-invoker.js';
+import type { TimeProvider } from '../time/time-provider.js';
+import { isDuration, OptionsValidator } from '../validation/options-validator.js';
+import { validateBackgroundServiceOptions } from '../validation/background-service-options.validation.js';
+import { BackgroundServiceRunner } from './background-service-runner.js';
+import { awaitWithDeadline } from './shutdown-deadline.js';
+
+/** What the host lends the factory. */
+export interface RunTimeUnitsHost {
+  time: TimeProvider;
+  logger: LoggerService;
+  explorer: HostingExplorer;
+  moduleRef: ModuleRef;
+  hooks: ScopeEndHooks;
+  shutdownTimeoutMs: number;
+  onServiceError: ServiceErrorBehavior;
+  phase(): HostPhase;
+  /** Whether a unit runs in this process: its own `enabled` and its kind's in `forRoot({ enabled })`. */
+  isEnabled(kind: keyof HostingEnabledOptions, own: boolean | undefined): boolean;
+  /** Builds a periodic task's unit as for a decorated one (exclusive gate included). */
+  createPeriodicTimer(definition: PeriodicTaskDefinition, run: TickRunner): PeriodicTimer;
+  /** A failure policy asked for the host to stop. */
+  failHost(reason: string): void;
+  /** Starts a unit added while the host runs (and holds the process for it). */
+  launch(unit: HostedUnit): void;
+}
+
+/** The host's side of `HostingRegistry.addPeriodic`, `addBackgroundService`, `addDelayed` and `remove`. */
+export class RunTimeUnits implements RunTimeUnitFactory {
+  constructor(private readonly host: RunTimeUnitsHost) {}
+
+  phase(): HostPhase {
+    return this.host.phase();
+  }
+
+  periodic(where: string, name: string, schedule: PeriodicSchedule, handler: TaskHandler, options: RunTimePeriodicOptions | undefined): HostedUnit {
+    if (typeof schedule === 'object' && schedule !== null && 'name' in schedule) refuseName(where, schedule);
+    if (isObject(options) && 'name' in options) refuseName(where, options);
+    // Not an object: left as it is, for definePeriodicTask's message.
+    const extra = options === undefined ? { name } : isObject(options) ? { ...options, name } : options;
+    const definition = definePeriodicTask(where, schedule, extra, where);
+    const run = this.runner(where, handler);
+    if (!this.host.isEnabled('periodic', definition.enabled)) return new DisabledUnit(name, 'periodic', definition.createSchedule(this.host.time).describe());
+    return this.host.createPeriodicTimer(definition, run);
+  }
+
+  backgroundService(
+    where: string,
+    name: string,
+    execute: (signal: AbortSignal) => Promise<void> | void,
+    options: RunTimeBackgroundServiceOptions | undefined,
+  ): HostedUnit {
+    if (typeof execute !== 'function') throw new TypeError(INVALID_ARGUMENT(where, 'execute', 'a function (signal: AbortSignal) => Promise<void>', execute));
+    if (isObject(options) && 'name' in options) refuseName(where, options);
+    const valid = validateBackgroundServiceOptions(name, options, where);
+    if (!this.host.isEnabled('background', valid.enabled)) return new DisabledUnit(name, 'background');
+    return new BackgroundServiceRunner(
+      { name, instance: { execute }, onError: valid.onError ?? this.host.onServiceError, restart: valid.restart },
+      this.host.logger,
+      (reason) => this.host.failHost(reason),
+      this.host.time,
+    );
+  }
+
+  delayed(where: string, name: string, due: number | Date, handler: TaskHandler): HostedUnit {
+    const valid = due instanceof Date ? Number.isFinite(due.getTime()) : isDuration(due);
+    if (!valid) throw new TypeError(INVALID_ARGUMENT(where, 'delay', 'a number of milliseconds from 0 to 100 years, or a valid Date', due));
+    const run = this.runner(where, handler);
+    const timer = new OneShotTimer(name, due, run, { time: this.host.time }, (error) => {
+      this.host.logger.error(TASK_FAILED('Delayed task', name), stackOf(error));
+    });
+    return this.host.isEnabled('delayed', undefined) ? timer : new DisabledUnit(name, 'periodic', timer.describe());
+  }
+
+  launch(unit: HostedUnit): void {
+    this.host.launch(unit);
+  }
+
+  async stop(unit: HostedUnit, reason: string): Promise<void> {
+    const deadline = new AbortController();
+    const settled = unit.stop({ reason, deadline: deadline.signal });
+    if (settled) {
+      const abandoned = await awaitWithDeadline([{ name: unit.name, settled }], this.host.shutdownTimeoutMs);
+      if (abandoned.length) this.host.logger.warn(REMOVE_ABANDONED(unit.name, this.host.shutdownTimeoutMs));
+    }
+    deadline.abort();
+  }
+
+  /** What one run calls: the function, or the provider's method through the invoker (a scope per run when not static). */
+  private runner(where: string, handler: TaskHandler): TickRunner {
+    if (typeof handler === 'function') return (context) => handler(context);
+    const check = OptionsValidator.for(`${where}: handler`, handler, ['provider', 'method']);
+    const { provider, method } = handler;
+    if (typeof provider !== 'function') check.fail('provider', 'a provider class', provider);
+    const wrapper = this.findWrapper(provider);
+    if (!wrapper) throw new TypeError(UNKNOWN_PROVIDER(where, provider));
+    const prototype = (provider as { prototype?: Record<string, unknown> }).prototype;
+    if (typeof method !== 'string' || typeof prototype?.[method] !== 'function') throw new TypeError(NOT_A_PROVIDER_METHOD(where, provider.name, method));
+    // The invoker is made at the first run: a static provider's instance exists only once the app is built.
+    let invoke: Invoker | undefined;
+    return (context: TickContext) => {
+      invoke ??= createInvoker(wrapper, this.host.moduleRef, this.host.hooks);
+      return invoke(context, method, context);
+    };
+  }
+
+  /** The provider registered under the class itself (its token), else the first whose class it is. */
+  private findWrapper(provider: unknown): DiscoveredWrapper | undefined {
+    const wrappers = this.host.explorer.wrappers();
+    return wrappers.find((w) => w.token === provider) ?? wrappers.find((w) => classOf(w) === provider);
+  }
+}
+
+function isObject(value: unknown): value is object {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function refuseName(where: string, options: object): never {
+  return OptionsValidator.for(where, {}, []).fail('name', 'unset (the name is the first argument)', (options as { name?: unknown }).name);
+}

@@ -1,0 +1,179 @@
+import { MAX_TIMER_DELAY_MS } from '../hosting.constants.js';
+import { OneCopy } from '../one-copy.js';
+
+/** A timer made by a `TimeProvider`: `clear()` cancels it (a no-op once it fired). */
+export interface TimerHandle {
+  clear(this: void): void;
+}
+
+/** Called when the wall clock moved against the monotonic clock (an NTP step, a VM restore, a resume from suspend). */
+export type WallClockJumpListener = (jumpMs: number) => void;
+
+/**
+ * The host's one clock, as .NET's `TimeProvider`: every clock read and every timer of the host goes
+ * through it (periodic slots, tick `timeoutMs`, jitter, restart backoff, queue retry backoff,
+ * delayed tasks). The default is `TimeProvider.system`; tests swap in `VirtualTime` from
+ * `nest-hosting/testing` (`HostingModule.forRoot({ timeProvider })`, or
+ * `overrideProvider(TimeProvider).useValue(time)`), and work you write can inject it too, so that it
+ * follows the same clock:
+ *
+ * @example
+ * ```ts
+ * constructor(private readonly time: TimeProvider) {}
+ * async execute(signal: AbortSignal) {
+ *   while (!signal.aborted) { await this.pump(); await this.time.delay(5_000, signal).catch(() => undefined); }
+ * }
+ * ```
+ *
+ * Two clocks: `now()` is the wall clock (epoch milliseconds; cron schedules and dates shown to
+ * people), `monotonic()` never goes back and does not move when the wall clock is set
+ * (interval grids, durations). Timers count on the monotonic clock.
+ */
+@OneCopy('TimeProvider')
+export abstract class TimeProvider {
+  /** The system clock and Node's timers. */
+  static get system(): TimeProvider {
+    return systemTimeProvider;
+  }
+
+  /** Wall-clock time in epoch milliseconds (`Date.now()` on the system provider). */
+  abstract now(): number;
+
+  /** Milliseconds from an arbitrary origin, never going back (`performance.now()` on the system provider). */
+  abstract monotonic(): number;
+
+  /**
+   * Calls `callback` once, `delayMs` (monotonic) milliseconds from now; any delay, including ones
+   * above Node's 2^31−1 ms limit. A negative or zero delay fires on a later turn, never inline.
+   */
+  abstract setTimeout(callback: () => void, delayMs: number): TimerHandle;
+
+  /**
+   * Subscribes to wall-clock jumps larger than the provider's threshold. The system provider, while
+   * anyone listens, compares its two clocks whenever one of its timers fires and at least once a
+   * minute (a wake costs an idle process CPU: a 1 s poll was most of an idle app's CPU), and
+   * reports moves above 1 s. Returns the unsubscribe.
+   */
+  abstract onWallClockJump(listener: WallClockJumpListener): () => void;
+
+  /** The current wall-clock time as a `Date`. */
+  date(): Date {
+    return new Date(this.now());
+  }
+
+  /**
+   * Resolves `ms` milliseconds from now on this clock; rejects with `signal.reason` when `signal`
+   * aborts first (or already has). For waits in your own background services.
+   */
+  delay(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        timer.clear();
+        reject(signal!.reason);
+      };
+      const timer = this.setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
+   * @internal The host registers how to see its in-flight work (a promise of the work running now,
+   * or undefined when there is none), so that a virtual clock can await what it fired. The system clock ignores it.
+   */
+  trackIdle(_busyWork: () => Promise<unknown> | undefined): () => void {
+    return noop;
+  }
+}
+
+const noop = (): void => undefined;
+
+/**
+ * Marks a timer callback as a watchdog (a tick's `timeoutMs`): armed beside running work, not
+ * something that work waits for, so a virtual clock does not read it as "the work waits on time".
+ */
+export const WATCHDOG = Symbol.for('nest-hosting:watchdog');
+
+/** `callback`, marked as a watchdog. */
+export function watchdog<F extends () => void>(callback: F): F {
+  return Object.assign(callback, { [WATCHDOG]: true });
+}
+
+/** The longest the system provider goes without comparing its two clocks while someone listens for jumps. */
+const JUMP_CHECK_MS = 60_000;
+/** Moves of the wall clock against the monotonic clock up to this are not jumps (NTP slews, rounding). */
+const JUMP_THRESHOLD_MS = 1_000;
+
+/** The system clock: `Date.now()`, `performance.now()` and Node's timers. */
+class SystemTimeProvider extends TimeProvider {
+  private readonly listeners = new Set<WallClockJumpListener>();
+  private watch?: NodeJS.Timeout;
+  private offset = 0;
+
+  now(): number {
+    return Date.now();
+  }
+
+  monotonic(): number {
+    return performance.now();
+  }
+
+  setTimeout(callback: () => void, delayMs: number): TimerHandle {
+    if (this.listeners.size > 0) {
+      // Someone listens for jumps: each timer that fires is also a look at the clocks, for free.
+      const fire = callback;
+      callback = () => {
+        this.check();
+        fire();
+      };
+    }
+    if (delayMs <= MAX_TIMER_DELAY_MS) {
+      const handle = setTimeout(callback, delayMs);
+      return { clear: () => clearTimeout(handle) };
+    }
+    // Node fires a timeout above 2^31−1 ms after 1 ms: longer delays are reached through a chain.
+    const dueAt = performance.now() + delayMs;
+    let handle: NodeJS.Timeout;
+    const arm = (remaining: number) => {
+      handle = setTimeout(
+        () => {
+          const left = dueAt - performance.now();
+          if (left > 0) arm(left);
+          else callback();
+        },
+        Math.min(Math.max(remaining, 0), MAX_TIMER_DELAY_MS),
+      );
+    };
+    arm(delayMs);
+    return { clear: () => clearTimeout(handle) };
+  }
+
+  onWallClockJump(listener: WallClockJumpListener): () => void {
+    this.listeners.add(listener);
+    if (!this.watch) {
+      this.offset = Date.now() - performance.now();
+      this.watch = setInterval(() => this.check(), JUMP_CHECK_MS);
+      this.watch.unref();
+    }
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0 && this.watch) {
+        clearInterval(this.watch);
+        this.watch = undefined;
+      }
+    };
+  }
+
+  private check(): void {
+    const offset = Date.now() - performance.now();
+    const jump = offset - this.offset;
+    this.offset = offset;
+    if (Math.abs(jump) <= JUMP_THRESHOLD_MS) return;
+    for (const listener of [...this.listeners]) listener(jump);
+  }
+}
+
+const systemTimeProvider: TimeProvider = new SystemTimeProvider();
