@@ -1,11 +1,7 @@
 import type { ServiceStatus } from '../interfaces/service-status.interface.js';
-import type { HostedUnit, StopRequest } from '../registry/hosted-unit.js';
-import { StatusTracker } from '../registry/status-tracker.js';
-import { isAbortCaused } from '../errors/abort.js';
-import { TICK_TIMED_OUT } from '../hosting.messages.js';
-import { watchdog, type TimeProvider, type TimerHandle } from '../time/time-provider.js';
-import type { TickRunner } from './periodic-timer.js';
-import { TickContext } from './tick-context.js';
+import type { TimeProvider, TimerHandle } from '../time/time-provider.js';
+import type { TickContext } from './tick-context.js';
+import { TickUnit, type TickRunner } from './tick-unit.js';
 
 /** How a `OneShotTimer` runs. */
 export interface OneShotTimerOptions {
@@ -32,48 +28,33 @@ export type OneShotDue = number | Date;
  * `pause` holds it, and `resume` of a one-shot whose time passed while paused runs it at once
  * (a one-shot is never skipped). `stop` cancels it if it has not run and aborts a running run.
  */
-export class OneShotTimer implements HostedUnit {
-  readonly kind = 'periodic';
-  private readonly tracker: StatusTracker;
-  private readonly time: TimeProvider;
+export class OneShotTimer extends TickUnit {
   private timer?: TimerHandle;
-  private unsubscribeJumps?: () => void;
   /** The due instant: on the wall clock for a Date, on the monotonic clock for a delay (set at start). */
   private dueAt?: number;
   /** The due instant as a wall-clock time, for `nextRunAt` and the run's `scheduledAt`. */
   private dueWall?: number;
-  private tickCount = 0;
-  private current?: { promise: Promise<void>; controller: AbortController };
-  private pendingTrigger?: { promise: Promise<void>; resolve: () => void };
   private started = false;
   /** The scheduled run happened (or started): nothing left to arm. */
   private fired = false;
   /** Its time came while a triggered run was going. */
   private dueWhileRunning = false;
-  private stopped = false;
-  private stopReason: unknown;
 
   constructor(
-    readonly name: string,
+    name: string,
     readonly due: OneShotDue,
-    private readonly run: TickRunner,
-    private readonly options: OneShotTimerOptions,
+    run: TickRunner,
+    options: OneShotTimerOptions,
     /** Reports a failed run; a throw here is contained. */
-    private readonly onError: (error: unknown, context: TickContext) => void,
+    onError: (error: unknown, context: TickContext) => void,
   ) {
-    this.time = options.time;
-    this.tracker = new StatusTracker(name, 'periodic', () => options.time.now());
+    super(name, run, options, onError);
     if (due instanceof Date) this.dueWall = this.dueAt = due.getTime();
   }
 
   /** When the run is due, while it waits (not paused, not yet run, not stopped). */
   get nextRunAt(): Date | undefined {
     return this.timer && this.dueWall !== undefined ? new Date(this.dueWall) : undefined;
-  }
-
-  /** The running run's settling, if one runs (for `HostingRegistry.whenIdle` and virtual time). */
-  busyWork(): Promise<void> | undefined {
-    return this.current?.promise;
   }
 
   /** How the schedule reads in the status. */
@@ -99,17 +80,8 @@ export class OneShotTimer implements HostedUnit {
     if (!this.tracker.paused) this.arm();
   }
 
-  /** Runs the task now, as an extra run; while a run is going, one follow-up run is queued for all callers. */
-  trigger(): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    if (this.current) {
-      if (!this.pendingTrigger) {
-        let resolve!: () => void;
-        const promise = new Promise<void>((r) => (resolve = r));
-        this.pendingTrigger = { promise, resolve };
-      }
-      return this.pendingTrigger.promise;
-    }
+  /** `trigger`: an extra run now (the one at its time still comes). */
+  protected runTriggered(): Promise<void> {
     return this.execute(true);
   }
 
@@ -124,24 +96,6 @@ export class OneShotTimer implements HostedUnit {
     if (!this.tracker.paused || this.stopped) return;
     this.tracker.paused = false;
     if (this.started && !this.current) this.arm();
-  }
-
-  /** Cancels the run if it has not happened; aborts a running run's signal and returns its settling. */
-  stop({ reason }: Pick<StopRequest, 'reason'>): Promise<void> | undefined {
-    this.stopped = true;
-    this.stopReason = reason;
-    this.disarm();
-    this.unsubscribeJumps?.();
-    this.unsubscribeJumps = undefined;
-    this.pendingTrigger?.resolve();
-    this.pendingTrigger = undefined;
-    if (!this.current) {
-      this.tracker.state = 'stopped';
-      return undefined;
-    }
-    this.tracker.state = 'stopping';
-    this.current.controller.abort(reason);
-    return this.current.promise;
   }
 
   private arm(): void {
@@ -169,12 +123,12 @@ export class OneShotTimer implements HostedUnit {
     return typeof this.due === 'number' ? this.time.monotonic() : this.time.now();
   }
 
-  private disarm(): void {
+  protected disarm(): void {
     this.timer?.clear();
     this.timer = undefined;
   }
 
-  /** Starts one run; the promise never rejects (settle reports the failure). */
+  /** Starts one run (the scheduled one, or a triggered extra). */
   private execute(triggered: boolean): Promise<void> {
     if (!triggered) {
       this.fired = true;
@@ -182,61 +136,17 @@ export class OneShotTimer implements HostedUnit {
       this.unsubscribeJumps?.();
       this.unsubscribeJumps = undefined;
     }
-    const controller = new AbortController();
-    const scheduledAt = triggered ? this.time.now() : this.dueWall!;
-    const context = new TickContext(this.name, ++this.tickCount, scheduledAt, controller, 0, triggered);
-    this.tracker.state = 'running';
-    this.tracker.runStarted();
-    const { timeoutMs } = this.options;
-    const timeout =
-      timeoutMs === undefined ? undefined : this.time.setTimeout(watchdog(() => controller.abort(new Error(TICK_TIMED_OUT(this.name, timeoutMs)))), timeoutMs);
-    const current = { controller, promise: Promise.resolve() };
-    this.current = current;
-    current.promise = this.settle(context, controller, timeout);
-    return current.promise;
+    return this.startRun(triggered ? this.time.now() : this.dueWall!, 0, triggered);
   }
 
-  private async settle(context: TickContext, controller: AbortController, timeout: TimerHandle | undefined): Promise<void> {
-    try {
-      await this.run(context);
-      this.tracker.runSucceeded();
-    } catch (error) {
-      this.failed(error, context, controller.signal);
-    } finally {
-      timeout?.clear();
-    }
-    this.current = undefined;
-    this.afterRun();
-  }
-
-  private failed(error: unknown, context: TickContext, signal: AbortSignal): void {
-    // A run that gives up because the host stopped it has stopped cleanly; a timeout stays a failure.
-    if (this.stopped && signal.reason === this.stopReason && isAbortCaused(error, signal)) return this.tracker.runStopped();
-    this.tracker.runFailed(error);
-    try {
-      this.onError(error, context);
-    } catch {
-      // Reporting failed (a logger that throws): the failure is counted.
-    }
-  }
-
-  private afterRun(): void {
-    if (this.stopped) {
-      this.tracker.state = 'stopped';
-      return;
-    }
+  protected afterRun(): void {
     if (this.dueWhileRunning) {
       this.dueWhileRunning = false;
       void this.execute(false);
       return;
     }
-    const trigger = this.pendingTrigger;
-    if (trigger) {
-      this.pendingTrigger = undefined;
-      this.tracker.state = 'idle';
-      void this.execute(true).then(trigger.resolve);
-      return;
-    }
+    this.tracker.state = 'idle';
+    if (this.runPendingTrigger()) return;
     // Waiting for its time (after a triggered run, or paused): idle; its one scheduled run done: stopped.
     this.tracker.state = this.fired ? 'stopped' : 'idle';
     if (!this.fired) this.arm();

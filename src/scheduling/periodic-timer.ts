@@ -1,12 +1,11 @@
 import type { ConnectionStatus, ServiceStatus } from '../interfaces/service-status.interface.js';
-import type { HostedUnit, StopRequest } from '../registry/hosted-unit.js';
-import { StatusTracker } from '../registry/status-tracker.js';
-import { isAbortCaused } from '../errors/abort.js';
-import { TICK_TIMED_OUT } from '../hosting.messages.js';
-import { watchdog, type TimeProvider, type TimerHandle } from '../time/time-provider.js';
+import type { TimeProvider, TimerHandle } from '../time/time-provider.js';
 import type { MissedPolicy } from './periodic-task-definition.js';
 import type { Schedule } from './schedule.js';
-import { TickContext } from './tick-context.js';
+import type { TickContext } from './tick-context.js';
+import { TickUnit, type TickRunner } from './tick-unit.js';
+
+export { SKIPPED_TICK, type TickRunner } from './tick-unit.js';
 
 /** How a `PeriodicTimer` runs. */
 export interface PeriodicTimerOptions {
@@ -31,33 +30,18 @@ export interface PeriodicTimerOptions {
   lastRunSlot?: () => Promise<number | undefined>;
 }
 
-/** What a runner resolves with when the tick did not run here (an exclusive tick another instance ran). */
-export const SKIPPED_TICK = Symbol.for('nest-hosting:skipped-tick');
-
-/** Runs one tick, returning a value or a promise; may throw or reject with anything (the timer reports it and goes on). */
-export type TickRunner = (context: TickContext) => unknown;
-
 /**
  * .NET PeriodicTimer semantics for one task: slots on a fixed grid, never two runs at once,
  * slots that pass during an overrun folded into one immediate run and counted as missed (or
  * skipped, or caught up one by one: `onMissed`).
  */
-export class PeriodicTimer implements HostedUnit {
-  readonly kind = 'periodic';
-  private readonly tracker: StatusTracker;
+export class PeriodicTimer extends TickUnit {
   private timer?: TimerHandle;
   /** When the armed timer is due on the schedule's clock (its slot plus jitter). */
   private dueAt = 0;
-  private unsubscribeJumps?: () => void;
   private wallOffset?: number;
-  private readonly time: TimeProvider;
   private nextSlot?: number;
   private lastSlot = 0;
-  private tickCount = 0;
-  private current?: { promise: Promise<void>; controller: AbortController };
-  private pendingTrigger?: { promise: Promise<void>; resolve: () => void };
-  private stopped = false;
-  private stopReason: unknown;
   private started = false;
   /** `runOnStart` held by a pause made before start: the first tick runs on resume. */
   private firstRunHeld = false;
@@ -67,15 +51,14 @@ export class PeriodicTimer implements HostedUnit {
   private startup?: Promise<void>;
 
   constructor(
-    readonly name: string,
+    name: string,
     readonly schedule: Schedule,
-    private readonly run: TickRunner,
+    run: TickRunner,
     private readonly options: PeriodicTimerOptions,
     /** Reports a failed tick; a throw here is contained, the schedule goes on. */
-    private readonly onError: (error: unknown, context: TickContext) => void,
+    onError: (error: unknown, context: TickContext) => void,
   ) {
-    this.time = options.time;
-    this.tracker = new StatusTracker(name, 'periodic', () => options.time.now());
+    super(name, run, options, onError);
   }
 
   /** When the next scheduled tick is due, if one is armed. */
@@ -84,7 +67,7 @@ export class PeriodicTimer implements HostedUnit {
   }
 
   /** The running tick's settling, if one runs (for `HostingRegistry.whenIdle`). */
-  busyWork(): Promise<void> | undefined {
+  override busyWork(): Promise<unknown> | undefined {
     return this.current?.promise ?? this.startup;
   }
 
@@ -126,17 +109,7 @@ export class PeriodicTimer implements HostedUnit {
     }
   }
 
-  /** Runs the task now; while a run is going, one follow-up run is queued for all callers. */
-  trigger(): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    if (this.current) {
-      if (!this.pendingTrigger) {
-        let resolve!: () => void;
-        const promise = new Promise<void>((r) => (resolve = r));
-        this.pendingTrigger = { promise, resolve };
-      }
-      return this.pendingTrigger.promise;
-    }
+  protected runTriggered(): Promise<void> {
     // The armed slot stays armed: if it comes due during this run, afterRun folds it in.
     return this.execute(this.clockNow(), 0, true);
   }
@@ -157,24 +130,6 @@ export class PeriodicTimer implements HostedUnit {
     const { count, last } = this.schedule.slotsBetween(this.lastSlot, now);
     if (count > 0) this.lastSlot = last; // paused, not missed: neither run nor counted, whatever `onMissed`
     this.arm(this.schedule.next(this.lastSlot));
-  }
-
-  /** No new tick from now on; aborts the running tick's signal and returns its settling. */
-  stop({ reason }: Pick<StopRequest, 'reason'>): Promise<void> | undefined {
-    this.stopped = true;
-    this.stopReason = reason;
-    this.disarm();
-    this.unsubscribeJumps?.();
-    this.unsubscribeJumps = undefined;
-    this.pendingTrigger?.resolve();
-    this.pendingTrigger = undefined;
-    if (!this.current) {
-      this.tracker.state = 'stopped';
-      return undefined;
-    }
-    this.tracker.state = 'stopping';
-    this.current.controller.abort(reason);
-    return this.current.promise;
   }
 
   private arm(slot: number): void {
@@ -227,76 +182,27 @@ export class PeriodicTimer implements HostedUnit {
     return slot + this.wallOffset;
   }
 
-  private disarm(): void {
+  protected disarm(): void {
     this.timer?.clear();
     this.timer = undefined;
     this.nextSlot = undefined;
   }
 
-  /**
-   * Starts one run. The promise never rejects (settle() reports the run's failure) and is kept as
-   * `current` for stop() to await, so scheduled runs are started with `void`, not awaited.
-   */
+  /** Starts one run at `slot` (scheduled runs: the grid moves on to it). */
   private execute(slot: number, missed: number, triggered: boolean): Promise<void> {
     if (!triggered) {
       missed += this.missedSinceRun;
       this.missedSinceRun = 0;
-    }
-    const controller = new AbortController();
-    const context = new TickContext(this.name, ++this.tickCount, this.toWall(slot), controller, missed, triggered);
-    this.firstRunHeld = false;
-    if (!triggered) {
       this.lastSlot = slot;
       this.nextSlot = undefined;
     }
-    this.tracker.state = 'running';
-    this.tracker.runStarted();
-    const { timeoutMs } = this.options;
-    const timeout =
-      timeoutMs === undefined ? undefined : this.time.setTimeout(watchdog(() => controller.abort(new Error(TICK_TIMED_OUT(this.name, timeoutMs)))), timeoutMs);
-    // `current` is set before the run starts: a run that throws synchronously settles at once.
-    const current = { controller, promise: Promise.resolve() };
-    this.current = current;
-    current.promise = this.settle(context, controller, timeout);
-    return current.promise;
+    this.firstRunHeld = false;
+    return this.startRun(this.toWall(slot), missed, triggered);
   }
 
-  private async settle(context: TickContext, controller: AbortController, timeout: TimerHandle | undefined): Promise<void> {
-    try {
-      if ((await this.run(context)) === SKIPPED_TICK) this.tracker.runSkipped();
-      else this.tracker.runSucceeded();
-    } catch (error) {
-      this.failed(error, context, controller.signal);
-    } finally {
-      timeout?.clear();
-    }
-    this.current = undefined;
-    this.afterRun();
-  }
-
-  private failed(error: unknown, context: TickContext, signal: AbortSignal): void {
-    // A tick that gives up because the host stopped it has stopped cleanly; a timeout stays a failure.
-    if (this.stopped && signal.reason === this.stopReason && isAbortCaused(error, signal)) return this.tracker.runStopped();
-    this.tracker.runFailed(error);
-    try {
-      this.onError(error, context);
-    } catch {
-      // Reporting failed (a logger that throws): the failure is counted, and the schedule must go on.
-    }
-  }
-
-  private afterRun(): void {
-    if (this.stopped) {
-      this.tracker.state = 'stopped';
-      return;
-    }
+  protected afterRun(): void {
     this.tracker.state = 'idle';
-    const trigger = this.pendingTrigger;
-    if (trigger) {
-      this.pendingTrigger = undefined;
-      void this.execute(this.clockNow(), 0, true).then(trigger.resolve);
-      return;
-    }
+    if (this.runPendingTrigger()) return;
     if (this.tracker.paused) return;
     this.overdue(this.lastSlot, this.clockNow());
   }

@@ -1,0 +1,150 @@
+import type { ServiceStatus } from '../interfaces/service-status.interface.js';
+import type { HostedUnit, StopRequest } from '../registry/hosted-unit.js';
+import { StatusTracker } from '../registry/status-tracker.js';
+import { isAbortCaused } from '../errors/abort.js';
+import { TICK_TIMED_OUT } from '../hosting.messages.js';
+import { watchdog, type TimeProvider, type TimerHandle } from '../time/time-provider.js';
+import { TickContext } from './tick-context.js';
+
+/** What a runner resolves with when the tick did not run here (an exclusive tick another instance ran). */
+export const SKIPPED_TICK = Symbol.for('nest-hosting:skipped-tick');
+
+/** Runs one tick, returning a value or a promise; may throw or reject with anything (the unit reports it and goes on). */
+export type TickRunner = (context: TickContext) => unknown;
+
+/** How a tick unit runs its ticks. */
+export interface TickUnitOptions {
+  /** The host's clock: timers, the tick timeout, the times in the status. */
+  time: TimeProvider;
+  /** Aborts a run's signal after this many milliseconds. */
+  timeoutMs?: number;
+}
+
+/**
+ * What a periodic task and a one-shot task share: one run at a time with its `TickContext`, its
+ * `timeoutMs` watchdog and its outcome counted (a failure reported, a run stopped by the host a
+ * clean stop); `trigger` with one queued follow-up for all callers; `stop` that cancels what is
+ * armed and aborts the running run. The subclass decides when runs happen (`afterRun`, timers).
+ */
+export abstract class TickUnit implements HostedUnit {
+  readonly kind = 'periodic';
+  protected readonly tracker: StatusTracker;
+  protected readonly time: TimeProvider;
+  protected current?: { promise: Promise<void>; controller: AbortController };
+  protected pendingTrigger?: { promise: Promise<void>; resolve: () => void };
+  protected stopped = false;
+  protected tickCount = 0;
+  /** Unsubscribes from wall-clock jumps (units whose time is a wall-clock instant). */
+  protected unsubscribeJumps?: () => void;
+  private stopReason: unknown;
+
+  constructor(
+    readonly name: string,
+    private readonly run: TickRunner,
+    private readonly tickOptions: TickUnitOptions,
+    /** Reports a failed run; a throw here is contained, the unit goes on. */
+    private readonly onError: (error: unknown, context: TickContext) => void,
+  ) {
+    this.time = tickOptions.time;
+    this.tracker = new StatusTracker(name, 'periodic', () => tickOptions.time.now());
+  }
+
+  abstract start(): void;
+  abstract status(): ServiceStatus;
+  /** Cancels the armed timer, if any. */
+  protected abstract disarm(): void;
+  /** Starts a triggered run now. */
+  protected abstract runTriggered(): Promise<void>;
+  /** After each run (not stopped): the follow-up trigger, the next slot, or done. */
+  protected abstract afterRun(): void;
+
+  /** The running run's settling, if one runs (for `HostingRegistry.whenIdle` and virtual time). */
+  busyWork(): Promise<unknown> | undefined {
+    return this.current?.promise;
+  }
+
+  /** Runs the task now; while a run is going, one follow-up run is queued for all callers. */
+  trigger(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.current) {
+      if (!this.pendingTrigger) {
+        let resolve!: () => void;
+        const promise = new Promise<void>((r) => (resolve = r));
+        this.pendingTrigger = { promise, resolve };
+      }
+      return this.pendingTrigger.promise;
+    }
+    return this.runTriggered();
+  }
+
+  /** No new run from now on; aborts the running run's signal and returns its settling. */
+  stop({ reason }: Pick<StopRequest, 'reason'>): Promise<void> | undefined {
+    this.stopped = true;
+    this.stopReason = reason;
+    this.disarm();
+    this.unsubscribeJumps?.();
+    this.unsubscribeJumps = undefined;
+    this.pendingTrigger?.resolve();
+    this.pendingTrigger = undefined;
+    if (!this.current) {
+      this.tracker.state = 'stopped';
+      return undefined;
+    }
+    this.tracker.state = 'stopping';
+    this.current.controller.abort(reason);
+    return this.current.promise;
+  }
+
+  /** The queued follow-up trigger, taken: run it now. Returns whether there was one. */
+  protected runPendingTrigger(): boolean {
+    const trigger = this.pendingTrigger;
+    if (!trigger) return false;
+    this.pendingTrigger = undefined;
+    void this.runTriggered().then(trigger.resolve);
+    return true;
+  }
+
+  /**
+   * Starts one run. The promise never rejects (settle() reports the run's failure) and is kept as
+   * `current` for stop() to await, so scheduled runs are started with `void`, not awaited.
+   */
+  protected startRun(scheduledAtMs: number, missed: number, triggered: boolean): Promise<void> {
+    const controller = new AbortController();
+    const context = new TickContext(this.name, ++this.tickCount, scheduledAtMs, controller, missed, triggered);
+    this.tracker.state = 'running';
+    this.tracker.runStarted();
+    const { timeoutMs } = this.tickOptions;
+    const timeout =
+      timeoutMs === undefined ? undefined : this.time.setTimeout(watchdog(() => controller.abort(new Error(TICK_TIMED_OUT(this.name, timeoutMs)))), timeoutMs);
+    // `current` is set before the run starts: a run that throws synchronously settles at once.
+    const current = { controller, promise: Promise.resolve() };
+    this.current = current;
+    current.promise = this.settle(context, controller, timeout);
+    return current.promise;
+  }
+
+  private async settle(context: TickContext, controller: AbortController, timeout: TimerHandle | undefined): Promise<void> {
+    try {
+      if ((await this.run(context)) === SKIPPED_TICK) this.tracker.runSkipped();
+      else this.tracker.runSucceeded();
+    } catch (error) {
+      this.failed(error, context, controller.signal);
+    } finally {
+      timeout?.clear();
+    }
+    this.current = undefined;
+    if (this.stopped) this.tracker.state = 'stopped';
+    else this.afterRun();
+  }
+
+  private failed(error: unknown, context: TickContext, signal: AbortSignal): void {
+    // A run that gives up because the host stopped it has stopped cleanly; a timeout stays a failure.
+    if (this.stopped && signal.reason === this.stopReason && isAbortCaused(error, signal)) return this.tracker.runStopped();
+    this.tracker.runFailed(error);
+    try {
+      this.onError(error, context);
+    } catch {
+      // Reporting failed (a logger that throws): the failure is counted, and the schedule must go on.
+    }
+  }
+}
