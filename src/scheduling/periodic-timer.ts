@@ -111,7 +111,7 @@ export class PeriodicTimer extends TickUnit {
 
   protected runTriggered(): Promise<void> {
     // The armed slot stays armed: if it comes due during this run, afterRun folds it in.
-    return this.execute(this.clockNow(), 0, true);
+    return this.executeTriggered();
   }
 
   /** Stops arming ticks; a running tick finishes. */
@@ -198,6 +198,12 @@ export class PeriodicTimer extends TickUnit {
     }
     this.firstRunHeld = false;
     return this.startRun(this.toWall(slot), missed, triggered);
+  }
+
+  /** A triggered run is scheduled at now, on the wall clock (one clock read, no slot to place). */
+  private executeTriggered(): Promise<void> {
+    this.firstRunHeld = false;
+    return this.startRun(this.time.now(), 0, true);
   }
 
   protected afterRun(): void {

@@ -3,7 +3,7 @@ import type { HostedUnit, StopRequest } from '../registry/hosted-unit.js';
 import { StatusTracker } from '../registry/status-tracker.js';
 import { isAbortCaused } from '../errors/abort.js';
 import { TICK_TIMED_OUT } from '../hosting.messages.js';
-import { watchdog, type TimeProvider, type TimerHandle } from '../time/time-provider.js';
+import { TimeProvider, watchdog, type TimerHandle } from '../time/time-provider.js';
 import { TickContext } from './tick-context.js';
 
 /** What a runner resolves with when the tick did not run here (an exclusive tick another instance ran). */
@@ -46,7 +46,8 @@ export abstract class TickUnit implements HostedUnit {
     private readonly onError: (error: unknown, context: TickContext) => void,
   ) {
     this.time = tickOptions.time;
-    this.tracker = new StatusTracker(name, 'periodic', () => tickOptions.time.now());
+    const { time } = tickOptions;
+    this.tracker = new StatusTracker(name, 'periodic', time === TimeProvider.system ? Date.now : () => time.now());
   }
 
   abstract start(): void;

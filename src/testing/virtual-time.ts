@@ -62,14 +62,17 @@ export class VirtualTime extends TimeProvider {
     this.wall = ms;
   }
 
+  /** The virtual wall clock, in epoch milliseconds. */
   now(): number {
     return this.wall;
   }
 
+  /** The virtual monotonic clock: milliseconds advanced since this clock was made (stepWallClock and suspend do not move it). */
   monotonic(): number {
     return this.mono;
   }
 
+  /** A timer that fires when `advance` passes `delayMs` from now (monotonic). */
   setTimeout(callback: () => void, delayMs: number): TimerHandle {
     const timer: VirtualTimer = { dueAt: this.mono + Math.max(0, Number.isFinite(delayMs) ? delayMs : 0), seq: this.seq++, callback, cleared: false };
     this.insert(timer);
@@ -87,6 +90,7 @@ export class VirtualTime extends TimeProvider {
     };
   }
 
+  /** Called by `stepWallClock` and `suspend` with the jump. */
   onWallClockJump(listener: WallClockJumpListener): () => void {
     this.jumpListeners.add(listener);
     return () => this.jumpListeners.delete(listener);
