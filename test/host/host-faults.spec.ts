@@ -10,14 +10,11 @@ import {
   TASK_FAILED,
 } from '../../src/hosting.messages.js';
 import { VirtualTime } from '../../src/testing/index.js';
-import { sleep, startHostingApp, untilAborted, waitFor, type HostingAppOptions } from '../support/hosting-app.js';
+import { sleep, startHostingApp, untilAborted, waitFor } from '../support/hosting-app.js';
 
 // Logic on virtual time; the shutdown deadline stays on the system clock (app.close() never waits
 // for virtual time), so its test keeps a real wait.
 const T0 = Date.parse('2026-06-01T00:00:00.000Z');
-function startOn(time: VirtualTime, options: HostingAppOptions) {
-  return startHostingApp({ ...options, hosting: { ...options.hosting, timeProvider: time } });
-}
 
 describe('thrown values of any kind', () => {
   afterEach(() => {
@@ -39,7 +36,7 @@ describe('thrown values of any kind', () => {
       }
     }
     const time = new VirtualTime({ now: T0 });
-    const { app, logger } = await startOn(time, { providers: [Job] });
+    const { app, logger } = await startHostingApp({ time,  providers: [Job] });
     const registry = app.get(HostingRegistry);
     // Before the fix the first throw left the task `running` for ever (or crashed the process).
     await time.advance(30);
@@ -78,7 +75,7 @@ describe('thrown values of any kind', () => {
       }
     }
     const time = new VirtualTime({ now: T0 });
-    const { app, logger } = await startOn(time, { providers: [Job] });
+    const { app, logger } = await startHostingApp({ time,  providers: [Job] });
     const original = logger.error.bind(logger);
     logger.error = (message: unknown, ...rest: unknown[]) => {
       original(message, ...rest);
@@ -122,7 +119,7 @@ describe('durations above 2^31−1 ms work or are refused, never fire early', ()
         await time.delay(2 ** 32, ctx.signal).catch(() => undefined);
       }
     }
-    const { app } = await startOn(time, { providers: [Job] });
+    const { app } = await startHostingApp({ time,  providers: [Job] });
     try {
       await time.advance(2 ** 31 - 1);
       expect(abortedAt).toBeUndefined();
@@ -143,7 +140,7 @@ describe('durations above 2^31−1 ms work or are refused, never fire early', ()
       }
     }
     const time = new VirtualTime({ now: T0 });
-    const { app } = await startOn(time, { providers: [Flaky] });
+    const { app } = await startHostingApp({ time,  providers: [Flaky] });
     try {
       await time.advance(2 ** 31 - 1);
       expect(runs).toBe(1);
@@ -162,7 +159,7 @@ describe('durations above 2^31−1 ms work or are refused, never fire early', ()
       rare() {}
     }
     const time = new VirtualTime({ now: T0 });
-    const { app } = await startOn(time, { providers: [Job] });
+    const { app } = await startHostingApp({ time,  providers: [Job] });
     expect(app.get(HostingRegistry).get('Job.rare')!.nextRunAt).toEqual(new Date(T0 + 2 ** 40));
     await app.close();
     expect(() => {
@@ -238,7 +235,7 @@ describe('what counts as a clean stop', () => {
         await time.delay(3_600_000, ctx.signal);
       }
     }
-    const { app, logger } = await startOn(time, { providers: [Job] });
+    const { app, logger } = await startHostingApp({ time,  providers: [Job] });
     await time.advance(49);
     expect(app.get(HostingRegistry).get('Job.run')).toMatchObject({ failures: 0, state: 'running' });
     await time.advance(1);

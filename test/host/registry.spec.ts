@@ -12,12 +12,9 @@ import {
 } from '../../src/index.js';
 import { UNKNOWN_SERVICE, WRONG_KIND } from '../../src/hosting.messages.js';
 import { VirtualTime } from '../../src/testing/index.js';
-import { startHostingApp, untilAborted, waitFor, type HostingAppOptions } from '../support/hosting-app.js';
+import { startHostingApp, untilAborted, waitFor } from '../support/hosting-app.js';
 
 const T0 = Date.parse('2026-06-01T00:00:00.000Z');
-function startOn(time: VirtualTime, options: HostingAppOptions) {
-  return startHostingApp({ ...options, hosting: { ...options.hosting, timeProvider: time } });
-}
 
 @BackgroundService({ name: 'pump' })
 class Pump {
@@ -59,7 +56,7 @@ describe('HostingRegistry', () => {
         runs.push(ctx);
       }
     }
-    const { app } = await startOn(time, { providers: [Jobs] });
+    const { app } = await startHostingApp({ time,  providers: [Jobs] });
     try {
       const registry = app.get(HostingRegistry);
       let finished = false;
@@ -95,7 +92,7 @@ describe('HostingRegistry', () => {
         running--;
       }
     }
-    const { app } = await startOn(time, { providers: [Jobs] });
+    const { app } = await startHostingApp({ time,  providers: [Jobs] });
     try {
       const registry = app.get(HostingRegistry);
       const first = registry.trigger('Jobs.slow');
@@ -126,7 +123,7 @@ describe('HostingRegistry', () => {
         running--;
       }
     }
-    const { app } = await startOn(time, { providers: [Jobs] });
+    const { app } = await startHostingApp({ time,  providers: [Jobs] });
     try {
       const triggered = app.get(HostingRegistry).trigger('Jobs.work');
       await time.advance(160);
@@ -152,7 +149,7 @@ describe('HostingRegistry', () => {
         ticks.push(time.monotonic());
       }
     }
-    const { app } = await startOn(time, { providers: [Jobs] });
+    const { app } = await startHostingApp({ time,  providers: [Jobs] });
     try {
       const registry = app.get(HostingRegistry);
       await time.advance(30);

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Scope, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Scope, type OnApplicationBootstrap, type Provider } from '@nestjs/common';
 import { REQUEST } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import { TerminusModule } from '@nestjs/terminus';
@@ -27,7 +27,7 @@ import {
   UNKNOWN_PROVIDER,
 } from '../../src/hosting.messages.js';
 import { CaptureLogger } from '../support/capture-logger.js';
-import { untilAborted } from '../support/hosting-app.js';
+import { startOnTime, untilAborted, type HostingAppOptions } from '../support/hosting-app.js';
 
 const T0 = Date.parse('2026-06-01T00:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -39,22 +39,8 @@ function deferred<T = void>() {
   return { promise, resolve };
 }
 
-async function start(
-  providers: unknown[],
-  time: VirtualTime,
-  { imports = [], shutdownTimeoutMs = 5_000, queue = false }: { imports?: unknown[]; shutdownTimeoutMs?: number; queue?: boolean } = {},
-) {
-  const logger = new CaptureLogger();
-  const moduleRef = await Test.createTestingModule({
-    imports: [HostingModule.forRoot({ shutdownTimeoutMs }), ...(queue ? [HostingModule.registerQueue({ name: 'mail' })] : []), ...(imports as never[])],
-    providers: providers as never[],
-  })
-    .overrideProvider(TimeProvider)
-    .useValue(time)
-    .setLogger(logger)
-    .compile();
-  await moduleRef.init();
-  return { moduleRef, logger, registry: moduleRef.get(HostingRegistry) };
+function start(providers: Provider[], time: VirtualTime, { imports = [], shutdownTimeoutMs = 5_000, queue = false }: { imports?: HostingAppOptions['imports']; shutdownTimeoutMs?: number; queue?: boolean } = {}) {
+  return startOnTime(time, { providers, imports: [...(queue ? [HostingModule.registerQueue({ name: 'mail' })] : []), ...imports], hosting: { shutdownTimeoutMs } });
 }
 
 describe('HostingRegistry: tasks added at run time', () => {

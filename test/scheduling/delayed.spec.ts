@@ -1,35 +1,19 @@
-import { Inject, Injectable, Scope } from '@nestjs/common';
+import { Inject, Injectable, Scope, type Provider } from '@nestjs/common';
 import { REQUEST } from '@nestjs/core';
-import { Test } from '@nestjs/testing';
 import {
   Delayed,
-  HostingModule,
-  HostingRegistry,
   Periodic,
   ServiceStateError,
   TickContext,
-  TimeProvider,
   type HostingOptions,
 } from '../../src/index.js';
 import { VirtualTime } from '../../src/testing/index.js';
 import { INVALID_DELAY, INVALID_OPTION_AT, NOT_A_METHOD, UNKNOWN_OPTION } from '../../src/hosting.messages.js';
-import { CaptureLogger } from '../support/capture-logger.js';
+import { startOnTime } from '../support/hosting-app.js';
 
 const T0 = Date.parse('2026-06-01T00:00:00.000Z');
 
-async function start(providers: unknown[], time: VirtualTime, options: HostingOptions = {}) {
-  const logger = new CaptureLogger();
-  const moduleRef = await Test.createTestingModule({
-    imports: [HostingModule.forRoot({ shutdownTimeoutMs: 5_000, ...options })],
-    providers: providers as never[],
-  })
-    .overrideProvider(TimeProvider)
-    .useValue(time)
-    .setLogger(logger)
-    .compile();
-  await moduleRef.init();
-  return { moduleRef, logger, registry: moduleRef.get(HostingRegistry) };
-}
+const start = (providers: Provider[], time: VirtualTime, hosting: HostingOptions = {}) => startOnTime(time, { providers, hosting });
 
 function thrownBy(define: () => unknown): Error {
   try {

@@ -3,12 +3,11 @@
  * 'skip', or a catch-up of the latest N inside a window — across an overrun, a wall clock set
  * forward, a suspend, a late timer and pause/resume, on virtual time.
  */
-import { Injectable } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { HostingModule, HostingRegistry, Periodic, TickContext, TimeProvider, type PeriodicTaskOptions } from '../../src/index.js';
+import { Injectable, type Provider } from '@nestjs/common';
+import { Periodic, TickContext, type PeriodicTaskOptions } from '../../src/index.js';
 import { INVALID_OPTION_AT, UNKNOWN_OPTION } from '../../src/hosting.messages.js';
 import { VirtualTime } from '../../src/testing/index.js';
-import { CaptureLogger } from '../support/capture-logger.js';
+import { startOnTime } from '../support/hosting-app.js';
 
 type OnMissed = PeriodicTaskOptions['onMissed'];
 
@@ -16,18 +15,7 @@ const T0 = Date.parse('2026-06-01T00:00:00.000Z');
 const HOUR = 3_600_000;
 const MINUTE = 60_000;
 
-async function start(providers: unknown[], time: VirtualTime) {
-  const moduleRef = await Test.createTestingModule({
-    imports: [HostingModule.forRoot({ shutdownTimeoutMs: 5_000 })],
-    providers: providers as never[],
-  })
-    .overrideProvider(TimeProvider)
-    .useValue(time)
-    .setLogger(new CaptureLogger())
-    .compile();
-  await moduleRef.init();
-  return { moduleRef, registry: moduleRef.get(HostingRegistry) };
-}
+const start = (providers: Provider[], time: VirtualTime) => startOnTime(time, { providers });
 
 /** An interval task whose first tick overruns `overrunMs`; each run noted as `at(ms since T0) slot missed`. */
 function overrunning(onMissed: OnMissed, time: VirtualTime, overrunMs: number) {

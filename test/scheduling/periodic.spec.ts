@@ -3,15 +3,12 @@ import { CronExpression } from '@nestjs/schedule';
 import { HostingRegistry, Periodic, type TickContext } from '../../src/index.js';
 import { TASK_FAILED } from '../../src/hosting.messages.js';
 import { VirtualTime } from '../../src/testing/index.js';
-import { sleep, startHostingApp, waitFor, type HostingAppOptions } from '../support/hosting-app.js';
+import { sleep, startHostingApp, waitFor } from '../support/hosting-app.js';
 
 // Logic tests run on virtual time (exact instants, no real waiting); the tests marked "real timer"
 // keep the system clock because the system clock firing the ticks is what they check.
 const T0 = Date.parse('2026-06-01T00:00:00.000Z');
 
-function startOn(time: VirtualTime, options: HostingAppOptions) {
-  return startHostingApp({ ...options, hosting: { ...options.hosting, timeProvider: time } });
-}
 
 describe('@Periodic', () => {
   describe('on a fixed period', () => {
@@ -43,7 +40,7 @@ describe('@Periodic', () => {
         }
       }
       const time = new VirtualTime({ now: T0 });
-      const { app } = await startOn(time, { providers: [Heartbeat] });
+      const { app } = await startHostingApp({ time,  providers: [Heartbeat] });
       try {
         await time.advance(39);
         expect(ticks).toEqual([]);
@@ -71,7 +68,7 @@ describe('@Periodic', () => {
         }
       }
       const time = new VirtualTime({ now: T0 });
-      const { app } = await startOn(time, { providers: [Named] });
+      const { app } = await startHostingApp({ time,  providers: [Named] });
       try {
         await time.advance(60);
         expect(runs).toBe(2);
@@ -97,7 +94,7 @@ describe('@Periodic', () => {
           running--;
         }
       }
-      const { app } = await startOn(time, { providers: [Slow] });
+      const { app } = await startHostingApp({ time,  providers: [Slow] });
       try {
         await time.advance(20);
         await time.advance(140);
@@ -126,7 +123,7 @@ describe('@Periodic', () => {
         }
       }
       const time = new VirtualTime({ now: T0 });
-      const { app } = await startOn(time, { providers: [Yearly] });
+      const { app } = await startHostingApp({ time,  providers: [Yearly] });
       try {
         const registry = app.get(HostingRegistry);
         expect(registry.get('Yearly.a')!.nextRunAt).toEqual(new Date(T0 + 2 ** 31 + 10_000));
@@ -181,7 +178,7 @@ describe('@Periodic', () => {
         }
       }
       const time = new VirtualTime({ now: T0 });
-      const { app } = await startOn(time, { providers: [Warm] });
+      const { app } = await startHostingApp({ time,  providers: [Warm] });
       try {
         await time.advance(0);
         expect(ticks.map((t) => [t.tick, t.scheduledAt.getTime()])).toEqual([[1, T0]]);
@@ -212,7 +209,7 @@ describe('@Periodic', () => {
           running--;
         }
       }
-      const { app } = await startOn(time, { providers: [Bounded] });
+      const { app } = await startHostingApp({ time,  providers: [Bounded] });
       try {
         await time.advance(100);
         expect(String((aborts[0].reason as Error).message)).toContain('timed out');
@@ -239,7 +236,7 @@ describe('@Periodic', () => {
           slots.push(ctx.scheduledAt.getTime() - T0);
         }
       }
-      const { app } = await startOn(time, { providers: [Spread] });
+      const { app } = await startHostingApp({ time,  providers: [Spread] });
       try {
         await time.advance(50 * 60 + 40);
         expect(slots).toEqual(Array.from({ length: 50 }, (_, k) => (k + 1) * 60));
@@ -263,7 +260,7 @@ describe('@Periodic', () => {
         }
       }
       const time = new VirtualTime({ now: T0 });
-      const { app } = await startOn(time, { controllers: [HealthController] });
+      const { app } = await startHostingApp({ time,  controllers: [HealthController] });
       try {
         await time.advance(50);
         expect(runs).toBe(2);
@@ -307,7 +304,7 @@ describe('@Periodic', () => {
         midnight() {}
       }
       const time = new VirtualTime({ now: T0 + 250 });
-      const { app } = await startOn(time, { providers: [EverySecond] });
+      const { app } = await startHostingApp({ time,  providers: [EverySecond] });
       try {
         await time.advance(2_750);
         expect(ticks.map((t) => t.scheduledAt.getTime() - T0)).toEqual([1_000, 2_000, 3_000]);
@@ -334,7 +331,7 @@ describe('@Periodic', () => {
         }
       }
       const time = new VirtualTime({ now: T0 });
-      const { app, logger } = await startOn(time, { providers: [SyncFailing] });
+      const { app, logger } = await startHostingApp({ time,  providers: [SyncFailing] });
       try {
         await time.advance(80);
         expect(runs).toBe(4);
@@ -356,7 +353,7 @@ describe('@Periodic', () => {
         }
       }
       const time = new VirtualTime({ now: T0 });
-      const { app, logger } = await startOn(time, { providers: [Failing] });
+      const { app, logger } = await startHostingApp({ time,  providers: [Failing] });
       try {
         await time.advance(100);
         expect(runs).toBe(4);

@@ -1,6 +1,6 @@
 import type { DynamicModule, ForwardReference, Provider, Type } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
-import { HostingModule, type HostingOptions } from '../../src/index.js';
+import { HostingModule, HostingRegistry, TimeProvider, type HostingOptions } from '../../src/index.js';
 import { CaptureLogger } from './capture-logger.js';
 
 export interface HostingAppOptions {
@@ -10,6 +10,8 @@ export interface HostingAppOptions {
   hosting?: HostingOptions;
   /** Replace `HostingModule.forRoot(hosting)` (e.g. with forRootAsync). */
   hostingModule?: DynamicModule;
+  /** The host's clock (a `VirtualTime`), given as the README shows: `overrideProvider(TimeProvider)`. */
+  time?: TimeProvider;
 }
 
 export interface HostingApp {
@@ -20,14 +22,23 @@ export interface HostingApp {
 /** Compiles a real Nest application context around HostingModule; the caller calls `app.init()`. */
 export async function compileHostingApp(options: HostingAppOptions): Promise<HostingApp> {
   const logger = new CaptureLogger();
-  const app = await Test.createTestingModule({
+  const builder = Test.createTestingModule({
     imports: [options.hostingModule ?? HostingModule.forRoot(options.hosting), ...(options.imports ?? [])],
     providers: options.providers ?? [],
     controllers: options.controllers ?? [],
-  })
-    .setLogger(logger)
-    .compile();
+  });
+  if (options.time) builder.overrideProvider(TimeProvider).useValue(options.time);
+  const app = await builder.setLogger(logger).compile();
   return { app, logger };
+}
+
+/**
+ * Starts an app whose host runs on `time` (shutdownTimeoutMs 5 s unless `hosting` says otherwise),
+ * with its registry at hand; remember to close `moduleRef`.
+ */
+export async function startOnTime(time: TimeProvider, options: Omit<HostingAppOptions, 'time'> = {}) {
+  const { app, logger } = await startHostingApp({ ...options, hosting: { shutdownTimeoutMs: 5_000, ...options.hosting }, time });
+  return { moduleRef: app, logger, registry: app.get(HostingRegistry) };
 }
 
 /** Compiles and initialises; remember to close. */

@@ -1,9 +1,8 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type Provider } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import {
   BackgroundService,
   HostingModule,
-  HostingRegistry,
   InjectQueue,
   Periodic,
   QueueWorker,
@@ -14,23 +13,12 @@ import {
 } from '../../src/index.js';
 import { VirtualTime } from '../../src/testing/index.js';
 import { CaptureLogger } from '../support/capture-logger.js';
+import { startOnTime, type HostingAppOptions } from '../support/hosting-app.js';
 
 const T0 = Date.parse('2026-06-01T00:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
 
-async function start(providers: unknown[], time: VirtualTime, imports: unknown[] = []) {
-  const logger = new CaptureLogger();
-  const moduleRef = await Test.createTestingModule({
-    imports: [HostingModule.forRoot({ shutdownTimeoutMs: 5_000 }), ...(imports as never[])],
-    providers: providers as never[],
-  })
-    .overrideProvider(TimeProvider)
-    .useValue(time)
-    .setLogger(logger)
-    .compile();
-  await moduleRef.init();
-  return { moduleRef, logger, registry: moduleRef.get(HostingRegistry) };
-}
+const start = (providers: Provider[], time: VirtualTime, imports: HostingAppOptions['imports'] = []) => startOnTime(time, { providers, imports });
 
 describe('VirtualTime', () => {
   it('fires each tick of an interval task at its slot, in order, and awaits it before advance resolves', async () => {
