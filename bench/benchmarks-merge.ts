@@ -14,6 +14,9 @@ export const targetRow = (t: SectionTarget): string => `| ${t.section} | ${t.tar
 
 export const gapLine = (t: SectionTarget): string => `- ${t.section}, ${t.target}: measured ${t.measured}. Cause: ${t.gap ?? 'see the section'}.`;
 
+/** How the header line of a partial run begins (bench/run.ts writes it). */
+const PARTIAL_LINE = '- Sections written by a partial run';
+
 const sectionOfRow = (row: string): string => row.slice(2, row.indexOf(' | '));
 
 /** `markdown` (a BENCHMARKS.md written by bench/run.ts) with the sections of `results` put in; `note` joins the header's list. */
@@ -24,8 +27,19 @@ export function mergeResults(markdown: string, results: BenchResult[], note: str
   const titles = new Set(results.map((r) => r.title));
   const fresh = results.flatMap((r) => r.targets.map((t) => ({ ...t, section: r.title })));
 
-  // Header: its list, with this partial run's line in place of an earlier one.
-  const head = lines.slice(0, targetsAt).join('\n').trimEnd().split('\n').filter((l) => !l.startsWith('- Sections written by a partial run'));
+  // Header: its list, with this partial run's line added. An earlier partial run's line keeps the
+  // sections it still stands for (those this run did not rewrite), and goes when none is left.
+  const head = lines
+    .slice(0, targetsAt)
+    .join('\n')
+    .trimEnd()
+    .split('\n')
+    .flatMap((l) => {
+      if (!l.startsWith(PARTIAL_LINE)) return [l];
+      const at = l.lastIndexOf('): ');
+      const left = l.slice(at + 3).split('; ').filter((title) => !titles.has(title));
+      return left.length > 0 ? [`${l.slice(0, at + 3)}${left.join('; ')}`] : [];
+    });
   head.push(note);
 
   // Targets table and Gaps list.

@@ -33,10 +33,10 @@ export async function run(): Promise<BenchResult> {
   const diffs = figures.hosting.map((f, r) => f.cpuPercent - figures.schedule[r].cpuPercent);
   const hostingMedian = median(cpu('hosting'));
   const scheduleMedian = median(cpu('schedule'));
-  // Judged against the anchor's own round-to-round spread: at this level (a millisecond of CPU in
-  // 30 s) a strict comparison of medians flips on noise; the per-round differences are shown.
+  // Judged on the medians as the target says; at a millisecond of CPU in 30 s, round-to-round noise
+  // is of the same size, so the anchor's highest round and the per-round differences are shown beside it.
   const scheduleMax = Math.max(...cpu('schedule'));
-  const met = hostingMedian <= scheduleMax;
+  const met = hostingMedian <= scheduleMedian;
   const ms = (which: IdleCase) => median(figures[which].map((f) => f.cpuMs));
   const cells = (which: IdleCase) => [
     spread(cpu(which), 3),
@@ -65,7 +65,7 @@ export async function run(): Promise<BenchResult> {
       `\n\nnest-hosting minus \`@nestjs/schedule\`, per round: ${diffs.map((d) => `${d >= 0 ? '+' : ''}${fmt(d, 4)}`).join(', ')} percentage points.`,
     targets: [
       {
-        target: `idle CPU with ${TASKS.toLocaleString()} interval + ${TASKS.toLocaleString()} cron tasks no more than \`@nestjs/schedule\`'s (median at most the anchor's highest round)`,
+        target: `idle CPU with ${TASKS.toLocaleString()} interval + ${TASKS.toLocaleString()} cron tasks no more than \`@nestjs/schedule\`'s (medians)`,
         measured: `${fmt(ms('hosting'), 2)} ms vs ${fmt(ms('schedule'), 2)} ms CPU in ${SECONDS} s (${fmt(hostingMedian, 4)}% vs ${fmt(scheduleMedian, 4)}%; anchor's highest round ${fmt(scheduleMax, 4)}%; empty app ${fmt(median(cpu('empty')), 3)}%), medians of ${ROUNDS} rounds`,
         met,
         gap: met ? undefined : 'see the per-round differences under the table',
