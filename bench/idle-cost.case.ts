@@ -5,6 +5,7 @@
  */
 import 'reflect-metadata';
 import { Injectable, Module, type Type } from '@nestjs/common';
+import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import { NestFactory } from '@nestjs/core';
 import { Cron, Interval, ScheduleModule } from '@nestjs/schedule';
 import { HostingModule, Periodic } from '../src/index.js';
@@ -22,6 +23,14 @@ export interface IdleFigure {
   rssMb: number;
   /** createApplicationContext + init. */
   startMs: number;
+  /** From the end of the 1 s settle to the window: until V8's one-off memory-reducing collection after start-up has run. */
+  settleMs: number;
+  /** CPU spent in that wait (mostly that collection). */
+  settleCpuMs: number;
+  /** Major collections seen in that wait. */
+  settleMajorGcs: number;
+  /** Collections of any kind seen in the window (none, when the window is idle). */
+  windowGcs: number;
 }
 
 export const TASKS = 1_000;
@@ -31,6 +40,13 @@ export const INTERVAL_MS = 3_600_000;
 export const CRON = '0 0 1 1 *';
 /** After start-up and a forced GC, before the window opens: start-up work settles. */
 const SETTLE_MS = 1_000;
+/**
+ * Some seconds after start-up (5–30 s here, later for a larger heap), V8's memory reducer runs one
+ * or two major collections once, then none while the app stays idle. The window opens after them
+ * (this long without a collection once a major one was seen), or after MAX_REDUCER_WAIT_MS.
+ */
+const GC_QUIET_MS = 3_000;
+const MAX_REDUCER_WAIT_MS = 50_000;
 
 type Decorate = (proto: object, method: string, descriptor: PropertyDescriptor) => void;
 
@@ -67,15 +83,52 @@ async function measure(which: IdleCase, seconds: number): Promise<IdleFigure> {
   const startMs = performance.now() - t0;
   (globalThis as { gc?: () => void }).gc?.(); // start-up garbage, collected before the settle so that its sweeping is not billed
   await sleep(SETTLE_MS);
+
+  let gcs: Array<{ at: number; major: boolean }> = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as { detail?: { kind?: number } }).detail?.kind;
+      gcs.push({ at: performance.now(), major: kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR });
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const settleCpu0 = process.cpuUsage();
+  const settle0 = performance.now();
+  for (;;) {
+    await sleep(500);
+    const lastMajor = gcs.filter((gc) => gc.major).at(-1);
+    const last = gcs.at(-1);
+    if (lastMajor && performance.now() - last!.at >= GC_QUIET_MS) break;
+    if (performance.now() - settle0 >= MAX_REDUCER_WAIT_MS) break;
+  }
+  const settleCpu = process.cpuUsage(settleCpu0);
+  const settleMs = performance.now() - settle0;
+  const settleMajorGcs = gcs.filter((gc) => gc.major).length;
+  gcs = [];
+
   const cpu0 = process.cpuUsage();
   const w0 = performance.now();
   await sleep(seconds * 1_000);
   const cpu = process.cpuUsage(cpu0);
   const wallMs = performance.now() - w0;
   const rssMb = process.memoryUsage().rss / 1e6;
+  // Entries are delivered on a later turn: one more turn before reading the window's.
+  await sleep(10);
+  const windowGcs = gcs.length;
+  observer.disconnect();
   await app.close();
   const cpuMs = (cpu.user + cpu.system) / 1_000;
-  return { cpuPercent: (cpuMs / wallMs) * 100, cpuMs, wallMs, rssMb, startMs };
+  return {
+    cpuPercent: (cpuMs / wallMs) * 100,
+    cpuMs,
+    wallMs,
+    rssMb,
+    startMs,
+    settleMs,
+    settleCpuMs: (settleCpu.user + settleCpu.system) / 1_000,
+    settleMajorGcs,
+    windowGcs,
+  };
 }
 
 export async function run(): Promise<IdleFigure> {

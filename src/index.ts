@@ -67,4 +67,4 @@ export type {
 export type { ConnectionOptions, RedisClient, RedisConnectionOptions } from './interfaces/redis-connection.interface.js';
 export { SystemdNotifier } from './systemd/systemd-notifier.js';
 export { TimeProvider } from './time/time-provider.js';
-export type { TimerHandle, WallClockJumpListener } from './time/time-provider.js';
+export type { SystemTimeOptions, TimerHandle, WallClockJumpListener } from './time/time-provider.js';

@@ -49,7 +49,7 @@ export function bindHostingOptions(
     const enabled = check.nested('enabled', ENABLED_KEYS);
     bound.enabled = Object.fromEntries(ENABLED_KEYS.flatMap((key) => (enabled.get(key) === undefined ? [] : [[key, enabled.boolean(key)]])));
   }
-  check.check('timeProvider', isTimeProvider, `a TimeProvider (TimeProvider.system, a VirtualTime from 'nest-hosting/testing', or an object with ${TIME_PROVIDER_METHODS.join(', ')})`);
+  check.check('timeProvider', isTimeProvider, `a TimeProvider (TimeProvider.system, TimeProvider.createSystem(…), a VirtualTime from 'nest-hosting/testing', or an object with ${TIME_PROVIDER_METHODS.join(', ')})`);
   if (options?.redis !== undefined) assertRedisConnection(`${where}({ redis })`, options.redis);
   return { options: bound as HostingOptions, resolved: { shutdownTimeoutMs: shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS } };
 }

@@ -10,4 +10,4 @@ export { VirtualTime } from './virtual-time.js';
 export type { VirtualTimeOptions } from './virtual-time.js';
 // The clock VirtualTime stands in for, so a test can import both from here.
 export { TimeProvider } from '../time/time-provider.js';
-export type { TimerHandle, WallClockJumpListener } from '../time/time-provider.js';
+export type { SystemTimeOptions, TimerHandle, WallClockJumpListener } from '../time/time-provider.js';

@@ -1,5 +1,6 @@
 import { MAX_TIMER_DELAY_MS } from '../hosting.constants.js';
 import { OneCopy } from '../one-copy.js';
+import { OptionsValidator } from '../validation/options-validator.js';
 
 /** A timer made by a `TimeProvider`: `clear()` cancels it (a no-op once it fired). */
 export interface TimerHandle {
@@ -8,6 +9,20 @@ export interface TimerHandle {
 
 /** Called when the wall clock moved against the monotonic clock (an NTP step, a VM restore, a resume from suspend). */
 export type WallClockJumpListener = (jumpMs: number) => void;
+
+/** Options of `TimeProvider.createSystem`. */
+export interface SystemTimeOptions {
+  /**
+   * Compare the wall clock with the monotonic clock at least this often (ms) while anything listens
+   * for jumps, so that a forward jump (a resume from suspend, a clock set forward) is noticed within
+   * this time even when none of the host's timers fires. Each comparison wakes the process (about
+   * 0.3–0.5 ms of CPU on an idle app). Unset: only when one of the provider's timers fires, as
+   * `TimeProvider.system` does. 1 ms to 2^31−1 ms.
+   */
+  wallClockCheckMs?: number;
+}
+
+const SYSTEM_TIME_OPTIONS: readonly (keyof SystemTimeOptions)[] = ['wallClockCheckMs'];
 
 /**
  * The host's one clock, as .NET's `TimeProvider`: every clock read and every timer of the host goes
@@ -31,9 +46,28 @@ export type WallClockJumpListener = (jumpMs: number) => void;
  */
 @OneCopy('TimeProvider')
 export abstract class TimeProvider {
-  /** The system clock and Node's timers. */
+  /**
+   * The system clock and Node's timers. It compares its two clocks whenever one of its timers
+   * fires, and never wakes the process only for that (see `createSystem` for a bounded wait).
+   */
   static get system(): TimeProvider {
     return systemTimeProvider;
+  }
+
+  /**
+   * A system clock of its own, for `HostingModule.forRoot({ timeProvider })`. With
+   * `wallClockCheckMs`, a wall-clock jump is noticed within that time even when no timer of the host
+   * fires (an app whose only tasks are far away: a daily cron on a laptop that sleeps), at the cost
+   * of one wake per period:
+   *
+   * @example
+   * ```ts
+   * HostingModule.forRoot({ timeProvider: TimeProvider.createSystem({ wallClockCheckMs: 60_000 }) })
+   * ```
+   */
+  static createSystem(options?: SystemTimeOptions): TimeProvider {
+    const check = OptionsValidator.for('TimeProvider.createSystem', options, SYSTEM_TIME_OPTIONS);
+    return new SystemTimeProvider(check.duration('wallClockCheckMs', { positive: true, max: MAX_TIMER_DELAY_MS }));
   }
 
   /** Wall-clock time in epoch milliseconds (`Date.now()` on the system provider). */
@@ -50,9 +84,9 @@ export abstract class TimeProvider {
 
   /**
    * Subscribes to wall-clock jumps larger than the provider's threshold. The system provider, while
-   * anyone listens, compares its two clocks whenever one of its timers fires and at least once a
-   * minute (a wake costs an idle process CPU: a 1 s poll was most of an idle app's CPU), and
-   * reports moves above 1 s. Returns the unsubscribe.
+   * anyone listens, compares its two clocks whenever one of its timers fires (and, made by
+   * `createSystem({ wallClockCheckMs })`, at least that often), and reports moves above 1 s.
+   * Returns the unsubscribe.
    */
   abstract onWallClockJump(listener: WallClockJumpListener): () => void;
 
@@ -102,8 +136,6 @@ export function watchdog<F extends () => void>(callback: F): F {
   return Object.assign(callback, { [WATCHDOG]: true });
 }
 
-/** The longest the system provider goes without comparing its two clocks while someone listens for jumps. */
-const JUMP_CHECK_MS = 60_000;
 /** Moves of the wall clock against the monotonic clock up to this are not jumps (NTP slews, rounding). */
 const JUMP_THRESHOLD_MS = 1_000;
 
@@ -112,6 +144,11 @@ class SystemTimeProvider extends TimeProvider {
   private readonly listeners = new Set<WallClockJumpListener>();
   private watch?: NodeJS.Timeout;
   private offset = 0;
+
+  /** `checkEveryMs`: the longest it goes without comparing its clocks while someone listens; unset, only on its timers' fires. */
+  constructor(private readonly checkEveryMs?: number) {
+    super();
+  }
 
   now(): number {
     return Date.now();
@@ -152,12 +189,14 @@ class SystemTimeProvider extends TimeProvider {
   }
 
   onWallClockJump(listener: WallClockJumpListener): () => void {
-    this.listeners.add(listener);
-    if (!this.watch) {
+    if (this.listeners.size === 0) {
       this.offset = Date.now() - performance.now();
-      this.watch = setInterval(() => this.check(), JUMP_CHECK_MS);
-      this.watch.unref();
+      if (this.checkEveryMs !== undefined) {
+        this.watch = setInterval(() => this.check(), this.checkEveryMs);
+        this.watch.unref();
+      }
     }
+    this.listeners.add(listener);
     return () => {
       this.listeners.delete(listener);
       if (this.listeners.size === 0 && this.watch) {

@@ -56,4 +56,63 @@ describe('TimeProvider.system', () => {
       unsubscribe();
     }
   });
+
+  it('never wakes the process only to compare its clocks: a listener arms no timer', () => {
+    const armed = [jest.spyOn(globalThis, 'setInterval'), jest.spyOn(globalThis, 'setTimeout')];
+    const unsubscribe = TimeProvider.system.onWallClockJump(() => undefined);
+    unsubscribe();
+    for (const spy of armed) expect(spy).not.toHaveBeenCalled();
+  });
+});
+
+describe('TimeProvider.createSystem', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  it('with wallClockCheckMs, notices a jump with no timer of its own firing, and stops looking once nobody listens', async () => {
+    const time = TimeProvider.createSystem({ wallClockCheckMs: 20 });
+    const armed = jest.spyOn(globalThis, 'setInterval');
+    const disarmed = jest.spyOn(globalThis, 'clearInterval');
+    let unsubscribe = () => {};
+    const jump = new Promise<number>((resolve) => (unsubscribe = time.onWallClockJump(resolve)));
+    try {
+      expect(armed).toHaveBeenCalledTimes(1);
+      expect(armed.mock.calls[0]![1]).toBe(20);
+      const realNow = Date.now.bind(Date);
+      jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 7_200_000);
+      const jumpMs = await jump;
+      expect(jumpMs).toBeGreaterThan(7_199_000);
+      expect(jumpMs).toBeLessThan(7_201_000);
+    } finally {
+      unsubscribe();
+    }
+    expect(disarmed).toHaveBeenCalledWith(armed.mock.results[0]!.value);
+  });
+
+  it('without options behaves as TimeProvider.system: reads the system clocks, checks on its timers only', async () => {
+    const time = TimeProvider.createSystem();
+    expect(time).not.toBe(TimeProvider.system);
+    expect(Math.abs(time.now() - Date.now())).toBeLessThan(1_000);
+    const jumps: number[] = [];
+    const unsubscribe = time.onWallClockJump((ms) => jumps.push(ms));
+    try {
+      const realNow = Date.now.bind(Date);
+      jest.spyOn(Date, 'now').mockImplementation(() => realNow() - 3_600_000);
+      await new Promise<void>((resolve) => time.setTimeout(() => resolve(), 1));
+      expect(jumps).toHaveLength(1);
+      expect(jumps[0]).toBeLessThan(-3_599_000);
+    } finally {
+      unsubscribe();
+    }
+  });
+
+  it.each([
+    [{ wallClockCheckMs: 0 }, /TimeProvider\.createSystem: option "?wallClockCheckMs"? .*0/],
+    [{ wallClockCheckMs: -5 }, /wallClockCheckMs.*-5/],
+    [{ wallClockCheckMs: 2 ** 31 }, /wallClockCheckMs.*2147483648/],
+    [{ wallClockCheckMs: '60s' }, /wallClockCheckMs.*60s/],
+    [{ wallClockCheck: 1_000 }, /TimeProvider\.createSystem.*wallClockCheck\b.*wallClockCheckMs/],
+    ['fast', /TimeProvider\.createSystem/],
+  ])('refuses %p, naming the method and the value', (options, message) => {
+    expect(() => TimeProvider.createSystem(options as never)).toThrow(message);
+  });
 });
