@@ -69,37 +69,37 @@ export class HostingExplorer {
   }
 
   periodicTasks(): DiscoveredPeriodicTask[] {
-    return this.wrappers().flatMap((wrapper) => {
-      const cls = classOf(wrapper)!;
-      const entries = (Reflect.getMetadata(PERIODIC_METADATA, cls) as PeriodicMetadata[] | undefined) ?? [];
-      // A subclass that re-decorates an inherited method replaces the parent's entry.
-      const byMethod = new Map(entries.map((e) => [e.methodName, e]));
-      // Checked as the decorator was applied; defined again here so that names use the concrete class.
-      return [...byMethod.values()].map((entry) => {
-        const owner = `${cls.name}.${String(entry.methodName)}`;
-        return { wrapper, methodName: entry.methodName, definition: definePeriodicTask(owner, entry.schedule, entry.options) };
-      });
-    });
+    // Checked as the decorator was applied; defined again here so that names use the concrete class.
+    return this.decoratedMethods<PeriodicMetadata>(PERIODIC_METADATA).map(({ wrapper, owner, entry }) => ({
+      wrapper,
+      methodName: entry.methodName,
+      definition: definePeriodicTask(owner, entry.schedule, entry.options),
+    }));
   }
 
   delayedTasks(): DiscoveredDelayedTask[] {
-    return this.wrappers().flatMap((wrapper) => {
-      const cls = classOf(wrapper)!;
-      const entries = (Reflect.getMetadata(DELAYED_METADATA, cls) as DelayedMetadata[] | undefined) ?? [];
-      const byMethod = new Map(entries.map((e) => [e.methodName, e]));
-      return [...byMethod.values()].map((entry) => {
-        const owner = `${cls.name}.${String(entry.methodName)}`;
-        return { wrapper, methodName: entry.methodName, definition: defineDelayedTask(owner, entry.delayMs, entry.options) };
-      });
-    });
+    return this.decoratedMethods<DelayedMetadata>(DELAYED_METADATA).map(({ wrapper, owner, entry }) => ({
+      wrapper,
+      methodName: entry.methodName,
+      definition: defineDelayedTask(owner, entry.delayMs, entry.options),
+    }));
   }
 
   queueWorkers(): DiscoveredQueueWorker[] {
+    return this.decoratedMethods<QueueWorkerMetadata>(QUEUE_WORKER_METADATA).map(({ wrapper, owner, entry }) => ({ wrapper, owner, metadata: entry }));
+  }
+
+  /**
+   * The methods a decorator recorded under `metadataKey`, per provider and controller, each once (a
+   * subclass that re-decorates an inherited method replaces the parent's entry), with the
+   * `Class.method` name messages use.
+   */
+  private decoratedMethods<M extends { methodName: string | symbol }>(metadataKey: string): Array<{ wrapper: DiscoveredWrapper; owner: string; entry: M }> {
     return this.wrappers().flatMap((wrapper) => {
       const cls = classOf(wrapper)!;
-      const entries = (Reflect.getMetadata(QUEUE_WORKER_METADATA, cls) as QueueWorkerMetadata[] | undefined) ?? [];
+      const entries = (Reflect.getMetadata(metadataKey, cls) as M[] | undefined) ?? [];
       const byMethod = new Map(entries.map((e) => [e.methodName, e]));
-      return [...byMethod.values()].map((metadata) => ({ wrapper, owner: `${cls.name}.${String(metadata.methodName)}`, metadata }));
+      return [...byMethod.values()].map((entry) => ({ wrapper, owner: `${cls.name}.${String(entry.methodName)}`, entry }));
     });
   }
 }

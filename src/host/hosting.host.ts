@@ -44,7 +44,8 @@ import { afterAppBootstrap } from './after-app-bootstrap.js';
 import { BackgroundServiceRunner } from './background-service-runner.js';
 import { HostLifetime } from './host-lifetime.js';
 import { bindHostingOptions } from './hosting-options.validation.js';
-import { validateBackgroundServiceOptions } from '../validation/background-service-options.validation.js';
+import { validateBackgroundServiceOptions, type ValidBackgroundServiceOptions } from '../validation/background-service-options.validation.js';
+import type { HostedBackgroundService } from '../interfaces/background-service-options.interface.js';
 import { awaitWithDeadline } from './shutdown-deadline.js';
 import { findNestShutdownListener } from './shutdown-signals.js';
 import { RunTimeUnits } from './run-time-units.js';
@@ -99,11 +100,10 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
         moduleRef,
         hooks,
         shutdownTimeoutMs: this.shutdownTimeoutMs,
-        onServiceError: this.options.onServiceError ?? 'stopHost',
         phase: () => this.phase,
-        isEnabled: (kind, own) => this.isEnabled(kind, own),
-        createPeriodicTimer: (definition, run) => this.createPeriodicTimer(definition, run),
-        failHost: (reason) => this.failHost(reason),
+        periodicUnit: (definition, run) => this.periodicUnit(definition, run),
+        backgroundUnit: (name, instance, valid) => this.backgroundUnit(name, instance, valid),
+        delayedUnit: (name, due, run) => this.delayedUnit(name, due, run, {}),
         launch: (unit) => this.launch(unit),
       }),
     );
@@ -136,37 +136,35 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
     for (const { wrapper, className, options } of this.explorer.backgroundServices()) {
       if (!wrapper.isDependencyTreeStatic() || wrapper.isTransient) throw new Error(BACKGROUND_SERVICE_NOT_SINGLETON(className));
       const valid = validateBackgroundServiceOptions(className, options);
-      if (!this.isEnabled('background', valid.enabled)) {
-        this.registry.register(new DisabledUnit(valid.name ?? className, 'background'), className);
-        continue;
-      }
-      const runner = new BackgroundServiceRunner(
-        {
-          name: valid.name ?? className,
-          instance: wrapper.instance as never,
-          onError: valid.onError ?? this.options.onServiceError ?? 'stopHost',
-          restart: valid.restart,
-        },
-        this.logger,
-        (reason) => this.failHost(reason),
-        this.time,
-      );
-      this.registry.register(runner, className);
+      this.registry.register(this.backgroundUnit(valid.name ?? className, wrapper.instance as never, valid), className);
     }
+  }
+
+  /** The unit of one background service, decorated or added at run time: its runner, or a `DisabledUnit` when switched off here. */
+  private backgroundUnit(name: string, instance: HostedBackgroundService, valid: ValidBackgroundServiceOptions): HostedUnit {
+    if (!this.isEnabled('background', valid.enabled)) return new DisabledUnit(name, 'background');
+    return new BackgroundServiceRunner(
+      { name, instance, onError: valid.onError ?? this.options.onServiceError ?? 'stopHost', restart: valid.restart },
+      this.logger,
+      (reason) => this.failHost(reason),
+      this.time,
+    );
   }
 
   private registerPeriodicTasks(): void {
     for (const { wrapper, methodName, definition } of this.explorer.periodicTasks()) {
-      if (!this.isEnabled('periodic', definition.enabled)) {
-        this.registry.register(new DisabledUnit(definition.name, 'periodic', definition.createSchedule(this.time).describe()), definition.owner);
-        continue;
-      }
       const invoke = createInvoker(wrapper, this.moduleRef, this.hooks);
-      this.registry.register(this.createPeriodicTimer(definition, (context) => invoke(context, methodName, context)), definition.owner);
+      this.registry.register(this.periodicUnit(definition, (context) => invoke(context, methodName, context)), definition.owner);
     }
   }
 
-  /** The unit of one periodic task, decorated or added at run time (`HostingRegistry.addPeriodic`). */
+  /** The unit of one periodic task, decorated or added at run time: its timer, or a `DisabledUnit` when switched off here. */
+  private periodicUnit(definition: PeriodicTaskDefinition, run: TickRunner): HostedUnit {
+    if (!this.isEnabled('periodic', definition.enabled)) return new DisabledUnit(definition.name, 'periodic', definition.createSchedule(this.time).describe());
+    return this.createPeriodicTimer(definition, run);
+  }
+
+  /** The timer of one periodic task (with the exclusive gate when it is exclusive). */
   private createPeriodicTimer(definition: PeriodicTaskDefinition, invoke: TickRunner): PeriodicTimer {
     if (definition.exclusive && !this.options.redis) throw new Error(EXCLUSIVE_NEEDS_REDIS(definition.owner));
     // Exclusive tasks tick on a grid anchored at epoch 0, so that every instance computes the same slots.
@@ -194,16 +192,16 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
   private registerDelayedTasks(): void {
     for (const { wrapper, methodName, definition } of this.explorer.delayedTasks()) {
       const invoke = createInvoker(wrapper, this.moduleRef, this.hooks);
-      const timer = new OneShotTimer(
-        definition.name,
-        definition.delayMs,
-        (context) => invoke(context, methodName, context),
-        { time: this.time, timeoutMs: definition.timeoutMs },
-        (error) => this.logger.error(TASK_FAILED('Delayed task', definition.name), stackOf(error)),
-      );
-      const unit = this.isEnabled('delayed', definition.enabled) ? timer : new DisabledUnit(definition.name, 'periodic', timer.describe());
-      this.registry.register(unit, definition.owner);
+      this.registry.register(this.delayedUnit(definition.name, definition.delayMs, (context) => invoke(context, methodName, context), definition), definition.owner);
     }
+  }
+
+  /** The unit of one delayed task, decorated or added at run time: its one-shot timer, or a `DisabledUnit` when switched off here. */
+  private delayedUnit(name: string, due: number | Date, run: TickRunner, options: { timeoutMs?: number; enabled?: boolean }): HostedUnit {
+    const timer = new OneShotTimer(name, due, run, { time: this.time, timeoutMs: options.timeoutMs }, (error) => {
+      this.logger.error(TASK_FAILED('Delayed task', name), stackOf(error));
+    });
+    return this.isEnabled('delayed', options.enabled) ? timer : new DisabledUnit(name, 'periodic', timer.describe());
   }
 
   /** Whether a unit runs here: its own `enabled`, and its kind's in `forRoot({ enabled })` (both default to true). */

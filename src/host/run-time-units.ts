@@ -2,29 +2,19 @@ import type { LoggerService } from '@nestjs/common';
 import type { ModuleRef } from '@nestjs/core';
 import type { HostingExplorer, DiscoveredWrapper } from '../discovery/hosting.explorer.js';
 import { classOf } from '../discovery/hosting.explorer.js';
-import {
-  INVALID_ARGUMENT,
-  NOT_A_PROVIDER_METHOD,
-  REMOVE_ABANDONED,
-  TASK_FAILED,
-  UNKNOWN_PROVIDER,
-  stackOf,
-} from '../hosting.messages.js';
+import { INVALID_ARGUMENT, NOT_A_PROVIDER_METHOD, REMOVE_ABANDONED, UNKNOWN_PROVIDER } from '../hosting.messages.js';
 import type { PeriodicSchedule } from '../interfaces/periodic-options.interface.js';
-import type { HostingEnabledOptions, ServiceErrorBehavior } from '../interfaces/hosting-options.interface.js';
-import { DisabledUnit } from '../registry/disabled-unit.js';
 import type { HostedUnit } from '../registry/hosted-unit.js';
 import type { HostPhase, RunTimeBackgroundServiceOptions, RunTimePeriodicOptions, RunTimeUnitFactory, TaskHandler } from '../registry/run-time-tasks.js';
-import { OneShotTimer } from '../scheduling/one-shot-timer.js';
 import { definePeriodicTask, type PeriodicTaskDefinition } from '../scheduling/periodic-task-definition.js';
-import type { PeriodicTimer, TickRunner } from '../scheduling/periodic-timer.js';
+import type { TickRunner } from '../scheduling/periodic-timer.js';
 import type { TickContext } from '../scheduling/tick-context.js';
 import type { ScopeEndHooks } from '../scopes/scope-end-hooks.js';
 import { createInvoker, type Invoker } from '../scopes/scoped-invoker.js';
 import type { TimeProvider } from '../time/time-provider.js';
 import { isDuration, OptionsValidator } from '../validation/options-validator.js';
-import { validateBackgroundServiceOptions } from '../validation/background-service-options.validation.js';
-import { BackgroundServiceRunner } from './background-service-runner.js';
+import { validateBackgroundServiceOptions, type ValidBackgroundServiceOptions } from '../validation/background-service-options.validation.js';
+import type { HostedBackgroundService } from '../interfaces/background-service-options.interface.js';
 import { awaitWithDeadline } from './shutdown-deadline.js';
 
 /** What the host lends the factory. */
@@ -35,14 +25,11 @@ export interface RunTimeUnitsHost {
   moduleRef: ModuleRef;
   hooks: ScopeEndHooks;
   shutdownTimeoutMs: number;
-  onServiceError: ServiceErrorBehavior;
   phase(): HostPhase;
-  /** Whether a unit runs in this process: its own `enabled` and its kind's in `forRoot({ enabled })`. */
-  isEnabled(kind: keyof HostingEnabledOptions, own: boolean | undefined): boolean;
-  /** Builds a periodic task's unit as for a decorated one (exclusive gate included). */
-  createPeriodicTimer(definition: PeriodicTaskDefinition, run: TickRunner): PeriodicTimer;
-  /** A failure policy asked for the host to stop. */
-  failHost(reason: string): void;
+  /** Each kind's unit as for a decorated one (exclusive gate, failure policy, switched off by `enabled`). */
+  periodicUnit(definition: PeriodicTaskDefinition, run: TickRunner): HostedUnit;
+  backgroundUnit(name: string, instance: HostedBackgroundService, valid: ValidBackgroundServiceOptions): HostedUnit;
+  delayedUnit(name: string, due: number | Date, run: TickRunner): HostedUnit;
   /** Starts a unit added while the host runs (and holds the process for it). */
   launch(unit: HostedUnit): void;
 }
@@ -61,9 +48,7 @@ export class RunTimeUnits implements RunTimeUnitFactory {
     // Not an object: left as it is, for definePeriodicTask's message.
     const extra = options === undefined ? { name } : isObject(options) ? { ...options, name } : options;
     const definition = definePeriodicTask(where, schedule, extra, where);
-    const run = this.runner(where, handler);
-    if (!this.host.isEnabled('periodic', definition.enabled)) return new DisabledUnit(name, 'periodic', definition.createSchedule(this.host.time).describe());
-    return this.host.createPeriodicTimer(definition, run);
+    return this.host.periodicUnit(definition, this.runner(where, handler));
   }
 
   backgroundService(
@@ -74,24 +59,13 @@ export class RunTimeUnits implements RunTimeUnitFactory {
   ): HostedUnit {
     if (typeof execute !== 'function') throw new TypeError(INVALID_ARGUMENT(where, 'execute', 'a function (signal: AbortSignal) => Promise<void>', execute));
     if (isObject(options) && 'name' in options) refuseName(where, options);
-    const valid = validateBackgroundServiceOptions(name, options, where);
-    if (!this.host.isEnabled('background', valid.enabled)) return new DisabledUnit(name, 'background');
-    return new BackgroundServiceRunner(
-      { name, instance: { execute }, onError: valid.onError ?? this.host.onServiceError, restart: valid.restart },
-      this.host.logger,
-      (reason) => this.host.failHost(reason),
-      this.host.time,
-    );
+    return this.host.backgroundUnit(name, { execute }, validateBackgroundServiceOptions(name, options, where));
   }
 
   delayed(where: string, name: string, due: number | Date, handler: TaskHandler): HostedUnit {
     const valid = due instanceof Date ? Number.isFinite(due.getTime()) : isDuration(due);
     if (!valid) throw new TypeError(INVALID_ARGUMENT(where, 'delay', 'a number of milliseconds from 0 to 100 years, or a valid Date', due));
-    const run = this.runner(where, handler);
-    const timer = new OneShotTimer(name, due, run, { time: this.host.time }, (error) => {
-      this.host.logger.error(TASK_FAILED('Delayed task', name), stackOf(error));
-    });
-    return this.host.isEnabled('delayed', undefined) ? timer : new DisabledUnit(name, 'periodic', timer.describe());
+    return this.host.delayedUnit(name, due, this.runner(where, handler));
   }
 
   launch(unit: HostedUnit): void {

@@ -85,16 +85,9 @@ export class OneShotTimer extends TickUnit {
     return this.execute(true);
   }
 
-  /** Holds the run (a running one finishes). */
-  pause(): void {
-    this.tracker.paused = true;
-    this.disarm();
-  }
-
   /** Arms the run again; if its time passed while paused, it runs at once. */
   resume(): void {
-    if (!this.tracker.paused || this.stopped) return;
-    this.tracker.paused = false;
+    if (!this.unpause()) return;
     if (this.started && !this.current) this.arm();
   }
 

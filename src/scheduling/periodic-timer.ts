@@ -114,16 +114,9 @@ export class PeriodicTimer extends TickUnit {
     return this.executeTriggered();
   }
 
-  /** Stops arming ticks; a running tick finishes. */
-  pause(): void {
-    this.tracker.paused = true;
-    this.disarm();
-  }
-
   /** Re-arms at the next slot of the grid; slots passed while paused are not counted as missed. */
   resume(): void {
-    if (!this.tracker.paused || this.stopped) return;
-    this.tracker.paused = false;
+    if (!this.unpause()) return;
     if (!this.started || this.current) return; // not started: start() arms; running: afterRun() arms
     const now = this.clockNow();
     if (this.firstRunHeld) return void this.execute(now, 0, false);

@@ -78,6 +78,22 @@ export abstract class TickUnit implements HostedUnit {
     return this.runTriggered();
   }
 
+  /** Holds the unit's runs (a running one finishes). */
+  pause(): void {
+    this.tracker.paused = true;
+    this.disarm();
+  }
+
+  /** Called again by `HostingRegistry.resume`: each unit arms in its own way. */
+  abstract resume(): void;
+
+  /** Clears the pause; false when there was none or the unit stopped (nothing to arm then). */
+  protected unpause(): boolean {
+    if (!this.tracker.paused || this.stopped) return false;
+    this.tracker.paused = false;
+    return true;
+  }
+
   /** No new run from now on; aborts the running run's signal and returns its settling. */
   stop({ reason }: Pick<StopRequest, 'reason'>): Promise<void> | undefined {
     this.stopped = true;
