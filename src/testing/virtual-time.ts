@@ -46,7 +46,7 @@ export class VirtualTime extends TimeProvider {
   private readonly jumpListeners = new Set<WallClockJumpListener>();
   private readonly idleSources = new Set<() => Promise<unknown> | undefined>();
   private moving = false;
-  /** Resolves the current settle's "a timer was armed" wait (see settleTurns). */
+  /** Resolves the current settle's "a timer was armed" wait (see settle). */
   private onArmed?: () => void;
   /** Timers armed so far (watchdogs not counted), and that count when a timer last fired. */
   private arms = 0;
@@ -168,11 +168,6 @@ export class VirtualTime extends TimeProvider {
     return this.stepWallClock(ms);
   }
 
-  /** Resolves once the hosts on this clock have no tick, queue item or start in progress (no time passes). */
-  settle(): Promise<void> {
-    return this.settleTurns();
-  }
-
   /** @internal */
   override trackIdle(busyWork: () => Promise<unknown> | undefined): () => void {
     this.idleSources.add(busyWork);
@@ -180,11 +175,12 @@ export class VirtualTime extends TimeProvider {
   }
 
   /**
-   * Runs the event loop until the hosts are idle, or until what still runs waits on this clock: work
-   * that armed a timer (a `time.delay`, a backoff) and did not finish within a few turns after it
-   * is left waiting, for `advance` to fire that timer when its time comes.
+   * Resolves once the hosts on this clock have no tick, queue item or start in progress (no time
+   * passes): runs the event loop until they are idle, or until what still runs waits on this clock
+   * (work that armed a timer, a `time.delay` or a backoff, and did not finish within a few turns
+   * after it is left waiting, for `advance` to fire that timer when its time comes).
    */
-  private async settleTurns(): Promise<void> {
+  async settle(): Promise<void> {
     let armedWhileBusy = this.arms !== this.armsAtFire || this.waitingOnTime;
     for (let quiet = 0; quiet < QUIET_TURNS; ) {
       await turn();
