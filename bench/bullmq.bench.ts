@@ -191,9 +191,8 @@ function table(rows: BullMqBenchRow[], jobs: number, rounds: number): string {
         } |`,
     ),
     '',
-    `With no-op jobs every case is bound by Redis round trips, and here one redis-server, this process and the ` +
-      `worker processes share ${cpus().length} CPUs: more worker processes add contention, not throughput. ` +
-      'More processes pay off when each job does real work (I/O waits or CPU) and the processes have cores of their own.',
+    // Only what this run measured and how it ran; no explanation it did not test.
+    `One redis-server, this process and the worker processes shared ${cpus().length} CPUs; the jobs do nothing.`,
   ];
   return lines.join('\n');
 }

@@ -63,10 +63,9 @@ export async function run(): Promise<BenchResult> {
       `(\`${CRON}\`), one method per provider class, the classes made in a loop with the decorators applied to them: ` +
       '`@Periodic` under `HostingModule.forRoot()`, and `@Interval` / `@Cron` under `ScheduleModule.forRoot()` (the anchor); ' +
       `and an empty Nest app (the floor). Nothing is due in the window. After start-up, a forced GC and a 1 s settle, each app waits ` +
-      `for V8's memory reducer: some seconds after start-up (later for a larger heap) it runs one or two major collections, once, ` +
-      `and none afterwards while the app stays idle (the window opens 3 s after the last collection once a major one was seen, or after 50 s); ` +
-      `that wait and its CPU are shown in their own column, so the one-off collection is neither hidden nor left to land in some ` +
-      `windows and not others (before this, it decided which app "won" a round). Then CPU % = (user + system CPU of ` +
+      `for the major collections V8's memory reducer runs some seconds after start-up (the window opens 3 s after the last ` +
+      `collection once a major one was seen, or after 50 s); that wait, its CPU and its major collections are shown in their own ` +
+      `column, so they are neither hidden nor left to land in some windows and not others. Then CPU % = (user + system CPU of ` +
       `\`process.cpuUsage\`) / wall time over ${SECONDS} s; collections seen in the windows: ${windowGcs}. ` +
       `Each app in a Node process of its own; rounds: ${ROUNDS}, each running the three apps side by side, started ${STAGGER_MS / 1_000} s apart ` +
       `in a different order each round (CPU time is per process, and no start-up overlaps a window). Cells: median (min–max) over the rounds.`,
