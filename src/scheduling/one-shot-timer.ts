@@ -1,5 +1,5 @@
 import type { ServiceStatus } from '../interfaces/service-status.interface.js';
-import type { TimeProvider, TimerHandle } from '../time/time-provider.js';
+import { onWholeWallMs, type TimeProvider, type TimerHandle } from '../time/time-provider.js';
 import type { TickContext } from './tick-context.js';
 import { TickUnit, type TickRunner } from './tick-unit.js';
 
@@ -71,8 +71,9 @@ export class OneShotTimer extends TickUnit {
     if (this.started || this.stopped) return;
     this.started = true;
     if (typeof this.due === 'number') {
-      this.dueAt = this.time.monotonic() + this.due;
-      this.dueWall = Math.round(this.time.now() + this.due);
+      // Due on a whole millisecond of the wall clock, so that `scheduledAt` is the instant it is due.
+      this.dueAt = onWholeWallMs(this.time, this.time.monotonic() + this.due);
+      this.dueWall = Math.round(this.dueAt + this.time.wallClockOffset());
     } else {
       this.unsubscribeJumps = this.time.onWallClockJump(() => this.rearm());
     }

@@ -3,7 +3,7 @@ import { AMBIGUOUS_SCHEDULE, INVALID_CRON, INVALID_PERIOD, INVALID_TIME_ZONE } f
 import { describeDuration, isDuration, OptionsValidator, type DurationRule } from '../validation/options-validator.js';
 import type { PeriodicSchedule, PeriodicTaskOptions } from '../interfaces/periodic-options.interface.js';
 import { CronSchedule, FixedRateSchedule, type RepeatedTime, type Schedule } from './schedule.js';
-import type { TimeProvider } from '../time/time-provider.js';
+import { onWholeWallMs, type TimeProvider } from '../time/time-provider.js';
 
 /** A validated `@Periodic` task, ready to be given a schedule when the host starts. */
 export interface PeriodicTaskDefinition {
@@ -63,7 +63,7 @@ export function definePeriodicTask(
   let createSchedule: (time: TimeProvider) => Schedule;
   const exclusive = options.exclusive ?? false;
   const everyMs = (period: number) => (time: TimeProvider) =>
-    exclusive ? new FixedRateSchedule(period, 0, 'wall') : new FixedRateSchedule(period, Math.round(time.monotonic()));
+    exclusive ? new FixedRateSchedule(period, 0, 'wall') : new FixedRateSchedule(period, onWholeWallMs(time, time.monotonic()));
   if (!isObject) {
     if (!isDuration(schedule, PERIOD)) throw new TypeError(INVALID_PERIOD(owner, schedule, where));
     createSchedule = everyMs(schedule);

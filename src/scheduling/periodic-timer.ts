@@ -1,5 +1,5 @@
 import type { ConnectionStatus, ServiceStatus } from '../interfaces/service-status.interface.js';
-import type { TimeProvider, TimerHandle } from '../time/time-provider.js';
+import { onWholeWallMs, type TimeProvider, type TimerHandle } from '../time/time-provider.js';
 import type { MissedPolicy } from './periodic-task-definition.js';
 import type { Schedule } from './schedule.js';
 import type { TickContext } from './tick-context.js';
@@ -93,7 +93,7 @@ export class PeriodicTimer extends TickUnit {
     if (delay !== undefined) {
       // The first slot is the first at or after now + delay: an interval grid restarts there; the
       // slots before it are not missed ones (lastSlot stands just before it).
-      this.schedule.startAt?.(now + delay);
+      this.schedule.startAt?.(this.schedule.clock === 'wall' ? now + delay : onWholeWallMs(this.time, now + delay));
       this.lastSlot = now + delay - 1;
     }
     this.tracker.state = 'idle';
@@ -166,13 +166,14 @@ export class PeriodicTimer extends TickUnit {
   /**
    * A slot as a wall-clock instant. Monotonic slots are placed by the offset between the clocks,
    * kept while it moves less than a second (so that the dates stay on the grid) and taken anew
-   * when the wall clock was set.
+   * when the wall clock was set. The grid lies on whole milliseconds of that offset
+   * (`onWholeWallMs`), so the instant is the slot itself; the rounding only removes float noise.
    */
   private toWall(slot: number): number {
     if (this.schedule.clock === 'wall') return slot;
-    const offset = this.time.now() - this.time.monotonic();
-    if (this.wallOffset === undefined || Math.abs(offset - this.wallOffset) > 1_000) this.wallOffset = Math.round(offset);
-    return slot + this.wallOffset;
+    const offset = this.time.wallClockOffset();
+    if (this.wallOffset === undefined || Math.abs(offset - this.wallOffset) > 1_000) this.wallOffset = offset;
+    return Math.round(slot + this.wallOffset);
   }
 
   protected disarm(): void {

@@ -90,6 +90,16 @@ export abstract class TimeProvider {
    */
   abstract onWallClockJump(listener: WallClockJumpListener): () => void;
 
+  /**
+   * @internal The wall-clock time of the monotonic clock's origin (`now() − monotonic()`), as
+   * precisely as the provider knows it: a slot on the monotonic clock is placed on the wall clock
+   * with it (`scheduledAt`), and interval grids are laid on its whole milliseconds so that
+   * `scheduledAt` is the slot itself, not a rounding of it.
+   */
+  wallClockOffset(): number {
+    return this.now() - this.monotonic();
+  }
+
   /** The current wall-clock time as a `Date`. */
   date(): Date {
     return new Date(this.now());
@@ -126,6 +136,16 @@ export abstract class TimeProvider {
 const noop = (): void => undefined;
 
 /**
+ * The monotonic instant nearest to `monotonicMs` that falls on a whole millisecond of the wall
+ * clock (by `time.wallClockOffset()`): an interval grid laid from it has slots whose `scheduledAt`
+ * is exact.
+ */
+export function onWholeWallMs(time: TimeProvider, monotonicMs: number): number {
+  const offset = time.wallClockOffset();
+  return Math.round(monotonicMs + offset) - offset;
+}
+
+/**
  * Marks a timer callback as a watchdog (a tick's `timeoutMs`): armed beside running work, not
  * something that work waits for, so a virtual clock does not read it as "the work waits on time".
  */
@@ -144,6 +164,12 @@ class SystemTimeProvider extends TimeProvider {
   private readonly listeners = new Set<WallClockJumpListener>();
   private watch?: NodeJS.Timeout;
   private offset = 0;
+  /**
+   * The wall-clock time of `performance.now()`'s origin to a fraction of a millisecond: Node's
+   * `performance.timeOrigin` at first, moved only as far as `Date.now()` (whole milliseconds) proves
+   * it wrong, so it follows the clock being slewed or set without taking on `Date.now()`'s rounding.
+   */
+  private origin = performance.timeOrigin;
 
   /** `checkEveryMs`: the longest it goes without comparing its clocks while someone listens; unset, only on its timers' fires. */
   constructor(private readonly checkEveryMs?: number) {
@@ -156,6 +182,14 @@ class SystemTimeProvider extends TimeProvider {
 
   monotonic(): number {
     return performance.now();
+  }
+
+  override wallClockOffset(): number {
+    // Date.now() is the wall clock rounded down: the true offset lies in [coarse, coarse + 1).
+    const coarse = Date.now() - performance.now();
+    if (this.origin < coarse) this.origin = coarse;
+    else if (this.origin >= coarse + 1) this.origin = coarse + 1;
+    return this.origin;
   }
 
   setTimeout(callback: () => void, delayMs: number): TimerHandle {
