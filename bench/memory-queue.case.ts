@@ -1,7 +1,11 @@
 /**
  * One measurement of figure 5a, run by memory-queue.bench.ts in a fresh process of its own, so
- * that no measurement pays for the garbage or the heap growth of another (p-queue's million
- * pending closures, a million queued items). Which one: the QUEUE_CASE environment variable.
+ * that no measurement pays for the garbage, the heap growth or the JIT state of another
+ * (p-queue's pending closures, a backlog of queued items). Which one: the QUEUE_CASES
+ * environment variable (a list of one; the smoke run passes a whole round).
+ *
+ * Each process first runs its case smaller and untimed (`warmUp`), then a full collection,
+ * then the one timed run.
  */
 import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
@@ -10,14 +14,22 @@ import PQueue from 'p-queue';
 import { HostingModule, HostingRegistry, QueueWorker, getQueueToken, type WorkQueue } from '../src/index.js';
 import { sleep } from './bench-result.js';
 
-export type Timing = 'drain' | 'end to end';
+/**
+ * - `end to end`: enqueue and handling timed together, the producer adding every item without
+ *   awaiting (as `p-queue.add` is used);
+ * - `drain`: the items are queued before the clock starts (worker paused, p-queue not started);
+ * - `bounded`: the producer awaits room before each item: `await enqueue` into capacity 1,000
+ *   (`fullMode: 'wait'`), and p-queue's own pattern, `await queue.onSizeLessThan(1000)` before each `add`.
+ */
+export type Timing = 'end to end' | 'drain' | 'bounded';
+/** What the handler does: nothing (the queue's own cost), one `setImmediate`, or one 1 ms timer. */
+export type Work = 'no-op' | 'immediate' | 'timer';
 
 /** What memory-queue.bench.ts asks of this process. */
 export type QueueCase =
-  | { kind: 'bare'; reps: number }
-  | { kind: 'p-queue'; concurrency: number; timing: Timing; reps: number }
-  | { kind: 'hosted'; concurrency: number; timing: Timing; capacity?: number; reps: number }
-  | { kind: 'memory' };
+  | { kind: 'bare'; items: number }
+  | { kind: 'p-queue' | 'hosted'; concurrency: number; timing: Timing; work: Work; items: number }
+  | { kind: 'memory'; seconds: number };
 
 export interface MemoryFigure {
   peakMb: number;
@@ -25,78 +37,132 @@ export interface MemoryFigure {
   produced: number;
 }
 
-const ITEMS = 1_000_000;
+export const CAPACITY = 1_000;
 
-/** The workload: an async handler that does almost nothing (the queue's own cost is measured). */
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- written, never read: keeps the handler's work from being optimised away
 let sink = 0;
-const handle = async (item: number): Promise<void> => {
-  sink += item;
+
+/** The handler's body, the same for the bare loop, p-queue and the `@QueueWorker`. */
+const works: Record<Work, (item: number) => Promise<void>> = {
+  'no-op': async (item) => {
+    sink += item;
+  },
+  immediate: (item) =>
+    new Promise<void>((resolve) => {
+      sink += item;
+      setImmediate(resolve);
+    }),
+  timer: (item) =>
+    new Promise<void>((resolve) => {
+      sink += item;
+      setTimeout(resolve, 1);
+    }),
 };
 
-/** A full collection between measurements, so that one run's garbage is not billed to the next. */
+/**
+ * The untimed runs before the timed one, the same for the library and its anchors. No-op handler:
+ * two runs of a quarter of the size each, so that the JIT has seen every path twice, the end of
+ * a run included (code optimised during the first run is often deoptimised at its end, on a path
+ * it had not seen, and optimised again during the second), as in a process that has served for a
+ * while. Yielding handlers: one run of a tenth (waiting, not the JIT, sets their pace).
+ */
+export const warmUp = (work: Work, items: number): { runs: number; size: number } =>
+  work === 'no-op' ? { runs: 2, size: Math.max(1, Math.round(items / 4)) } : { runs: 1, size: Math.max(1, Math.round(items / 10)) };
+
+/** A full collection before the clock starts, so that no garbage made before it is billed to the run. */
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
 
-
-async function bareLoop(): Promise<number> {
-  const items = Array.from({ length: ITEMS }, (_, i) => i);
+/** The anchor: `for … await handle(item)` over an array built before the clock starts. */
+async function bareLoop(items: number): Promise<number> {
+  const handle = works['no-op'];
+  const array = Array.from({ length: items }, (_, i) => i);
   gc();
   const t0 = performance.now();
-  for (const item of items) await handle(item);
-  return ITEMS / ((performance.now() - t0) / 1000);
+  for (const item of array) await handle(item);
+  return items / ((performance.now() - t0) / 1000);
 }
 
-async function pQueue(concurrency: number, timing: Timing): Promise<number> {
+async function pQueue(concurrency: number, timing: Timing, work: Work, items: number): Promise<number> {
+  const handle = works[work];
   const queue = new PQueue({ concurrency, autoStart: timing !== 'drain' });
   gc();
   let t0 = performance.now();
-  for (let i = 0; i < ITEMS; i++) void queue.add(() => handle(i));
+  if (timing === 'bounded') {
+    for (let i = 0; i < items; i++) {
+      await queue.onSizeLessThan(CAPACITY); // p-queue's backpressure: wait for room before adding
+      void queue.add(() => handle(i));
+    }
+  } else for (let i = 0; i < items; i++) void queue.add(() => handle(i));
   if (timing === 'drain') {
     gc();
     t0 = performance.now();
     queue.start();
   }
   await queue.onIdle();
-  return ITEMS / ((performance.now() - t0) / 1000);
+  return items / ((performance.now() - t0) / 1000);
 }
 
-async function hosted(concurrency: number, timing: Timing, capacity?: number): Promise<number> {
+/** The library: a static `@QueueWorker` whose method runs the same body as `works[work]`. */
+async function hosted(concurrency: number, timing: Timing, work: Work, items: number): Promise<number> {
   let done = 0;
   let finish!: () => void;
-  const finished = new Promise<void>((resolve) => (finish = resolve));
+  let finished!: Promise<void>;
+  const handle = works[work];
   @Injectable()
-  class Worker {
-    // The same workload as `handle` above, as one async method (no second await layer).
+  class NoOpWorker {
+    // The no-op body as one async method (no second await layer), as the bare loop's `handle`.
     @QueueWorker('bench', { concurrency })
     async handle(item: number) {
       sink += item;
-      if (++done === ITEMS) finish();
+      if (++done === items) finish();
     }
   }
-  @Module({ imports: [HostingModule.forRoot(), HostingModule.registerQueue({ name: 'bench', capacity })], providers: [Worker] })
+  @Injectable()
+  class YieldingWorker {
+    @QueueWorker('bench', { concurrency })
+    async handle(item: number) {
+      await handle(item);
+      if (++done === items) finish();
+    }
+  }
+  const capacity = timing === 'bounded' ? CAPACITY : undefined;
+  @Module({
+    imports: [HostingModule.forRoot(), HostingModule.registerQueue({ name: 'bench', capacity, fullMode: 'wait' })],
+    providers: [work === 'no-op' ? NoOpWorker : YieldingWorker],
+  })
   class AppModule {}
   const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
   const queue = app.get<WorkQueue<number>>(getQueueToken('bench'));
   const registry = app.get(HostingRegistry);
-  if (timing === 'drain') registry.pause('bench');
-  gc();
-  let t0 = performance.now();
-  if (capacity === undefined) for (let i = 0; i < ITEMS; i++) void queue.enqueue(i);
-  else for (let i = 0; i < ITEMS; i++) await queue.enqueue(i); // backpressure: waits when full
-  if (timing === 'drain') {
-    await sleep(20); // let the enqueue promises settle
+  const once = async (): Promise<number> => {
+    done = 0;
+    finished = new Promise<void>((resolve) => (finish = resolve));
+    if (timing === 'drain') registry.pause('bench');
     gc();
-    t0 = performance.now();
-    registry.resume('bench');
-  }
-  await finished;
-  const rate = ITEMS / ((performance.now() - t0) / 1000);
+    let t0 = performance.now();
+    if (timing === 'bounded') for (let i = 0; i < items; i++) await queue.enqueue(i); // waits for room when full
+    else for (let i = 0; i < items; i++) void queue.enqueue(i);
+    if (timing === 'drain') {
+      await sleep(20); // let the enqueue promises settle
+      gc();
+      t0 = performance.now();
+      registry.resume('bench');
+    }
+    await finished;
+    return items / ((performance.now() - t0) / 1000);
+  };
+  const timed = items;
+  const warm = warmUp(work, timed);
+  items = warm.size;
+  for (let i = 0; i < warm.runs; i++) await once();
+  items = timed;
+  const rate = await once();
   await app.close();
   return rate;
 }
 
 /** Fast producer, slow consumer (1 ms per item), capacity 1,000: memory must stay bounded. */
-async function peakMemory(): Promise<{ peakMb: number; baseMb: number; produced: number }> {
+async function peakMemory(seconds: number): Promise<MemoryFigure> {
   @Injectable()
   class SlowWorker {
     @QueueWorker('slow', { concurrency: 4 })
@@ -104,7 +170,7 @@ async function peakMemory(): Promise<{ peakMb: number; baseMb: number; produced:
       await sleep(1);
     }
   }
-  @Module({ imports: [HostingModule.forRoot({ shutdownTimeoutMs: 100 }), HostingModule.registerQueue({ name: 'slow', capacity: 1_000, fullMode: 'wait' })], providers: [SlowWorker] })
+  @Module({ imports: [HostingModule.forRoot({ shutdownTimeoutMs: 100 }), HostingModule.registerQueue({ name: 'slow', capacity: CAPACITY, fullMode: 'wait' })], providers: [SlowWorker] })
   class AppModule {}
   const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
   const queue = app.get<WorkQueue<{ payload: string }>>(getQueueToken('slow'));
@@ -112,7 +178,7 @@ async function peakMemory(): Promise<{ peakMb: number; baseMb: number; produced:
   let peakMb = baseMb;
   const sampler = setInterval(() => (peakMb = Math.max(peakMb, process.memoryUsage().rss / 1e6)), 20);
   let produced = 0;
-  const until = Date.now() + 5_000;
+  const until = Date.now() + seconds * 1000;
   while (Date.now() < until) {
     await queue.enqueue({ payload: 'x'.repeat(1_000) }); // 1 KB items, as fast as the queue takes them
     produced++;
@@ -122,15 +188,27 @@ async function peakMemory(): Promise<{ peakMb: number; baseMb: number; produced:
   return { peakMb, baseMb, produced };
 }
 
-export async function run(): Promise<{ rates: number[] } | MemoryFigure> {
-  const which = JSON.parse(process.env.QUEUE_CASE ?? 'null') as QueueCase | null;
-  if (!which) throw new Error('memory-queue.case.ts: set QUEUE_CASE (memory-queue.bench.ts does)');
-  if (which.kind === 'memory') return peakMemory();
-  const rates: number[] = [];
-  for (let i = 0; i < which.reps; i++) {
-    if (which.kind === 'bare') rates.push(await bareLoop());
-    else if (which.kind === 'p-queue') rates.push(await pQueue(which.concurrency, which.timing));
-    else rates.push(await hosted(which.concurrency, which.timing, which.capacity));
+/** One case: the rate (items/s) of its timed run, or the memory figure. */
+async function runCase(which: QueueCase): Promise<{ rate: number } | MemoryFigure> {
+  if (which.kind === 'memory') return peakMemory(which.seconds);
+  if (which.kind === 'hosted') return { rate: await hosted(which.concurrency, which.timing, which.work, which.items) };
+  const warm = warmUp(which.kind === 'bare' ? 'no-op' : which.work, which.items);
+  if (which.kind === 'bare') {
+    for (let i = 0; i < warm.runs; i++) await bareLoop(warm.size);
+    return { rate: await bareLoop(which.items) };
   }
-  return { rates };
+  for (let i = 0; i < warm.runs; i++) await pQueue(which.concurrency, which.timing, which.work, warm.size);
+  return { rate: await pQueue(which.concurrency, which.timing, which.work, which.items) };
+}
+
+/**
+ * The cases QUEUE_CASES lists, one after the other: one case per process in a real run; the
+ * smoke run (BENCH_SMOKE=1) passes a whole round to one process, to stay within its seconds.
+ */
+export async function run(): Promise<{ results: Array<{ rate: number } | MemoryFigure> }> {
+  const cases = JSON.parse(process.env.QUEUE_CASES ?? 'null') as QueueCase[] | null;
+  if (!Array.isArray(cases)) throw new Error('memory-queue.case.ts: set QUEUE_CASES (memory-queue.bench.ts does)');
+  const results: Array<{ rate: number } | MemoryFigure> = [];
+  for (const which of cases) results.push(await runCase(which));
+  return { results };
 }
