@@ -8,7 +8,7 @@ export interface BenchTarget {
   /** What this run measured, e.g. "0.4 ms". */
   measured: string;
   met: boolean;
-  /** When not met: the gap and its cause. */
+  /** When not met: what else this run measured that shows the gap (per-round values); never an explanation the run did not measure. */
   gap?: string;
 }
 
@@ -42,3 +42,18 @@ export const percentile = (values: number[], p: number): number => {
 export const fmt = (n: number, digits = 2): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** "median (min–max)" of per-round values: how every row states its spread. */
+export function spread(values: number[], digits = 2): string {
+  if (values.length === 1) return fmt(values[0], digits);
+  return `${fmt(median(values), digits)} (${fmt(Math.min(...values), digits)}–${fmt(Math.max(...values), digits)})`;
+}
+
+/**
+ * True in the test suite's smoke run (test/bench/bench-smoke.spec.ts sets BENCH_SMOKE=1): every
+ * bench file runs its whole code path with tiny sizes, so that it cannot rot; its figures mean nothing.
+ */
+export const SMOKE = process.env.BENCH_SMOKE === '1';
+
+/** `full` in a real run, `smoke` in the smoke run. */
+export const sized = <T>(full: T, smoke: T): T => (SMOKE ? smoke : full);

@@ -12,7 +12,7 @@ export const byTitle = (a: string, b: string): number => a.localeCompare(b, 'en'
 
 export const targetRow = (t: SectionTarget): string => `| ${t.section} | ${t.target} | ${t.measured} | ${t.met ? 'yes' : '**no**'} |`;
 
-export const gapLine = (t: SectionTarget): string => `- ${t.section}, ${t.target}: measured ${t.measured}. Cause: ${t.gap ?? 'see the section'}.`;
+export const gapLine = (t: SectionTarget): string => `- ${t.section}, ${t.target}: measured ${t.measured}${t.gap ? `; ${t.gap}` : ''} (see the section).`;
 
 /** How the header line of a partial run begins (bench/run.ts writes it). */
 const PARTIAL_LINE = '- Sections written by a partial run';

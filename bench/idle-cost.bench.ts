@@ -9,19 +9,14 @@
 import * as path from 'node:path';
 import { repoRoot } from '../test/support/paths.js';
 import { runInChild } from './bench-child.js';
-import { fmt, median, sleep, table, type BenchResult } from './bench-result.js';
+import { fmt, median, sized, sleep, spread, table, type BenchResult } from './bench-result.js';
 import { CRON, INTERVAL_MS, TASKS, type IdleCase, type IdleFigure } from './idle-cost.case.js';
 
 const caseFile = path.join(repoRoot, 'bench', 'idle-cost.case.ts');
-const SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 30);
-const ROUNDS = Number(process.env.BENCH_IDLE_ROUNDS ?? 5);
+const SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? sized(30, 1));
+const ROUNDS = Number(process.env.BENCH_IDLE_ROUNDS ?? sized(5, 1));
 /** Between the starts of the apps of one round: each start-up is over before the next begins (and long before any window opens). */
-const STAGGER_MS = 3_000;
-
-/** "median (min–max)" over the rounds. */
-function spread(values: number[], digits: number): string {
-  return `${fmt(median(values), digits)} (${fmt(Math.min(...values), digits)}–${fmt(Math.max(...values), digits)})`;
-}
+const STAGGER_MS = sized(3_000, 300);
 
 export async function run(): Promise<BenchResult> {
   const cases: IdleCase[] = ['empty', 'schedule', 'hosting'];

@@ -9,7 +9,7 @@ import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks
 import { NestFactory } from '@nestjs/core';
 import { Cron, Interval, ScheduleModule } from '@nestjs/schedule';
 import { HostingModule, Periodic } from '../src/index.js';
-import { sleep } from './bench-result.js';
+import { sized, sleep } from './bench-result.js';
 
 /** `empty`: a Nest app with nothing in it; `schedule`: the tasks on @nestjs/schedule; `hosting`: on nest-hosting. */
 export type IdleCase = 'empty' | 'schedule' | 'hosting';
@@ -45,8 +45,8 @@ const SETTLE_MS = 1_000;
  * or two major collections once, then none while the app stays idle. The window opens after them
  * (this long without a collection once a major one was seen), or after MAX_REDUCER_WAIT_MS.
  */
-const GC_QUIET_MS = 3_000;
-const MAX_REDUCER_WAIT_MS = 50_000;
+const GC_QUIET_MS = sized(3_000, 300);
+const MAX_REDUCER_WAIT_MS = sized(50_000, 1_000);
 
 type Decorate = (proto: object, method: string, descriptor: PropertyDescriptor) => void;
 

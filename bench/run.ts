@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runInChild } from './bench-child.js';
-import type { BenchResult } from './bench-result.js';
+import { SMOKE, type BenchResult } from './bench-result.js';
 import { repoRoot } from '../test/support/paths.js';
 import { reliabilitySection } from './soak-section.js';
 import { byTitle, gapLine, mergeResults, targetRow } from './benchmarks-merge.js';
@@ -19,41 +19,16 @@ const benchDir = path.join(repoRoot, 'bench');
 const write = process.argv.includes('--write');
 const filter = process.argv.slice(2).filter((arg) => arg !== '--write');
 
-/** bench/bullmq.bench.ts predates the contract: its result is adapted here. */
-interface LegacyResult {
-  name: string;
-  ratio: number;
-  markdown: string;
-}
-
-function adapt(file: string, raw: BenchResult | LegacyResult): BenchResult {
-  if ('targets' in raw) return raw;
-  const met = raw.ratio >= 0.9;
-  return {
-    title: '5b. BullMQ backend against raw BullMQ',
-    method:
-      'No-op jobs on a throw-away redis-server on 127.0.0.1: the queue is filled while paused, the consumers connect, ' +
-      'then it is resumed and timed until nothing is waiting or active; raw and library rounds alternate and the ' +
-      'median is kept. Then the library with 1, 2 and 4 worker processes.',
-    markdown: raw.markdown,
-    targets: [
-      {
-        target: '`@QueueWorker` on BullMQ keeps at least 90% of raw BullMQ throughput',
-        measured: `${(raw.ratio * 100).toFixed(1)}%`,
-        met,
-        gap: met
-          ? undefined
-          : `Redis round trips dominate and this 2-core machine is shared by redis-server, the bench and its workers, so the ratio moves by ±10% from run to run (other runs: 94–103%); the CPU per job column shows the library's own cost`,
-      },
-    ],
-  };
-}
-
 async function runOne(file: string): Promise<BenchResult> {
-  return adapt(file, await runInChild<BenchResult | LegacyResult>(file));
+  return runInChild<BenchResult>(file);
 }
 
-function machine(): string {
+/** Where the run writes: BENCHMARKS.md, or BENCHMARKS_FILE (the test suite's smoke run writes to a temporary file). */
+const benchmarksFile = process.env.BENCHMARKS_FILE ?? path.join(repoRoot, 'BENCHMARKS.md');
+
+const loadAverage = () => os.loadavg().map((l) => l.toFixed(2)).join(', ');
+
+function machine(loadAtStart: string): string {
   const cpu = os.cpus();
   const nestCore = JSON.parse(fs.readFileSync(path.join(repoRoot, 'node_modules', '@nestjs', 'core', 'package.json'), 'utf8')).version;
   const schedule = JSON.parse(fs.readFileSync(path.join(repoRoot, 'node_modules', '@nestjs', 'schedule', 'package.json'), 'utf8')).version;
@@ -61,6 +36,7 @@ function machine(): string {
     `- Date: ${new Date().toISOString()}`,
     `- CPU: ${cpu[0]?.model ?? 'unknown'}, ${cpu.length} cores; memory ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; ${os.type()} ${os.release()}`,
     `- Node ${process.version}; @nestjs/core ${nestCore}; @nestjs/schedule ${schedule} (anchor)`,
+    `- Load average (1, 5, 15 min): ${loadAtStart} at the start of the run, ${loadAverage()} at its end`,
   ].join('\n');
 }
 
@@ -72,6 +48,7 @@ async function main(): Promise<void> {
   const results: BenchResult[] = [];
   const failures: string[] = [];
   const t0 = Date.now();
+  const loadAtStart = loadAverage();
   for (const file of files) {
     process.stdout.write(`\n## ${file}\n`);
     const started = Date.now();
@@ -89,10 +66,13 @@ async function main(): Promise<void> {
   const md = [
     '# Benchmarks',
     '',
-    'Written by `npm run bench` (bench/run.ts). Each figure is measured in the same run as its anchor and read as a',
-    'ratio: absolute numbers vary from run to run and machine to machine. Every bench file runs in a process of its own.',
+    'Written by `npm run bench` (bench/run.ts). Each figure is measured in the same run as its anchor, beside the best',
+    'hand-written code where there is one, and read as a difference or a ratio: absolute numbers vary from run to run and',
+    'machine to machine. Every bench file runs in a process of its own. Each section states its rounds; a cell written',
+    '"median (min–max)" is the median of the rounds and their range, and each target says which figure it is judged on.',
     '',
-    machine(),
+    ...(SMOKE ? ['**Smoke run (BENCH_SMOKE=1): tiny sizes, only to show that every bench still runs; its figures mean nothing.**', ''] : []),
+    machine(loadAtStart),
     `- Whole run: ${((Date.now() - t0) / 1000).toFixed(0)} s`,
     '',
     '## Targets',
@@ -109,11 +89,11 @@ async function main(): Promise<void> {
   ].join('\n');
   if (filter.length === 0) {
     // The "## Reliability" section is `npm run soak`'s (bench/soak.ts): kept as it was.
-    const file = path.join(repoRoot, 'BENCHMARKS.md');
+    const file = benchmarksFile;
     const reliability = fs.existsSync(file) ? reliabilitySection(fs.readFileSync(file, 'utf8')) : undefined;
     fs.writeFileSync(file, reliability ? `${md.trimEnd()}\n\n${reliability}` : md);
   } else if (write && results.length) {
-    const file = path.join(repoRoot, 'BENCHMARKS.md');
+    const file = benchmarksFile;
     const note = `- Sections written by a partial run (\`npm run bench -- --write ${filter.join(' ')}\`, ${new Date().toISOString()}, ${((Date.now() - t0) / 1000).toFixed(0)} s): ${results.map((r) => r.title).join('; ')}`;
     fs.writeFileSync(file, mergeResults(fs.readFileSync(file, 'utf8'), results, note));
     process.stdout.write(`\n(a filtered run with --write: ${results.map((r) => r.title).join('; ')} put in BENCHMARKS.md, the other sections kept)\n`);
