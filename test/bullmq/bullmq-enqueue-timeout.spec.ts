@@ -200,6 +200,39 @@ describe('BullMqQueueBackend enqueueTimeoutMs', () => {
     expect(settled.ms).toBeLessThan(3_000);
   });
 
+  it('bounds each waiting enqueue from its own call: a later one outlives an earlier one that timed out', async () => {
+    const queue = backend(1_000);
+    const firstStarted = Date.now();
+    const first = settleWithin(queue.enqueue({ n: 1 }), 10_000);
+    await sleep(600);
+    const secondStarted = Date.now();
+    let secondSettled = false;
+    const second = settleWithin(queue.enqueue({ n: 2 }), 10_000).finally(() => (secondSettled = true));
+    const a = await first;
+    expect(a.outcome).toBe('rejected');
+    expect(a.value).toBeInstanceOf(QueueUnavailableError);
+    expect(Date.now() - firstStarted).toBeGreaterThanOrEqual(950);
+    expect(secondSettled).toBe(false); // not swept out with the first one
+    const b = await second;
+    expect(b.outcome).toBe('rejected');
+    expect(b.value).toBeInstanceOf(QueueUnavailableError);
+    expect((b.value as Error).message).toContain('within 1000 ms (backend.enqueueTimeoutMs)');
+    expect(Date.now() - secondStarted).toBeGreaterThanOrEqual(950);
+  });
+
+  it("rejects with the signal's reason as soon as the enqueue's signal aborts, long before its timeout", async () => {
+    const queue = backend(60_000);
+    const controller = new AbortController();
+    const pending = settleWithin(queue.enqueue({ n: 3 }, controller.signal), 5_000);
+    await sleep(100);
+    const reason = new Error('caller gave up');
+    controller.abort(reason);
+    const settled = await pending;
+    expect(settled.outcome).toBe('rejected');
+    expect(settled.value).toBe(reason);
+    expect(settled.ms).toBeLessThan(3_000);
+  });
+
   it('is validated: a timeout longer than one Node timer is refused at construction', () => {
     expect(() => backend(2 ** 31)).toThrow('HostingModule.registerQueue("timeout-');
     expect(() => backend(2 ** 31)).toThrow('option "backend.enqueueTimeoutMs" must be a number of milliseconds from 1 to 2147483647');

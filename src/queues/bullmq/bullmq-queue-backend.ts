@@ -28,6 +28,7 @@ import { closeOrCut, raceAbort } from './bounded-waits.js';
 import { bullMqConnections, type BullMqConnections } from './bullmq-connections.js';
 import { DEFAULT_ENQUEUE_TIMEOUT_MS, queueConnectionOwner, validateBullMqBackendOptions } from './bullmq-options.validation.js';
 import { assertJsonPayload } from './json-payload.js';
+import { PendingEnqueues } from './pending-enqueues.js';
 import { QueueUnavailableError } from './queue-unavailable.error.js';
 
 /** Options of the BullMQ backend of one queue. */
@@ -66,6 +67,8 @@ const FINAL_COUNT_TIMEOUT_MS = 2_000;
 const KEEP_COMPLETED = { count: 1_000 };
 const KEEP_FAILED = { count: 10_000 };
 const UNDELIVERED_STATES = ['wait', 'prioritized', 'delayed'] as const;
+/** What `handle` returns for a delivery that succeeded synchronously: BullMQ awaits a promise. */
+const DONE: Promise<void> = Promise.resolve();
 /**
  * A worker that reports this many errors within `SPIN_WINDOW_MS` is spinning: BullMQ retries a
  * failed fetch without any delay when the error is not one of its connection errors (a replica's
@@ -85,11 +88,6 @@ interface BullRedisConnection extends RedisEventSource {
   /** Settles once the connection is initialised; rejects for good when it cannot be made. */
   client: Promise<unknown>;
   _client?: { status?: string };
-}
-
-/** An `enqueue` waiting for Redis. */
-interface PendingEnqueue {
-  fail(error: unknown): void;
 }
 
 /**
@@ -116,7 +114,8 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
   private readonly unwatchers: Array<() => void> = [];
   /** The listeners on the current worker's connections, removed when it is stopped. */
   private workerUnwatchers: Array<() => void> = [];
-  private readonly pending = new Set<PendingEnqueue>();
+  /** Enqueues waiting for Redis, each bounded by `enqueueTimeoutMs`. */
+  private readonly pending: PendingEnqueues;
   /** The handlers' signals, aborted at the shutdown deadline. */
   private readonly itemSignals = new ItemSignals();
   private bull?: BullMqModule;
@@ -133,7 +132,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
   private spinWindowStart = 0;
   private spinCount = 0;
   private disposing?: Promise<void>;
-  private jobOptions: JobsOptions = {};
+  private jobOptions?: JobsOptions;
   private intakeClosed = false;
   private stopping = false;
   private paused = false;
@@ -156,6 +155,11 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     this.producer = new ConnectionMonitor('producer', `${subject} producer`, this.logger);
     this.producerErrors = new ErrorLogThrottle(this.logger, `${subject} producer`);
     this.workerErrors = new ErrorLogThrottle(this.logger, `${subject} worker`);
+    this.pending = new PendingEnqueues(this.enqueueTimeoutMs, () => {
+      const state = this.producer.state;
+      const cause = Object.assign(new Error(ENQUEUE_TIMED_OUT(this.enqueueTimeoutMs, state)), { code: 'ETIMEDOUT' });
+      return new QueueUnavailableError(this.name, cause, QUEUE_ENQUEUE_TIMED_OUT(this.name, this.enqueueTimeoutMs, state));
+    });
     this.ready = this.init();
     this.ready.catch(() => undefined); // surfaced by enqueue, startWorker and whoever awaits `ready`
   }
@@ -175,43 +179,26 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     }
     if (this.producer.isDown) return Promise.reject(new QueueUnavailableError(this.name, this.producer.lastError));
     return new Promise<string>((resolve, reject) => {
-      let settled = false;
-      const settle = (action: () => void) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        this.pending.delete(entry);
-        action();
-      };
-      const entry: PendingEnqueue = { fail: (error) => settle(() => reject(error)) };
-      const onAbort = () => settle(() => reject(signal!.reason));
-      // enqueueTimeoutMs is validated to fit one Node timer (at most 2^31−1 ms).
-      const timer = setTimeout(() => {
-        const state = this.producer.state;
-        const cause = Object.assign(new Error(ENQUEUE_TIMED_OUT(this.enqueueTimeoutMs, state)), { code: 'ETIMEDOUT' });
-        entry.fail(new QueueUnavailableError(this.name, cause, QUEUE_ENQUEUE_TIMED_OUT(this.name, this.enqueueTimeoutMs, state)));
-      }, this.enqueueTimeoutMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.pending.add(entry);
-      this.ready
-        .then(() => this.queue!.add(this.name, data, this.jobOptions))
-        .then(
-          (job) =>
-            settle(() => {
-              this.depth++;
-              resolve(job.id!);
-            }),
-          (error: unknown) =>
-            entry.fail(isRedisConnectionError(error) || this.producer.isDown ? new QueueUnavailableError(this.name, error) : error),
-        );
+      const entry = this.pending.add(reject, signal);
+      const queue = this.queue;
+      (queue ? queue.add(this.name, data, this.jobOptions) : this.ready.then(() => this.queue!.add(this.name, data, this.jobOptions))).then(
+        (job) => {
+          if (!this.pending.settle(entry)) return;
+          this.depth++;
+          resolve(job.id!);
+        },
+        (error: unknown) =>
+          this.pending.fail(entry, isRedisConnectionError(error) || this.producer.isDown ? new QueueUnavailableError(this.name, error) : error),
+      );
     });
   }
 
   startWorker(process: JobProcessor<T>, policy: WorkerPolicy<T>): void {
-    // Recorded on jobs added here too, so that Redis (and dashboards) show the policy; the worker
-    // applies it in any case, whoever added the job.
-    this.jobOptions = { attempts: policy.attempts, backoff: { type: policy.backoff.type, delay: policy.backoff.delayMs } };
+    // Retries are recorded on jobs added here too, so that Redis (and dashboards) show the policy;
+    // the worker applies it in any case, whoever added the job. One try is what a job without
+    // options means to BullMQ: nothing to record, and no options to encode, store and decode per job.
+    this.jobOptions =
+      policy.attempts > 1 ? { attempts: policy.attempts, backoff: { type: policy.backoff.type, delay: policy.backoff.delayMs } } : undefined;
     this.workerSpec = { process, policy };
     this.workerMonitor = new ConnectionMonitor('worker', `Queue "${this.name}" (bullmq) worker`, this.logger, ['main', 'blocking']);
     this.workerStarted = this.ready.then(() => this.createWorker()).catch((error: unknown) => this.workerNotStarted(error));
@@ -400,8 +387,12 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     this.workerMonitor?.hold(errorMessage(error), error);
   }
 
-  /** One delivery: the pipeline above decides ack (resolve) or nack (throw); BullMQ retries per the policy. */
-  private async handle(
+  /**
+   * One delivery: the pipeline above decides ack (resolve) or nack (reject); BullMQ retries per the
+   * policy. Not an async function: a handler that finished synchronously costs no promise here (one
+   * resolved promise serves them all), and an asynchronous one only the reactions on its own promise.
+   */
+  private handle(
     job: Job,
     token: string | undefined,
     process: JobProcessor<T>,
@@ -415,23 +406,54 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     this.inFlight++;
     if (this.depth > 0) this.depth--;
     const context = new JobContext(this.name, job.id!, job.attemptsMade + 1, this.itemSignals);
+    let result: unknown;
     try {
-      const result = process(job.data as T, context);
-      if (isPending(result)) await result;
+      result = process(job.data as T, context);
+    } catch (thrown) {
+      return this.nacked(job, token, policy, context, thrown);
+    }
+    if (!isPending(result)) return this.acked(job, token, policy, context);
+    return Promise.resolve(result).then(
+      () => this.acked(job, token, policy, context),
+      (thrown: unknown) => this.nacked(job, token, policy, context, thrown),
+    );
+  }
+
+  /** The handler returned or resolved. */
+  private acked(job: Job, token: string | undefined, policy: WorkerPolicy<T>, context: JobContext): Promise<void> {
+    try {
       policy.onAck(context);
     } catch (thrown) {
-      // BullMQ reads `.message` of what it gets: `throw undefined` would leave the job active with its
-      // lock held, a string would become a null failedReason. It gets an Error, always.
-      const error = toError(thrown);
-      policy.onNack(context, error);
-      if (!context.aborted) throw error;
-      // Cut off by the shutdown deadline: back to the queue, and the try does not count.
-      await this.handBack(job, token);
-    } finally {
-      context.release();
-      this.inFlight--;
-      if (this.inFlight === 0) this.notifyIdle();
+      return this.nacked(job, token, policy, context, thrown);
     }
+    this.delivered(context);
+    return DONE;
+  }
+
+  /** The handler threw or rejected: BullMQ gets an Error (it fails the try), or the job back when the shutdown deadline cut it off. */
+  private nacked(job: Job, token: string | undefined, policy: WorkerPolicy<T>, context: JobContext, thrown: unknown): Promise<never> {
+    // BullMQ reads `.message` of what it gets: `throw undefined` would leave the job active with its
+    // lock held, a string would become a null failedReason. It gets an Error, always.
+    const error = toError(thrown);
+    try {
+      policy.onNack(context, error);
+    } catch (hookError) {
+      this.delivered(context);
+      return Promise.reject(hookError as Error);
+    }
+    if (!context.aborted) {
+      this.delivered(context);
+      return Promise.reject(error);
+    }
+    // Cut off by the shutdown deadline: back to the queue, and the try does not count.
+    return this.handBack(job, token).finally(() => this.delivered(context));
+  }
+
+  /** A delivery ended. */
+  private delivered(context: JobContext): void {
+    context.release();
+    this.inFlight--;
+    if (this.inFlight === 0) this.notifyIdle();
   }
 
   /** Returns an active job to the front of the queue; BullMQ's `WaitingError` tells the worker it was moved. */
@@ -512,7 +534,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
 
   /** Rejects every enqueue still waiting for Redis. */
   private failPending(error: () => unknown): void {
-    for (const entry of [...this.pending]) entry.fail(error());
+    this.pending.failAll(error);
   }
 
   private whenIdle(deadline?: AbortSignal): Promise<void> {

@@ -12,8 +12,42 @@ import { PAYLOAD_NOT_JSON } from '../../distributed/redis.messages.js';
  */
 export function assertJsonPayload(queue: string, item: unknown): void {
   if (item === undefined) throw new TypeError(PAYLOAD_NOT_JSON(queue, 'item', 'is undefined', 'pass null or a value'));
+  if (survivesJson(item, [])) return; // every enqueue: one walk that builds no path
   const problem = walk(item, 'item', []);
   if (problem) throw new TypeError(PAYLOAD_NOT_JSON(queue, problem.path, problem.what, problem.fix));
+}
+
+/** True when `walk` would find no problem; the same rules without the paths (only a refused item pays for those). */
+function survivesJson(value: unknown, ancestors: object[]): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value);
+    case 'object':
+      break;
+    default:
+      return false;
+  }
+  if (value === null) return true;
+  if (ancestors.includes(value)) return false;
+  if (Array.isArray(value)) {
+    if (Object.getPrototypeOf(value) !== Array.prototype) return false;
+    ancestors.push(value);
+    for (let i = 0; i < value.length; i++) if (!survivesJson(value[i], ancestors)) return false;
+    ancestors.pop();
+    return true;
+  }
+  const proto = Object.getPrototypeOf(value) as object | null;
+  if ((proto !== Object.prototype && proto !== null) || Object.getOwnPropertySymbols(value).length > 0) return false;
+  ancestors.push(value);
+  for (const key in value) {
+    const child = (value as Record<string, unknown>)[key];
+    if (child !== undefined && !survivesJson(child, ancestors)) return false;
+  }
+  ancestors.pop();
+  return true;
 }
 
 interface Problem {
