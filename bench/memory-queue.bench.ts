@@ -20,7 +20,7 @@ import * as path from 'node:path';
 import { repoRoot } from '../test/support/paths.js';
 import { runInChild } from './bench-child.js';
 import { SMOKE, fmt, median, sized, spread, table, type BenchResult } from './bench-result.js';
-import { CAPACITY, type MemoryFigure, type QueueCase, type Timing, type Work } from './memory-queue.case.js';
+import { CAPACITY, type CaseRate, type MemoryFigure, type QueueCase, type Timing, type Work } from './memory-queue.case.js';
 
 const ROUNDS = sized(5, 1);
 /** More rounds of the three cases the bare-loop target is judged on (bare loop, library end to end at concurrency 1 and 8): cheap, and the noisiest ratio. */
@@ -60,10 +60,10 @@ const caseOf = (row: Row, kind: 'hosted' | 'p-queue'): QueueCase => ({ kind, con
 const bareCase: QueueCase = { kind: 'bare', items: NO_OP_ITEMS };
 
 /** Runs `cases` (one process each; one process for all of them in the smoke run) and returns their results in order. */
-async function measure(cases: QueueCase[]): Promise<Array<{ rate: number } | MemoryFigure>> {
-  if (SMOKE) return (await runInChild<{ results: Array<{ rate: number } | MemoryFigure> }>(caseFile, { QUEUE_CASES: JSON.stringify(cases) })).results;
-  const results: Array<{ rate: number } | MemoryFigure> = [];
-  for (const which of cases) results.push(...(await runInChild<{ results: Array<{ rate: number } | MemoryFigure> }>(caseFile, { QUEUE_CASES: JSON.stringify([which]) })).results);
+async function measure(cases: QueueCase[]): Promise<Array<CaseRate | MemoryFigure>> {
+  if (SMOKE) return (await runInChild<{ results: Array<CaseRate | MemoryFigure> }>(caseFile, { QUEUE_CASES: JSON.stringify(cases) })).results;
+  const results: Array<CaseRate | MemoryFigure> = [];
+  for (const which of cases) results.push(...(await runInChild<{ results: Array<CaseRate | MemoryFigure> }>(caseFile, { QUEUE_CASES: JSON.stringify([which]) })).results);
   return results;
 }
 
@@ -71,6 +71,8 @@ async function measure(cases: QueueCase[]): Promise<Array<{ rate: number } | Mem
 interface Measured {
   library: number[];
   anchor: number[];
+  /** The library's first (cold) run in each process, no-op handler only. */
+  libraryCold: number[];
 }
 
 const rowIndex = (timing: Timing, work: Work, concurrency: number) => rows.findIndex((r) => r.timing === timing && r.work === work && r.concurrency === concurrency);
@@ -80,26 +82,29 @@ const timer1 = rowIndex('end to end', 'timer', 1);
 const timer8 = rowIndex('end to end', 'timer', 8);
 
 export async function run(): Promise<BenchResult> {
-  const measured: Measured[] = rows.map(() => ({ library: [], anchor: [] }));
+  const measured: Measured[] = rows.map(() => ({ library: [], anchor: [], libraryCold: [] }));
   const bare: number[] = [];
+  const bareCold: number[] = [];
+  const putBare = (r: CaseRate) => (bare.push(r.rate), bareCold.push(r.coldRate!));
+  const putLibrary = (i: number) => (r: CaseRate) => (measured[i].library.push(r.rate), r.coldRate !== undefined && measured[i].libraryCold.push(r.coldRate));
   for (let round = 0; round < ROUNDS; round++) {
     // Every case once; the order reversed every other round, so that library and anchor alternate.
-    const order: Array<{ which: QueueCase; put: (rate: number) => void }> = [{ which: bareCase, put: (rate) => bare.push(rate) }];
+    const order: Array<{ which: QueueCase; put: (r: CaseRate) => void }> = [{ which: bareCase, put: putBare }];
     rows.forEach((row, i) => {
-      order.push({ which: caseOf(row, 'p-queue'), put: (rate) => measured[i].anchor.push(rate) });
-      order.push({ which: caseOf(row, 'hosted'), put: (rate) => measured[i].library.push(rate) });
+      order.push({ which: caseOf(row, 'p-queue'), put: (r) => measured[i].anchor.push(r.rate) });
+      order.push({ which: caseOf(row, 'hosted'), put: putLibrary(i) });
     });
     if (round % 2 === 1) order.reverse();
     const results = await measure(order.map((o) => o.which));
-    results.forEach((result, i) => order[i].put((result as { rate: number }).rate));
+    results.forEach((result, i) => order[i].put(result as CaseRate));
   }
   for (let round = 0; round < EXTRA_BARE_ROUNDS; round++) {
     // After the full rounds, so that the first ROUNDS values of every list are paired by round.
-    const order: Array<{ which: QueueCase; put: (rate: number) => void }> = [{ which: bareCase, put: (rate) => bare.push(rate) }];
-    for (const i of [e2e1, e2e8]) order.push({ which: caseOf(rows[i], 'hosted'), put: (rate) => measured[i].library.push(rate) });
+    const order: Array<{ which: QueueCase; put: (r: CaseRate) => void }> = [{ which: bareCase, put: putBare }];
+    for (const i of [e2e1, e2e8]) order.push({ which: caseOf(rows[i], 'hosted'), put: putLibrary(i) });
     if (round % 2 === 0) order.reverse();
     const results = await measure(order.map((o) => o.which));
-    results.forEach((result, i) => order[i].put((result as { rate: number }).rate));
+    results.forEach((result, i) => order[i].put(result as CaseRate));
   }
   const [memory] = (await measure([{ kind: 'memory', seconds: MEMORY_SECONDS }])) as MemoryFigure[];
 
@@ -107,6 +112,7 @@ export async function run(): Promise<BenchResult> {
   const ratios = (a: number[], b: number[]) => a.slice(0, Math.min(a.length, b.length)).map((x, i) => x / b[i]);
   const vsAnchor = measured.map((m) => ratios(m.library, m.anchor));
   const vsBare = measured.map((m) => ratios(m.library, bare));
+  const coldVsBare = (i: number) => ratios(measured[i].libraryCold, bareCold);
   const k = (values: number[]) => spread(values.map((v) => v / 1000), median(values) >= 10_000 ? 0 : 2);
   const speedUp = (side: keyof Measured) => ratios(measured[timer8][side], measured[timer1][side]);
 
@@ -121,9 +127,10 @@ export async function run(): Promise<BenchResult> {
     title: '5a. In-memory queue throughput and memory',
     method:
       `${ROUNDS} rounds; a round runs every case once, each in a Node process of its own (no case pays for the garbage or the JIT state ` +
-      'of another), in an order reversed every other round, so that library and anchor alternate. In each process the case runs once ' +
-      'untimed (warm-up: twice at a quarter of its size with the no-op handler, so that the JIT has seen the end of a run too; once at a ' +
-      'tenth with the yielding ones), then a full GC, then the timed run. ' +
+      'of another), in an order reversed every other round, so that library and anchor alternate. In each process the case first runs ' +
+      'untimed under one rule for every side (warm-up: with the no-op handler, full-size runs until at least three ran and a second ' +
+      'passed, at most ten, so that the timed run is a warm process\'s, as in a server that has served a while; the first of them is ' +
+      'kept as the cold figure; with the yielding handlers, one run of a tenth), then a full GC before the timed run. ' +
       `The three cases the bare-loop target is judged on (the bare loop, the library end to end at concurrency 1 and 8) run ${EXTRA_BARE_ROUNDS} ` +
       `more rounds after those, ${ROUNDS + EXTRA_BARE_ROUNDS} in all; the ratios to p-queue are over the ${ROUNDS} rounds that measured it. ` +
       'The library is a static `@QueueWorker` on the ' +
@@ -154,7 +161,8 @@ export async function run(): Promise<BenchResult> {
         ],
       ) +
       `\n\nEnd to end (\`enqueue\` timed too, as a producer sees it), per-round ratio to the bare loop: concurrency 1 ${spread(vsBare[e2e1])}, ` +
-      `concurrency 8 ${spread(vsBare[e2e8])}.` +
+      `concurrency 8 ${spread(vsBare[e2e8])}. The first run in each fresh process (cold JIT, not judged), ` +
+      `per-round ratio of the library's first run to the bare loop's first run: concurrency 1 ${spread(coldVsBare(e2e1))}, concurrency 8 ${spread(coldVsBare(e2e8))}.` +
       `\n\nConcurrency 8 ÷ concurrency 1 with the 1 ms timer handler (per round): \`@QueueWorker\` ${spread(speedUp('library'))}×, ` +
       `\`p-queue\` ${spread(speedUp('anchor'))}×.` +
       `\n\nPeak RSS with capacity ${CAPACITY.toLocaleString()} (fast producer, slow consumer): ${fmt(memory.peakMb, 1)} MB from ${fmt(memory.baseMb, 1)} MB ` +

@@ -4,15 +4,15 @@
  * (p-queue's pending closures, a backlog of queued items). Which one: the QUEUE_CASES
  * environment variable (a list of one; the smoke run passes a whole round).
  *
- * Each process first runs its case smaller and untimed (`warmUp`), then a full collection,
- * then the one timed run.
+ * Each process first runs its case untimed (`warmThenTime`), then a full collection before the
+ * one timed run.
  */
 import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import PQueue from 'p-queue';
 import { HostingModule, HostingRegistry, QueueWorker, getQueueToken, type WorkQueue } from '../src/index.js';
-import { sleep } from './bench-result.js';
+import { sized, sleep } from './bench-result.js';
 
 /**
  * - `end to end`: enqueue and handling timed together, the producer adding every item without
@@ -59,15 +59,36 @@ const works: Record<Work, (item: number) => Promise<void>> = {
     }),
 };
 
+/** What one case measured: the timed run's rate (items/s), and for the no-op handler the first run's. */
+export interface CaseRate {
+  rate: number;
+  /** The first full-size run in the fresh process (a cold JIT), no-op handler only. */
+  coldRate?: number;
+}
+
+/** Untimed warm-up with the no-op handler: at least this many full-size runs (the first is the cold one) and this long, at most MAX. */
+const MIN_WARM_RUNS = sized(3, 1);
+const MIN_WARM_MS = sized(1_000, 0);
+const MAX_WARM_RUNS = 10;
+
 /**
- * The untimed runs before the timed one, the same for the library and its anchors. No-op handler:
- * two runs of a quarter of the size each, so that the JIT has seen every path twice, the end of
- * a run included (code optimised during the first run is often deoptimised at its end, on a path
- * it had not seen, and optimised again during the second), as in a process that has served for a
- * while. Yielding handlers: one run of a tenth (waiting, not the JIT, sets their pace).
+ * The untimed runs before the timed one, under one rule for the library and its anchors. No-op
+ * handler: full-size runs until at least three ran and a second passed (at most ten), so that the
+ * timed run is a warm process's, as in a server that has served for a while (code optimised during
+ * a first run is often deoptimised at its end, on a path it had not seen, and optimised again only
+ * later); the first of them is kept as the cold figure. Yielding handlers: one run of a tenth
+ * (waiting, not the JIT, sets their pace).
  */
-export const warmUp = (work: Work, items: number): { runs: number; size: number } =>
-  work === 'no-op' ? { runs: 2, size: Math.max(1, Math.round(items / 4)) } : { runs: 1, size: Math.max(1, Math.round(items / 10)) };
+async function warmThenTime(once: (items: number) => Promise<number>, work: Work, items: number): Promise<CaseRate> {
+  if (work !== 'no-op') {
+    await once(Math.max(1, Math.round(items / 10)));
+    return { rate: await once(items) };
+  }
+  const coldRate = await once(items);
+  const started = performance.now();
+  for (let runs = 1; runs < MAX_WARM_RUNS && (runs < MIN_WARM_RUNS || performance.now() - started < MIN_WARM_MS); runs++) await once(items);
+  return { rate: await once(items), coldRate };
+}
 
 /** A full collection before the clock starts, so that no garbage made before it is billed to the run. */
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
@@ -103,7 +124,7 @@ async function pQueue(concurrency: number, timing: Timing, work: Work, items: nu
 }
 
 /** The library: a static `@QueueWorker` whose method runs the same body as `works[work]`. */
-async function hosted(concurrency: number, timing: Timing, work: Work, items: number): Promise<number> {
+async function hosted(concurrency: number, timing: Timing, work: Work, items: number): Promise<CaseRate> {
   let done = 0;
   let finish!: () => void;
   let finished!: Promise<void>;
@@ -134,7 +155,8 @@ async function hosted(concurrency: number, timing: Timing, work: Work, items: nu
   const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
   const queue = app.get<WorkQueue<number>>(getQueueToken('bench'));
   const registry = app.get(HostingRegistry);
-  const once = async (): Promise<number> => {
+  const once = async (size: number): Promise<number> => {
+    items = size;
     done = 0;
     finished = new Promise<void>((resolve) => (finish = resolve));
     if (timing === 'drain') registry.pause('bench');
@@ -151,14 +173,9 @@ async function hosted(concurrency: number, timing: Timing, work: Work, items: nu
     await finished;
     return items / ((performance.now() - t0) / 1000);
   };
-  const timed = items;
-  const warm = warmUp(work, timed);
-  items = warm.size;
-  for (let i = 0; i < warm.runs; i++) await once();
-  items = timed;
-  const rate = await once();
+  const result = await warmThenTime(once, work, items);
   await app.close();
-  return rate;
+  return result;
 }
 
 /** Fast producer, slow consumer (1 ms per item), capacity 1,000: memory must stay bounded. */
@@ -189,26 +206,21 @@ async function peakMemory(seconds: number): Promise<MemoryFigure> {
 }
 
 /** One case: the rate (items/s) of its timed run, or the memory figure. */
-async function runCase(which: QueueCase): Promise<{ rate: number } | MemoryFigure> {
+async function runCase(which: QueueCase): Promise<CaseRate | MemoryFigure> {
   if (which.kind === 'memory') return peakMemory(which.seconds);
-  if (which.kind === 'hosted') return { rate: await hosted(which.concurrency, which.timing, which.work, which.items) };
-  const warm = warmUp(which.kind === 'bare' ? 'no-op' : which.work, which.items);
-  if (which.kind === 'bare') {
-    for (let i = 0; i < warm.runs; i++) await bareLoop(warm.size);
-    return { rate: await bareLoop(which.items) };
-  }
-  for (let i = 0; i < warm.runs; i++) await pQueue(which.concurrency, which.timing, which.work, warm.size);
-  return { rate: await pQueue(which.concurrency, which.timing, which.work, which.items) };
+  if (which.kind === 'hosted') return hosted(which.concurrency, which.timing, which.work, which.items);
+  if (which.kind === 'bare') return warmThenTime(bareLoop, 'no-op', which.items);
+  return warmThenTime((items) => pQueue(which.concurrency, which.timing, which.work, items), which.work, which.items);
 }
 
 /**
  * The cases QUEUE_CASES lists, one after the other: one case per process in a real run; the
  * smoke run (BENCH_SMOKE=1) passes a whole round to one process, to stay within its seconds.
  */
-export async function run(): Promise<{ results: Array<{ rate: number } | MemoryFigure> }> {
+export async function run(): Promise<{ results: Array<CaseRate | MemoryFigure> }> {
   const cases = JSON.parse(process.env.QUEUE_CASES ?? 'null') as QueueCase[] | null;
   if (!Array.isArray(cases)) throw new Error('memory-queue.case.ts: set QUEUE_CASES (memory-queue.bench.ts does)');
-  const results: Array<{ rate: number } | MemoryFigure> = [];
+  const results: Array<CaseRate | MemoryFigure> = [];
   for (const which of cases) results.push(await runCase(which));
   return { results };
 }
