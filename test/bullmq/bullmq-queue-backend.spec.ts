@@ -3,6 +3,7 @@
  * layer uses: delivery, retries with BullMQ's own attempts/backoff, concurrency, intake closing,
  * shutdown (drain, deadline, force), crash recovery and Redis outages.
  */
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { QueueClosedError } from '../../src/queues/errors/queue-closed.error.js';
 import { BullMqQueueBackend, type BullMqQueueBackendOptions } from '../../src/queues/bullmq/bullmq-queue-backend.js';
@@ -135,6 +136,28 @@ describe('BullMqQueueBackend', () => {
     await waitFor(() => worker.failed.length === 1);
     expect(tries).toBe(2);
     expect(await producer.stop(never)).toEqual({ undelivered: 0 }); // a producer reports nothing
+  });
+
+  it("holds a one-try worker to one try of a job whose producer asked for more", async () => {
+    const name = uniqueQueue('more-tries-than-policy');
+    const consumer = backend<string>(name);
+    let tries = 0;
+    const worker = policy<string>({ attempts: 1 });
+    consumer.startWorker(async () => {
+      tries++;
+      throw new Error('nope');
+    }, worker);
+    // A producer that is not this library: raw BullMQ, asking for three tries.
+    const raw = new Queue(name, { connection: { host: redis.host, port: redis.port } });
+    try {
+      await raw.add(name, 'three tries asked', { attempts: 3, backoff: { type: 'fixed', delay: 10 } });
+      await waitFor(() => worker.failed.length === 1);
+      await sleep(300); // a retry would come 10 ms after the failure
+      expect(tries).toBe(1);
+      expect(worker.failed).toEqual([{ job: expect.objectContaining({ attempt: 1 }), error: expect.objectContaining({ message: 'nope' }) }]);
+    } finally {
+      await raw.close();
+    }
   });
 
   it("works on the app's own ioredis instance (ioredis defaults), and leaves it open", async () => {

@@ -1,6 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
 import type { Job, JobsOptions, Queue, Worker } from 'bullmq';
-import { hostname } from 'node:os';
 import { ConnectionMonitor, watchRedisEvents, type RedisEventSource } from '../../distributed/connection-monitor.js';
 import { ErrorLogThrottle } from '../../distributed/error-log-throttle.js';
 import { loadBullMq, type BullMqModule } from '../../distributed/load-optional.js';
@@ -364,7 +363,8 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
         ...(this.options.stalledIntervalMs !== undefined && { stalledInterval: this.options.stalledIntervalMs }),
         removeOnComplete: KEEP_COMPLETED,
         removeOnFail: KEEP_FAILED,
-        name: `${hostname()}:${globalThis.process.pid}`,
+        // No `name`: with one, BullMQ writes it into every job it fetches (a `processedBy` field: a
+        // larger HMSET per job, and a larger reply to decode), which raw BullMQ workers do not pay.
         autorun: !this.paused, // paused through HostingRegistry before the worker came up
       },
     );
@@ -401,8 +401,11 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
   ): Promise<void> {
     if (this.stopping) return this.handBack(job, token);
     // BullMQ decides retries from the job's own options: the worker's policy wins over the producer's.
-    job.opts.attempts = policy.attempts;
-    job.opts.backoff = backoff;
+    // A job that says one try (or none: BullMQ's 0) under a one-try policy is left as it is: no retry either way.
+    if (policy.attempts > 1 || (job.opts.attempts ?? 0) > 1) {
+      job.opts.attempts = policy.attempts;
+      job.opts.backoff = backoff;
+    }
     this.inFlight++;
     if (this.depth > 0) this.depth--;
     const context = new JobContext(this.name, job.id!, job.attemptsMade + 1, this.itemSignals);
