@@ -63,7 +63,11 @@ interface Pair {
 }
 
 let queueCounter = 0;
-const queueName = (what: string) => `bench-${what}-${process.pid}-${++queueCounter}`;
+/**
+ * A fresh queue name for one side. Both sides' names have the same length: the name is in every
+ * Redis key a job's commands carry, so a longer one would cost its side bytes on every command.
+ */
+const queueName = (side: Side, what = '') => `bench-${side === 'raw' ? 'raw' : 'lib'}${what}-${process.pid}-${++queueCounter}`;
 
 /** The library: a Nest app with the queue registered on the bullmq backend and a `@QueueWorker`. */
 async function libraryPair(redis: RedisServerHandle, name: string): Promise<Pair> {
@@ -170,7 +174,7 @@ interface ProcessSide {
 
 let cpuQuery = 0;
 async function startProcesses(redis: RedisServerHandle, side: Side, count: number): Promise<ProcessSide> {
-  const name = queueName(`${side}-p${count}`);
+  const name = queueName(side, `-p${count}`);
   const admin = new Queue(name, { connection: { host: redis.host, port: redis.port } });
   admin.on('error', () => undefined);
   const entry = fixture(side === 'raw' ? RAW_WORKER : LIBRARY_WORKER);
@@ -239,7 +243,7 @@ interface Latency {
 
 /** One latency round: RATE jobs/s for LATENCY_SECONDS, each job's handler start minus the instant before its add. */
 async function latencyRound(redis: RedisServerHandle, side: Side): Promise<Latency> {
-  const name = queueName(`lat-${side}`);
+  const name = queueName(side, '-lat');
   const admin = new Queue(name, { connection: { host: redis.host, port: redis.port } });
   admin.on('error', () => undefined);
   const pair = side === 'raw' ? await rawPair(redis, name) : await libraryPair(redis, name);
