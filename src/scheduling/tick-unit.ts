@@ -4,6 +4,7 @@ import { StatusTracker } from '../registry/status-tracker.js';
 import { isAbortCaused } from '../errors/abort.js';
 import { TICK_TIMED_OUT } from '../hosting.messages.js';
 import { TimeProvider, watchdog, type TimerHandle } from '../time/time-provider.js';
+import { LazyAbortController } from './lazy-abort-controller.js';
 import { TickContext } from './tick-context.js';
 
 /** What a runner resolves with when the tick did not run here (an exclusive tick another instance ran). */
@@ -126,7 +127,7 @@ export abstract class TickUnit implements HostedUnit {
    * `current` for stop() to await, so scheduled runs are started with `void`, not awaited.
    */
   protected startRun(scheduledAtMs: number, missed: number, triggered: boolean): Promise<void> {
-    const controller = new AbortController();
+    const controller = new LazyAbortController();
     const context = new TickContext(this.name, ++this.tickCount, scheduledAtMs, controller, missed, triggered);
     this.tracker.state = 'running';
     this.tracker.runStarted();
