@@ -90,7 +90,7 @@ export async function run(): Promise<BenchResult> {
     title: '8. Tick lateness under load',
     method:
       `A ${PERIOD} ms schedule for ${SECONDS} s (${ticks} ticks) per scheduler and round while ${BUSY_MS} ms synchronous chunks ` +
-      `run with a random 0–${MAX_GAP_MS} ms between them, the same sequence for the three schedulers of a round (measured: the load kept ` +
+      `run with a random 0–${MAX_GAP_MS} ms between them, the same sequence for the three schedulers of a round, laid out from one of each scheduler's own slots so that each meets it at the same point of its grid (measured: the load kept ` +
       `the event loop busy ${fmt(Math.min(...load), 0)}–${fmt(Math.max(...load), 0)}% of the time). ` +
       'Lateness of a tick = its time (`performance.timeOrigin + performance.now()`) − its slot: `ctx.scheduledAt` for ' +
       `\`@Periodic\`, start + k·${PERIOD} ms for the others, so drift accumulates into it. Drift: lateness of the last tick ` +
