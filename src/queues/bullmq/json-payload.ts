@@ -12,42 +12,8 @@ import { PAYLOAD_NOT_JSON } from '../../distributed/redis.messages.js';
  */
 export function assertJsonPayload(queue: string, item: unknown): void {
   if (item === undefined) throw new TypeError(PAYLOAD_NOT_JSON(queue, 'item', 'is undefined', 'pass null or a value'));
-  if (survivesJson(item, [])) return; // every enqueue: one walk that builds no path
-  const problem = walk(item, 'item', []);
+  const problem = walk(item, [], []);
   if (problem) throw new TypeError(PAYLOAD_NOT_JSON(queue, problem.path, problem.what, problem.fix));
-}
-
-/** True when `walk` would find no problem; the same rules without the paths (only a refused item pays for those). */
-function survivesJson(value: unknown, ancestors: object[]): boolean {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return true;
-    case 'number':
-      return Number.isFinite(value);
-    case 'object':
-      break;
-    default:
-      return false;
-  }
-  if (value === null) return true;
-  if (ancestors.includes(value)) return false;
-  if (Array.isArray(value)) {
-    if (Object.getPrototypeOf(value) !== Array.prototype) return false;
-    ancestors.push(value);
-    for (let i = 0; i < value.length; i++) if (!survivesJson(value[i], ancestors)) return false;
-    ancestors.pop();
-    return true;
-  }
-  const proto = Object.getPrototypeOf(value) as object | null;
-  if ((proto !== Object.prototype && proto !== null) || Object.getOwnPropertySymbols(value).length > 0) return false;
-  ancestors.push(value);
-  for (const key in value) {
-    const child = (value as Record<string, unknown>)[key];
-    if (child !== undefined && !survivesJson(child, ancestors)) return false;
-  }
-  ancestors.pop();
-  return true;
 }
 
 interface Problem {
@@ -57,10 +23,20 @@ interface Problem {
 }
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
-const keyPath = (path: string, key: string): string => (IDENTIFIER.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`);
 
-/** `value` is not undefined here; `ancestors` are the objects on the path to it (cycle detection). */
-function walk(value: unknown, path: string, ancestors: object[]): Problem | undefined {
+/** The path of the value `keys` lead to from the item, as code would write it: `item.lines[2]["unit price"]`. */
+function pathOf(keys: ReadonlyArray<string | number>): string {
+  let path = 'item';
+  for (const key of keys) path += typeof key === 'number' ? `[${key}]` : IDENTIFIER.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+  return path;
+}
+
+/**
+ * `value` is not undefined here; `keys` lead to it from the item and `ancestors` are the objects on
+ * the way (cycle detection). Both are pushed and popped as it goes, and the path is written only for
+ * a value it refuses: every enqueue walks its item, few are refused.
+ */
+function walk(value: unknown, keys: Array<string | number>, ancestors: object[]): Problem | undefined {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -68,44 +44,50 @@ function walk(value: unknown, path: string, ancestors: object[]): Problem | unde
     case 'number':
       return Number.isFinite(value)
         ? undefined
-        : { path, what: `is ${value}, which JSON turns into null`, fix: 'pass a finite number, or null (or a string such as "Infinity") on purpose' };
-    case 'bigint':
+        : { path: pathOf(keys), what: `is ${value}, which JSON turns into null`, fix: 'pass a finite number, or null (or a string such as "Infinity") on purpose' };
+    case 'bigint': {
+      const path = pathOf(keys);
       return { path, what: 'is a BigInt, which JSON cannot encode', fix: `pass it as a string (${path}.toString()) and BigInt(…) it in the worker` };
+    }
     case 'symbol':
-      return { path, what: 'is a symbol, which JSON leaves out', fix: 'pass a string instead' };
+      return { path: pathOf(keys), what: 'is a symbol, which JSON leaves out', fix: 'pass a string instead' };
     case 'function':
-      return { path, what: 'is a function, which JSON leaves out', fix: 'pass data only, and let the worker hold the code' };
+      return { path: pathOf(keys), what: 'is a function, which JSON leaves out', fix: 'pass data only, and let the worker hold the code' };
     case 'undefined':
-      return { path, what: 'is undefined inside an array, which JSON turns into null', fix: 'pass null, or leave the element out' };
+      return { path: pathOf(keys), what: 'is undefined inside an array, which JSON turns into null', fix: 'pass null, or leave the element out' };
     default:
       break;
   }
   if (value === null) return undefined;
   const object = value as object;
   if (ancestors.includes(object)) {
-    return { path, what: 'refers back to an object that contains it (a cycle), which JSON cannot encode', fix: 'pass a tree: replace the back reference with an id' };
+    return { path: pathOf(keys), what: 'refers back to an object that contains it (a cycle), which JSON cannot encode', fix: 'pass a tree: replace the back reference with an id' };
   }
   if (Array.isArray(object)) {
-    if (Object.getPrototypeOf(object) !== Array.prototype) return classInstance(path, object);
+    if (Object.getPrototypeOf(object) !== Array.prototype) return classInstance(pathOf(keys), object);
     ancestors.push(object);
     for (let i = 0; i < object.length; i++) {
-      const problem = walk(object[i], `${path}[${i}]`, ancestors);
+      keys.push(i);
+      const problem = walk(object[i], keys, ancestors);
       if (problem) return problem;
+      keys.pop();
     }
     ancestors.pop();
     return undefined;
   }
   const proto = Object.getPrototypeOf(object) as object | null;
-  if (proto !== Object.prototype && proto !== null) return classInstance(path, object);
+  if (proto !== Object.prototype && proto !== null) return classInstance(pathOf(keys), object);
   if (Object.getOwnPropertySymbols(object).length > 0) {
-    return { path, what: 'has symbol keys, which JSON leaves out', fix: 'use string keys' };
+    return { path: pathOf(keys), what: 'has symbol keys, which JSON leaves out', fix: 'use string keys' };
   }
   ancestors.push(object);
   for (const key in object) {
     const child = (object as Record<string, unknown>)[key];
     if (child === undefined) continue; // left out by JSON, read back as undefined: the same
-    const problem = walk(child, keyPath(path, key), ancestors);
+    keys.push(key);
+    const problem = walk(child, keys, ancestors);
     if (problem) return problem;
+    keys.pop();
   }
   ancestors.pop();
   return undefined;
