@@ -19,10 +19,6 @@ const benchDir = path.join(repoRoot, 'bench');
 const write = process.argv.includes('--write');
 const filter = process.argv.slice(2).filter((arg) => arg !== '--write');
 
-async function runOne(file: string): Promise<BenchResult> {
-  return runInChild<BenchResult>(file);
-}
-
 /** Where the run writes: BENCHMARKS.md, or BENCHMARKS_FILE (the test suite's smoke run writes to a temporary file). */
 const benchmarksFile = process.env.BENCHMARKS_FILE ?? path.join(repoRoot, 'BENCHMARKS.md');
 
@@ -53,7 +49,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\n## ${file}\n`);
     const started = Date.now();
     try {
-      const result = await runOne(path.join(benchDir, file));
+      const result = await runInChild<BenchResult>(path.join(benchDir, file));
       results.push(result);
       process.stdout.write(`${result.markdown}\n(${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
     } catch (error) {
