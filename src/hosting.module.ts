@@ -23,6 +23,7 @@ import { ScopeFactory } from './scopes/scope-factory.js';
 import { SystemdNotifier } from './systemd/systemd-notifier.js';
 import { OneCopy } from './one-copy.js';
 import { TimeProvider } from './time/time-provider.js';
+import { WorkInterceptors } from './interception/work-interceptors.js';
 
 /**
  * The hosted-services module. Import it once, in the root module; it is global. Decorated
@@ -46,6 +47,7 @@ import { TimeProvider } from './time/time-provider.js';
     ScopeFactory,
     QueueManager,
     SystemdNotifier,
+    WorkInterceptors,
     { provide: TimeProvider, useFactory: (options?: HostingOptions) => options?.timeProvider ?? TimeProvider.system, inject: [HOSTING_OPTIONS] },
   ],
   exports: [HostingRegistry, HostLifetime, ScopeFactory, QueueManager, SystemdNotifier, TimeProvider],

@@ -1,6 +1,6 @@
 import { Injectable, type Type } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
-import { BACKGROUND_SERVICE_METADATA, DELAYED_METADATA, PERIODIC_METADATA, QUEUE_WORKER_METADATA } from '../hosting.constants.js';
+import { BACKGROUND_SERVICE_METADATA, DELAYED_METADATA, PERIODIC_METADATA, QUEUE_WORKER_METADATA, WORK_INTERCEPTOR_METADATA } from '../hosting.constants.js';
 import type { BackgroundServiceOptions } from '../interfaces/background-service-options.interface.js';
 import type { PeriodicMetadata } from '../decorators/periodic.decorator.js';
 import type { DelayedMetadata } from '../decorators/delayed.decorator.js';
@@ -27,6 +27,12 @@ export interface DiscoveredDelayedTask {
   wrapper: DiscoveredWrapper;
   methodName: string | symbol;
   definition: DelayedTaskDefinition;
+}
+
+export interface DiscoveredWorkInterceptor {
+  wrapper: DiscoveredWrapper;
+  className: string;
+  order: number;
 }
 
 export interface DiscoveredQueueWorker {
@@ -65,6 +71,15 @@ export class HostingExplorer {
       const options = Reflect.getMetadata(BACKGROUND_SERVICE_METADATA, cls) as BackgroundServiceOptions | undefined;
       // The decorator checked the options and `execute` as the class was defined.
       return options ? [{ wrapper, className: cls.name, options }] : [];
+    });
+  }
+
+  /** `@WorkInterceptor()` providers, in the order Nest lists them. */
+  workInterceptors(): DiscoveredWorkInterceptor[] {
+    return this.wrappers().flatMap((wrapper) => {
+      const cls = classOf(wrapper)!;
+      const metadata = Reflect.getMetadata(WORK_INTERCEPTOR_METADATA, cls) as { order: number } | undefined;
+      return metadata ? [{ wrapper, className: cls.name, order: metadata.order }] : [];
     });
   }
 

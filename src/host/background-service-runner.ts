@@ -16,6 +16,7 @@ import {
 import type { HostedUnit, StopRequest } from '../registry/hosted-unit.js';
 import { StatusTracker } from '../registry/status-tracker.js';
 import type { TimeProvider, TimerHandle } from '../time/time-provider.js';
+import type { Around } from '../scopes/scoped-invoker.js';
 
 /** A validated `@BackgroundService`. */
 export interface BackgroundServiceDefinition {
@@ -23,6 +24,8 @@ export interface BackgroundServiceDefinition {
   instance: HostedBackgroundService;
   onError: ServiceErrorBehavior;
   restart: Required<RestartPolicy>;
+  /** The interceptor chain each `execute` run passes through (undefined when none is registered). */
+  around?: Around;
 }
 
 /**
@@ -118,7 +121,8 @@ export class BackgroundServiceRunner implements HostedUnit {
   private async runOnce(signal: AbortSignal, startedAt: number): Promise<void> {
     let failure: { error: unknown } | undefined;
     try {
-      await this.definition.instance.execute(signal);
+      const { instance, around } = this.definition;
+      await (around ? around(signal, undefined, undefined, () => instance.execute(signal)) : instance.execute(signal));
     } catch (error) {
       // Only a throw caused by our own abort is how a service acknowledges the stop; anything else failed.
       if (!isAbortCaused(error, signal)) failure = { error };

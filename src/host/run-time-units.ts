@@ -10,7 +10,8 @@ import { definePeriodicTask, type PeriodicTaskDefinition } from '../scheduling/p
 import type { TickRunner } from '../scheduling/periodic-timer.js';
 import type { TickContext } from '../scheduling/tick-context.js';
 import type { ScopeEndHooks } from '../scopes/scope-end-hooks.js';
-import { createInvoker, type Invoker } from '../scopes/scoped-invoker.js';
+import { createInvoker, type Around, type Invoker } from '../scopes/scoped-invoker.js';
+import type { ServiceKind } from '../interfaces/service-status.interface.js';
 import type { TimeProvider } from '../time/time-provider.js';
 import { isDuration, OptionsValidator } from '../validation/options-validator.js';
 import { validateBackgroundServiceOptions, type ValidBackgroundServiceOptions } from '../validation/background-service-options.validation.js';
@@ -32,6 +33,8 @@ export interface RunTimeUnitsHost {
   delayedUnit(name: string, due: number | Date, run: TickRunner): HostedUnit;
   /** Starts a unit added while the host runs (and holds the process for it). */
   launch(unit: HostedUnit): void;
+  /** The interceptor chain around units of `kind` named `name` (undefined when none is registered). */
+  around(kind: ServiceKind, name: string): Around | undefined;
 }
 
 /** The host's side of `HostingRegistry.addPeriodic`, `addBackgroundService`, `addDelayed` and `remove`. */
@@ -48,7 +51,7 @@ export class RunTimeUnits implements RunTimeUnitFactory {
     // Not an object: left as it is, for definePeriodicTask's message.
     const extra = options === undefined ? { name } : isObject(options) ? { ...options, name } : options;
     const definition = definePeriodicTask(where, schedule, extra, where);
-    return this.host.periodicUnit(definition, this.runner(where, handler));
+    return this.host.periodicUnit(definition, this.runner(where, handler, this.host.around('periodic', definition.name)));
   }
 
   backgroundService(
@@ -65,7 +68,7 @@ export class RunTimeUnits implements RunTimeUnitFactory {
   delayed(where: string, name: string, due: number | Date, handler: TaskHandler): HostedUnit {
     const valid = due instanceof Date ? Number.isFinite(due.getTime()) : isDuration(due);
     if (!valid) throw new TypeError(INVALID_ARGUMENT(where, 'delay', 'a number of milliseconds from 0 to 100 years, or a valid Date', due));
-    return this.host.delayedUnit(name, due, this.runner(where, handler));
+    return this.host.delayedUnit(name, due, this.runner(where, handler, this.host.around('periodic', name)));
   }
 
   launch(unit: HostedUnit): void {
@@ -83,8 +86,8 @@ export class RunTimeUnits implements RunTimeUnitFactory {
   }
 
   /** What one run calls: the function, or the provider's method through the invoker (a scope per run when not static). */
-  private runner(where: string, handler: TaskHandler): TickRunner {
-    if (typeof handler === 'function') return (context) => handler(context);
+  private runner(where: string, handler: TaskHandler, around: Around | undefined): TickRunner {
+    if (typeof handler === 'function') return around ? (context) => around(context, undefined, undefined, () => handler(context)) : (context) => handler(context);
     const check = OptionsValidator.for(`${where}: handler`, handler, ['provider', 'method']);
     const { provider, method } = handler;
     if (typeof provider !== 'function') check.fail('provider', 'a provider class', provider);
@@ -95,7 +98,7 @@ export class RunTimeUnits implements RunTimeUnitFactory {
     // The invoker is made at the first run: a static provider's instance exists only once the app is built.
     let invoke: Invoker | undefined;
     return (context: TickContext) => {
-      invoke ??= createInvoker(wrapper, this.host.moduleRef, this.host.hooks);
+      invoke ??= createInvoker(wrapper, this.host.moduleRef, this.host.hooks, around);
       return invoke(context, method, context);
     };
   }

@@ -9,15 +9,18 @@ import { OneCopy } from '../one-copy.js';
 export class JobContext {
   /** @internal when the handler started (as StatusTracker.itemStarted returned it), for the queue's status */
   startedAt = 0;
+  /** @internal the headers as the backend found them: an object, or BullMQ's JSON text (parsed on first read) */
+  carried?: Readonly<Record<string, string>> | string;
   private key: string | number;
   private controller?: AbortController;
 
   /**
    * A delivery of item `id` of `queue`, try `attempt`, cancelled by `signal`. The queue makes one
    * per delivery; a unit test of a worker method may make one:
-   * `new JobContext('emails', '1', 1, new AbortController().signal)`.
+   * `new JobContext('emails', '1', 1, new AbortController().signal)`, with `headers` as an enqueue
+   * interceptor would have written them.
    */
-  constructor(queue: string, id: string, attempt: number, signal: AbortSignal);
+  constructor(queue: string, id: string, attempt: number, signal: AbortSignal, headers?: Readonly<Record<string, string>>);
   /** @internal the backends' form: a numeric id (memory) and the queue's `ItemSignals` */
   constructor(queue: string, id: string | number, attempt: number, signals: AbortSignal | ItemSignals);
   constructor(
@@ -29,8 +32,21 @@ export class JobContext {
     readonly attempt: number,
     /** The item's signal, or the queue's `ItemSignals` that make one when the handler first reads it. */
     private readonly signals: AbortSignal | ItemSignals,
+    headers?: Readonly<Record<string, string>>,
   ) {
     this.key = id;
+    if (headers !== undefined) this.carried = headers;
+  }
+
+  /**
+   * Text headers written at `enqueue` by `WorkInterceptor.interceptEnqueue` (a trace context, a
+   * request id), on every backend; empty when none were written.
+   */
+  get headers(): Readonly<Record<string, string>> {
+    const carried = this.carried;
+    if (carried === undefined) return NO_HEADERS;
+    if (typeof carried === 'object') return carried;
+    return (this.carried = parseHeaders(carried));
   }
 
   /** The item's id (unique per queue; BullMQ's job id on that backend). */
@@ -62,4 +78,20 @@ export class JobContext {
   toJSON(): { queue: string; id: string; attempt: number } {
     return { queue: this.queue, id: this.id, attempt: this.attempt };
   }
+}
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
+/** Headers from their JSON text (BullMQ keeps them in the job's options); anything but an object of strings gives none. */
+function parseHeaders(text: string): Readonly<Record<string, string>> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return NO_HEADERS;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return NO_HEADERS;
+  const headers: Record<string, string> = {};
+  for (const [key, value] of Object.entries(parsed)) if (typeof value === 'string') headers[key] = value;
+  return Object.freeze(headers);
 }

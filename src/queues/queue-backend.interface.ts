@@ -40,8 +40,11 @@ export interface QueueCounts {
  * backend implement it; `WorkQueue`, the per-item scope and status counting sit above it, shared.
  */
 export interface QueueBackend<T> {
-  /** Adds an item and resolves with its id once it is accepted (after waiting for room, if full). */
-  enqueue(data: T, signal?: AbortSignal): Promise<string>;
+  /**
+   * Adds an item and resolves with its id once it is accepted (after waiting for room, if full).
+   * `headers` (written by enqueue interceptors) travel with the item: its deliveries' `JobContext.headers`.
+   */
+  enqueue(data: T, signal?: AbortSignal, headers?: Readonly<Record<string, string>>): Promise<string>;
   /** Starts delivering items to `process`; called once, at application bootstrap. */
   startWorker(process: JobProcessor<T>, policy: WorkerPolicy<T>): void;
   /** From now on `enqueue` rejects with `QueueClosedError`. */

@@ -2,6 +2,7 @@ import type { EnqueueOptions } from '../interfaces/queue-options.interface.js';
 import { OptionsValidator } from '../validation/options-validator.js';
 import type { QueueBackend } from './queue-backend.interface.js';
 import { OneCopy } from '../one-copy.js';
+import type { WorkInterceptors } from '../interception/work-interceptors.js';
 
 const ENQUEUE_KEYS = ['signal'] as const;
 const isAbortSignal = (value: unknown): boolean =>
@@ -21,11 +22,12 @@ export class WorkQueue<T = unknown> {
   /** Made by `HostingModule.registerQueue`, never by app code: inject it with `@InjectQueue`. */
   constructor(...madeByTheLibrary: never);
   /** @internal built by `HostingModule.registerQueue` */
-  constructor(name: string, backend: QueueBackend<T>);
+  constructor(name: string, backend: QueueBackend<T>, interceptors?: WorkInterceptors);
   constructor(
     /** The queue's name. */
     readonly name: string,
     private readonly backend: QueueBackend<T>,
+    private readonly interceptors?: WorkInterceptors,
   ) {}
 
   /**
@@ -35,14 +37,18 @@ export class WorkQueue<T = unknown> {
    * Bad options reject with a TypeError naming the queue and the option.
    */
   enqueue(item: T, options?: EnqueueOptions): Promise<string> {
-    if (options === undefined) return this.backend.enqueue(item);
-    try {
-      const check = OptionsValidator.for(`WorkQueue.enqueue on queue "${this.name}"`, options, ENQUEUE_KEYS);
-      check.check('signal', isAbortSignal, 'an AbortSignal');
-    } catch (error) {
-      return Promise.reject(error);
+    if (options !== undefined) {
+      try {
+        const check = OptionsValidator.for(`WorkQueue.enqueue on queue "${this.name}"`, options, ENQUEUE_KEYS);
+        check.check('signal', isAbortSignal, 'an AbortSignal');
+      } catch (error) {
+        return Promise.reject(error);
+      }
     }
-    return this.backend.enqueue(item, options.signal);
+    const signal = options?.signal;
+    // Enqueue interceptors (a trace context, a request id) write headers that travel with the item.
+    if (this.interceptors?.interceptsEnqueue) return this.interceptors.enqueue(this.name, item, (headers) => this.backend.enqueue(item, signal, headers));
+    return this.backend.enqueue(item, signal);
   }
 
   /**

@@ -12,6 +12,14 @@ type Callable = Record<string | symbol, (first: unknown, second: unknown) => unk
  */
 export type Invoker = (request: object, method: string | symbol, first: unknown, second?: unknown) => unknown;
 
+/**
+ * Runs a unit's call inside the interceptor chain (`interception/`): `request` is the unit's
+ * context (tick, job, or the service's signal), `first` the queue item (undefined for the other
+ * kinds), `contextId` the unit's DI scope when it has one. The scope is open before and ended
+ * (its `onScopeEnd` hooks run) inside `call`.
+ */
+export type Around = (request: object, first: unknown, contextId: ContextId | undefined, call: () => unknown) => unknown;
+
 /** The ModuleRef of the module that declares `wrapper`, so that a class provided twice resolves to its own. */
 export function hostModuleRef(wrapper: Wrapper, fallback: ModuleRef): { ref: ModuleRef; strict: boolean } {
   const host = wrapper.host as unknown as { getProviderByKey?(key: unknown): { instance?: unknown } | undefined } | undefined;
@@ -26,16 +34,19 @@ export function openScope(moduleRef: ModuleRef, request: object): ContextId {
   return contextId;
 }
 
-/** Builds the invoker of one provider; the static check happens once, not per call. */
-export function createInvoker(wrapper: Wrapper, moduleRef: ModuleRef, hooks: ScopeEndHooks): Invoker {
+/**
+ * Builds the invoker of one provider; the static check happens once, not per call. With `around`
+ * (interceptors registered), each call runs inside it; without, a static call is the bare call.
+ */
+export function createInvoker(wrapper: Wrapper, moduleRef: ModuleRef, hooks: ScopeEndHooks, around?: Around): Invoker {
   if (wrapper.isDependencyTreeStatic() && !wrapper.isTransient) {
     const instance = wrapper.instance as Callable;
     // Two fixed arguments, no rest array: this runs once per queue item.
-    return (_request, method, first, second) => instance[method](first, second);
+    if (!around) return (_request, method, first, second) => instance[method](first, second);
+    return (request, method, first, second) => around(request, first, undefined, () => instance[method](first, second));
   }
   const { ref, strict } = hostModuleRef(wrapper, moduleRef);
-  return async (request, method, first, second) => {
-    const contextId = openScope(moduleRef, request);
+  const inScope = async (contextId: ContextId, method: string | symbol, first: unknown, second: unknown): Promise<unknown> => {
     let failed = false;
     let error: unknown;
     try {
@@ -49,5 +60,9 @@ export function createInvoker(wrapper: Wrapper, moduleRef: ModuleRef, hooks: Sco
       const ending = hooks.run(contextId, failed, error);
       if (ending) await ending;
     }
+  };
+  return (request, method, first, second) => {
+    const contextId = openScope(moduleRef, request);
+    return around ? around(request, first, contextId, () => inScope(contextId, method, first, second)) : inScope(contextId, method, first, second);
   };
 }

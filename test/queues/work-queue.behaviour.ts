@@ -15,6 +15,10 @@ import {
   type OnScopeEnd,
   type QueueOptions,
   type WorkQueue,
+  WorkInterceptor,
+  type EnqueueContext,
+  type WorkContext,
+  type WorkNext,
 } from '../../src/index.js';
 import { DUPLICATE_WORKER, QUEUE_ITEM_FAILED, UNKNOWN_QUEUE } from '../../src/hosting.messages.js';
 import { compileHostingApp, sleep, startHostingApp, waitFor } from '../support/hosting-app.js';
@@ -188,6 +192,50 @@ export function describeWorkQueueBehaviour(label: string, backend: () => Backend
       await waitFor(() => ends.length === 3);
       expect(ends).toEqual([{ item: 'one' }, { item: 'bad', error: 'bad item' }, { item: 'two' }]);
       expect(repos.size).toBe(3);
+      await app.close();
+    });
+
+    it('carries the headers an enqueue interceptor wrote to every delivery of the item, retries included, and runs the worker inside the chain', async () => {
+      const name = backend().uniqueName('headers');
+      const deliveries: Array<{ item: string; attempt: number; headers: Record<string, string> }> = [];
+      const seenByInterceptor: Array<{ kind: string; name: string; data: unknown; attempt?: number }> = [];
+      @WorkInterceptor()
+      class RequestIdInterceptor implements WorkInterceptor {
+        interceptEnqueue(enqueue: EnqueueContext, next: () => Promise<string>) {
+          enqueue.headers['x-request-id'] = `req-${String(enqueue.data)}`;
+          return next();
+        }
+        intercept(work: WorkContext, next: WorkNext) {
+          seenByInterceptor.push({ kind: work.kind, name: work.name, data: work.data, attempt: work.job?.attempt });
+          return next();
+        }
+      }
+      @Injectable()
+      class Worker {
+        @QueueWorker(name, { attempts: 2, backoff: { type: 'fixed', delayMs: 10 } })
+        handle(item: string, ctx: JobContext) {
+          deliveries.push({ item, attempt: ctx.attempt, headers: { ...ctx.headers } });
+          if (item === 'b' && ctx.attempt === 1) throw new Error('first try of b fails');
+        }
+      }
+      @Injectable()
+      class Producer {
+        constructor(@InjectQueue(name) readonly queue: WorkQueue<string>) {}
+      }
+      const { app } = await startHostingApp({ imports: [queue(name)], providers: [Producer, Worker, RequestIdInterceptor], hosting: hosting() });
+      await app.get(Producer).queue.enqueue('a');
+      await app.get(Producer).queue.enqueue('b');
+      await waitFor(() => app.get(HostingRegistry).get(name)?.processed === 2);
+      expect(deliveries).toEqual([
+        { item: 'a', attempt: 1, headers: { 'x-request-id': 'req-a' } },
+        { item: 'b', attempt: 1, headers: { 'x-request-id': 'req-b' } },
+        { item: 'b', attempt: 2, headers: { 'x-request-id': 'req-b' } },
+      ]);
+      expect(seenByInterceptor).toEqual([
+        { kind: 'queue', name, data: 'a', attempt: 1 },
+        { kind: 'queue', name, data: 'b', attempt: 1 },
+        { kind: 'queue', name, data: 'b', attempt: 2 },
+      ]);
       await app.close();
     });
 

@@ -29,6 +29,20 @@ interface RetryDue<T> {
   data: T;
   id: string;
   attempt: number;
+  headers: JobContext['carried'];
+}
+
+/** An item enqueued with headers, as the channel holds it (an item without headers is held as it is: no object per item). */
+class Carried<T> {
+  constructor(
+    readonly data: T,
+    readonly headers: Readonly<Record<string, string>>,
+  ) {}
+}
+
+/** The item itself, out of its `Carried` wrapper if it has one. */
+function unwrap<T>(held: T | Carried<T>): T {
+  return held instanceof Carried ? held.data : held;
 }
 
 /** What one lane is handling: a record per lane, reused for every item it takes (none per item). */
@@ -71,19 +85,26 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
   private idle = new AbortController();
   private abandoned = false;
   private undelivered = 0;
+  /** Some item was enqueued with headers: delivery looks for `Carried` wrappers from now on. */
+  private carrying = false;
 
   constructor(private readonly options: MemoryQueueBackendOptions<T>) {
     this.channel = new MemoryChannel<T>({
       name: options.name,
       capacity: options.capacity,
       fullMode: options.fullMode,
-      onDropped: (data) => options.onDropped(data, this.channel.fullMode as 'dropOldest' | 'dropNewest'),
+      onDropped: (data) => options.onDropped(unwrap(data), this.channel.fullMode as 'dropOldest' | 'dropNewest'),
     });
   }
 
-  enqueue(data: T, signal?: AbortSignal): Promise<string> {
+  enqueue(item: T, signal?: AbortSignal, headers?: Readonly<Record<string, string>>): Promise<string> {
     this.scheduleSpawn();
     const id = ++this.nextId;
+    let data = item;
+    if (headers !== undefined) {
+      this.carrying = true;
+      data = new Carried(item, headers) as T;
+    }
     try {
       if (!signal?.aborted && this.channel.tryWrite(data, id)) return Promise.resolve(this.idText(id));
     } catch (error) {
@@ -210,7 +231,7 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
     }
     const left = [
       ...inFlight,
-      ...this.channel.drain(),
+      ...this.channel.drain().map(unwrap),
       ...this.retriesDue.splice(0).map((job) => job.data),
       ...[...this.retryTimers.values()].map((job) => job.data),
     ];
@@ -310,9 +331,14 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
           const retry = this.retriesDue.shift()!;
           data = retry.data;
           context = new JobContext(name, retry.id, retry.attempt, signals);
+          if (retry.headers !== undefined) context.carried = retry.headers;
         } else if (channel.size > 0) {
           context = new JobContext(name, channel.headTag, 1, signals);
           data = channel.shift();
+          if (this.carrying && data instanceof Carried) {
+            context.carried = (data as Carried<T>).headers;
+            data = (data as Carried<T>).data;
+          }
         } else return false;
         if (channel.size > 0) this.scheduleSpawn();
         // Delivery inline: a synchronous handler costs no promise, an asynchronous one a `then` on its own promise.
@@ -374,7 +400,7 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
       policy.onFailed(data, context, error);
       return;
     }
-    const retry: RetryDue<T> = { data, id: context.id, attempt: context.attempt + 1 };
+    const retry: RetryDue<T> = { data, id: context.id, attempt: context.attempt + 1, headers: context.carried };
     const timer = (this.options.time ?? TimeProvider.system).setTimeout(() => {
       this.retryTimers.delete(timer);
       this.retriesDue.push(retry);
