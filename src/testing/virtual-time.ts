@@ -14,6 +14,8 @@ interface VirtualTimer {
   seq: number;
   callback: () => void;
   cleared: boolean;
+  /** A watchdog (a tick's `timeoutMs`, the late-task sweep): not work waiting on time. */
+  watchdog: boolean;
 }
 
 /** Macrotask turns without any pending work after which the host counts as settled. */
@@ -74,9 +76,10 @@ export class VirtualTime extends TimeProvider {
 
   /** A timer that fires when `advance` passes `delayMs` from now (monotonic). */
   setTimeout(callback: () => void, delayMs: number): TimerHandle {
-    const timer: VirtualTimer = { dueAt: this.mono + Math.max(0, Number.isFinite(delayMs) ? delayMs : 0), seq: this.seq++, callback, cleared: false };
+    const watchdog = (callback as { [WATCHDOG]?: boolean })[WATCHDOG] === true;
+    const timer: VirtualTimer = { dueAt: this.mono + Math.max(0, Number.isFinite(delayMs) ? delayMs : 0), seq: this.seq++, callback, cleared: false, watchdog };
     this.insert(timer);
-    if (!(callback as { [WATCHDOG]?: boolean })[WATCHDOG]) {
+    if (!watchdog) {
       this.arms++;
       this.onArmed?.();
     }
@@ -216,7 +219,8 @@ export class VirtualTime extends TimeProvider {
 
   private fire(timer: VirtualTimer): void {
     timer.cleared = true;
-    this.armsAtFire = this.arms;
+    // A watchdog starts no work: work already running that armed a timer still waits on time.
+    if (!timer.watchdog) this.armsAtFire = this.arms;
     timer.callback();
   }
 

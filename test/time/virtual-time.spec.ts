@@ -13,7 +13,7 @@ import {
 } from '../../src/index.js';
 import { VirtualTime } from '../../src/testing/index.js';
 import { CaptureLogger } from '../support/capture-logger.js';
-import { startOnTime, type HostingAppOptions } from '../support/hosting-app.js';
+import { startOnTime, within, type HostingAppOptions } from '../support/hosting-app.js';
 
 const T0 = Date.parse('2026-06-01T00:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -222,6 +222,34 @@ describe('VirtualTime', () => {
       expect(registry.get('Flaky')).toMatchObject({ runs: 4, failures: 4 });
     } finally {
       await moduleRef.close().catch(() => undefined);
+    }
+  });
+
+  it('a watchdog firing at the instant a tick starts waiting on the clock does not hold advance (the late-task sweep, a timeoutMs)', async () => {
+    // At 1 s the slow tick starts and awaits a one-hour delay, and the missed-run sweep (a
+    // watchdog: a quarter of the 2 s budget) fires at the same instant: advance used to take the
+    // sweep for the work that armed and wait for ever on the tick.
+    const seen: number[] = [];
+    @Injectable()
+    class Jobs {
+      @Periodic(1_000, { name: 'fast' })
+      fast(ctx: TickContext) {
+        seen.push(ctx.tick);
+      }
+      @Periodic(1_000, { name: 'slow', timeoutMs: 2_500 })
+      async slow(ctx: TickContext) {
+        await time.delay(3_600_000, ctx.signal).catch(() => undefined);
+      }
+    }
+    const time = new VirtualTime({ now: T0 });
+    const { moduleRef, registry } = await start([Jobs], time);
+    try {
+      expect(await within(time.advance(4_000), 10_000, 'advance never resolved')).toBeUndefined();
+      expect(seen).toEqual([1, 2, 3, 4]);
+      // The slow tick's signal aborted at 3.5 s (its timeoutMs) and it returned; its next run is the coalesced slot at 4 s, running now.
+      expect(registry.get('slow')).toMatchObject({ runs: 2, failures: 0, missedTicks: 1, state: 'running' });
+    } finally {
+      await moduleRef.close();
     }
   });
 
