@@ -3,6 +3,7 @@ export const BACKGROUND_SERVICE_METADATA = 'hosting:background-service';
 export const PERIODIC_METADATA = 'hosting:periodic';
 export const QUEUE_WORKER_METADATA = 'hosting:queue-worker';
 export const DELAYED_METADATA = 'hosting:delayed';
+export const WORK_INTERCEPTOR_METADATA = 'hosting:work-interceptor';
 
 /** Largest delay Node's timers accept; longer periods are reached by chaining timers. */
 export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
@@ -18,3 +19,7 @@ export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_RESTARTS = 5;
 export const DEFAULT_RESTART_DELAY_MS = 1_000;
 export const DEFAULT_MAX_RESTART_DELAY_MS = 60_000;
+/** Missed-run alerts: slots of a periodic task's schedule (plus its timeout) before it is late. */
+export const DEFAULT_STALE_AFTER_PERIODS = 2;
+/** The largest `staleAfterPeriods` accepted (a cron's instants are counted one by one). */
+export const MAX_STALE_AFTER_PERIODS = 1_000;

@@ -96,6 +96,26 @@ export const TASK_FAILED = (kind: string, name: string) => `${kind} "${name}" fa
 
 export const TICK_TIMED_OUT = (name: string, timeoutMs: number) => `tick of "${name}" timed out after ${timeoutMs} ms (timeoutMs)`;
 
+/** A periodic task's missed-run budget, as messages state it. */
+export type StaleBudgetText = { afterMs: number } | { afterPeriods: number; schedule: string; timeoutMs: number };
+
+const staleBudgetText = (budget: StaleBudgetText): string =>
+  'afterMs' in budget
+    ? `staleAfterMs ${budget.afterMs} ms`
+    : `${budget.afterPeriods} slot${budget.afterPeriods === 1 ? '' : 's'} of ${budget.schedule}${budget.timeoutMs ? ` plus timeoutMs ${budget.timeoutMs} ms` : ''} (staleAfterPeriods)`;
+
+/** A periodic task passed its missed-run deadline: logged once, when it becomes late. */
+export const TASK_LATE = (name: string, late: { now: number; since: number; succeeded: boolean; dueBy: number; budget: StaleBudgetText }) =>
+  `Periodic task "${name}" is late: ` +
+  (late.succeeded
+    ? `no successful run for ${late.now - late.since} ms (the last one finished at ${new Date(late.since).toISOString()})`
+    : `no successful run in the ${late.now - late.since} ms since it started (at ${new Date(late.since).toISOString()})`) +
+  `; it should have succeeded by ${new Date(late.dueBy).toISOString()} (budget: ${staleBudgetText(late.budget)})`;
+
+/** A late periodic task succeeded again: logged once. */
+export const TASK_NO_LONGER_LATE = (name: string, succeededAt: number) =>
+  `Periodic task "${name}" succeeded again (at ${new Date(succeededAt).toISOString()}) and is no longer late`;
+
 export const SERVICE_FAULTED = (name: string, policy: string) =>
   `Background service "${name}" failed (onError: '${policy}')`;
 
@@ -250,3 +270,13 @@ export const UNIT_REMOVED = (name: string) => `"${name}" removed through Hosting
 export const REMOVE_ABANDONED = (name: string, timeoutMs: number) =>
   `HostingRegistry.remove: "${name}" did not stop within the shutdown budget of ${timeoutMs} ms (shutdownTimeoutMs); ` +
   'it was removed and its running work abandoned';
+
+export const INTERCEPTOR_NEXT_TWICE = (source: string, method: 'intercept' | 'interceptEnqueue') =>
+  `${source}.${method} called next() twice; an interceptor runs the unit of work (or the enqueue) at most once`;
+
+export const INVALID_INTERCEPTOR = (where: string, value: unknown) =>
+  `${where} must be a WorkInterceptor (a class or object with an intercept(work, next) method), got ${show(value)}`;
+
+export const INTERCEPTOR_NOT_SINGLETON = (className: string) =>
+  `@WorkInterceptor() ${className} is request-scoped or transient (or depends on such a provider): an interceptor runs around every unit of work ` +
+  'and must be a singleton; resolve scoped providers inside intercept() with moduleRef.resolve(token, work.contextId)';

@@ -2,8 +2,12 @@ import type { ConnectionStatus } from '../interfaces/service-status.interface.js
 
 /** A claim on one run of an exclusive task, held while the run lasts. */
 export interface TickLease {
-  /** Ends the claim so that the next tick can run anywhere. Idempotent; never rejects. */
-  release(): Promise<void>;
+  /**
+   * Ends the claim so that the next tick can run anywhere. Idempotent; never rejects. `succeededAt`
+   * (epoch ms), given when the run succeeded, becomes the task's last success across instances
+   * (see `ExclusiveTickGate.lastSuccess`), unless a later one is recorded already.
+   */
+  release(succeededAt?: number): Promise<void>;
 }
 
 /** What a claim needs to know about the tick. */
@@ -40,6 +44,16 @@ export interface ExclusiveTickGate {
    * Rejects when the store cannot be reached.
    */
   lastRun?(task: string): Promise<number | undefined>;
+  /**
+   * The latest successful run of the task on any instance (epoch ms, when it finished), undefined
+   * when none is recorded. Rejects when the store cannot be reached.
+   */
+  lastSuccess?(task: string): Promise<number | undefined>;
+  /**
+   * Records a success of the task outside a claim (a run triggered here), kept `ttlMs`; only ever
+   * later. Never rejects.
+   */
+  recordSuccess?(task: string, succeededAt: number, ttlMs: number): Promise<void>;
   /** The state of the gate's connection(s) to its store, for the status of exclusive tasks. */
   connections?(): ConnectionStatus[];
   /** Releases the connection. Idempotent. */

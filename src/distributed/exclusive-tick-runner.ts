@@ -29,6 +29,8 @@ export interface ExclusiveTask {
   jitterMs: number;
   /** A catch-up's window (`onMissed: { windowMs }`): the last run slot is kept at least that much longer. */
   catchUpWindowMs?: number;
+  /** The host's wall clock: a successful run's finish is recorded as the task's last success across instances. */
+  now?: () => number;
 }
 
 /** How long the last run slot of a task is kept: 30 days or two periods, plus the catch-up window. */
@@ -80,7 +82,11 @@ export function exclusiveTickRunner<R>(
   const outage = new RedisOutageReporter(logger, EXCLUSIVE_TASK(task.name), EXCLUSIVE_TICK_SKIPPED);
   const timings = { ...exclusiveTimings(task), lastRunTtlMs: lastRunTtlMs(task) };
   return async (context) => {
-    if (context.triggered) return run(context);
+    if (context.triggered) {
+      const result = await run(context);
+      if (task.now && gate.recordSuccess) await gate.recordSuccess(task.name, task.now(), timings.lastRunTtlMs);
+      return result;
+    }
     let lease;
     try {
       const slotAt = claimSlot(task, context);
@@ -92,10 +98,13 @@ export function exclusiveTickRunner<R>(
       return SKIPPED_TICK;
     }
     if (!lease) return SKIPPED_TICK;
+    let succeededAt: number | undefined;
     try {
-      return await run(context);
+      const result = await run(context);
+      succeededAt = task.now?.();
+      return result;
     } finally {
-      await lease.release();
+      await lease.release(succeededAt);
     }
   };
 }

@@ -48,6 +48,15 @@ if ARGV[2] ~= '' then
   local last = tonumber(redis.call('GET', KEYS[2]))
   if not last or last < tonumber(ARGV[2]) then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
 end
+if ARGV[4] ~= '' then
+  local done = tonumber(redis.call('GET', KEYS[3]))
+  if not done or done < tonumber(ARGV[4]) then redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[3]) end
+end
+return 1`;
+// Records the task's last success (only ever later), with its TTL.
+const SUCCEEDED = `
+local done = tonumber(redis.call('GET', KEYS[1]))
+if not done or done < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
 return 1`;
 
 /**
@@ -59,6 +68,9 @@ return 1`;
  *   overlap across instances either. After a crash it lapses within `leaseMs`.
  * - `<prefix>:{exclusive:<task>}:last` — the latest slot whose run settled (epoch ms), written
  *   with the lease's release; an instance that starts reads it to find slots the cluster missed.
+ * - `<prefix>:{exclusive:<task>}:succeeded` — when the task's latest successful run finished (epoch
+ *   ms), written with the release of a run that succeeded (or after a triggered run), kept as long
+ *   as `last`: every instance's missed-run check reads it, so a task another instance runs is not late here.
  * The braces keep both keys of a task in one Redis Cluster slot.
  */
 export class RedisExclusiveTickGate implements ExclusiveTickGate {
@@ -104,6 +116,23 @@ export class RedisExclusiveTickGate implements ExclusiveTickGate {
     await this.whenReady(client);
     const value = await client.get(this.keys(task).last);
     return value === null ? undefined : Number(value);
+  }
+
+  async lastSuccess(task: string): Promise<number | undefined> {
+    const client = await this.client;
+    await this.whenReady(client);
+    const value = await client.get(this.keys(task).succeeded);
+    return value === null ? undefined : Number(value);
+  }
+
+  async recordSuccess(task: string, succeededAt: number, ttlMs: number): Promise<void> {
+    try {
+      const client = await this.client;
+      await this.whenReady(client);
+      await client.eval(SUCCEEDED, 1, this.keys(task).succeeded, String(succeededAt), Math.ceil(ttlMs));
+    } catch {
+      // Redis unreachable: the success stays local (the ticks report the outage).
+    }
   }
 
   /** The state of the gate's connection, shown in the status of every exclusive task. */
@@ -176,10 +205,10 @@ export class RedisExclusiveTickGate implements ExclusiveTickGate {
 
   private keys(task: string) {
     const base = `${this.prefix}:{exclusive:${task}}`;
-    return { running: `${base}:running`, last: `${base}:last`, slot: (slotKey: string) => `${base}:slot:${slotKey}` };
+    return { running: `${base}:running`, last: `${base}:last`, succeeded: `${base}:succeeded`, slot: (slotKey: string) => `${base}:slot:${slotKey}` };
   }
 
-  private lease(client: Redis, { task, leaseMs, slotAt, lastRunTtlMs }: TickClaim, keys: { running: string; last: string }): TickLease {
+  private lease(client: Redis, { task, leaseMs, slotAt, lastRunTtlMs }: TickClaim, keys: { running: string; last: string; succeeded: string }): TickLease {
     const key = keys.running;
     let released: Promise<void> | undefined;
     let warned = false;
@@ -193,12 +222,13 @@ export class RedisExclusiveTickGate implements ExclusiveTickGate {
     renew.unref();
     this.renewals.add(renew);
     return {
-      release: () => {
+      release: (succeededAt?: number) => {
         clearInterval(renew);
         this.renewals.delete(renew);
         const recorded = slotAt === undefined ? '' : String(slotAt);
         const ttl = Math.ceil(lastRunTtlMs ?? leaseMs);
-        released ??= client.eval(RELEASE, 2, key, keys.last, this.owner, recorded, ttl).then(
+        const succeeded = succeededAt === undefined ? '' : String(succeededAt);
+        released ??= client.eval(RELEASE, 3, key, keys.last, keys.succeeded, this.owner, recorded, ttl, succeeded).then(
           () => undefined,
           () => undefined, // the lease lapses on its own
         );

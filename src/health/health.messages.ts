@@ -6,3 +6,6 @@ export const INVALID_OVERDUE_PERIODS = (value: unknown) =>
 
 export const INVALID_READINESS_IGNORE = (value: unknown) =>
   `HostingHealthIndicator.isReady: option "ignore" must be an array of hosted unit names, got ${showValue(value)}`;
+
+export const INVALID_CRITICAL_TASKS = (value: unknown) =>
+  `HostingHealthIndicator.isReady: option "criticalTasks" must be 'all' or an array of periodic task names, got ${showValue(value)}`;

@@ -3,8 +3,16 @@ import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/term
 import { HostLifetime } from '../host/host-lifetime.js';
 import { HostingRegistry } from '../registry/hosting.registry.js';
 import { TimeProvider } from '../time/time-provider.js';
-import { INVALID_OVERDUE_PERIODS, INVALID_READINESS_IGNORE } from './health.messages.js';
-import { assessHosting, DEFAULT_OVERDUE_PERIODS, downConnections, type HostingHealthOptions, type HostingReadinessOptions } from './hosting-health.js';
+import { INVALID_CRITICAL_TASKS, INVALID_OVERDUE_PERIODS, INVALID_READINESS_IGNORE } from './health.messages.js';
+import {
+  assessHosting,
+  criticalLateTasks,
+  DEFAULT_OVERDUE_PERIODS,
+  downConnections,
+  lateTasks,
+  type HostingHealthOptions,
+  type HostingReadinessOptions,
+} from './hosting-health.js';
 import { OneCopy } from '../one-copy.js';
 
 /**
@@ -61,14 +69,26 @@ export class HostingHealthIndicator {
    * `{ status: 'down', state: 'running', connections: [{ service: 'emails', connection: 'worker', since, error }] }`.
    * Such an instance cannot enqueue, or its worker cannot fetch, until Redis is back. Units named
    * in `ignore` do not count (a queue whose outage should not take the instance out of rotation).
+   *
+   * Missed-run alerts: periodic tasks that are `late` are listed in the details
+   * (`late: [{ name, lastSucceededAt, dueBy }]`, up or down); readiness is down while a task named
+   * in `criticalTasks` (or any, for `'all'`) is late.
    */
   isReady<const Key extends string = 'lifetime'>(key: Key = 'lifetime' as Key, options: HostingReadinessOptions = {}): HealthIndicatorResult<Key> {
     if (options.ignore !== undefined && !(Array.isArray(options.ignore) && options.ignore.every((name) => typeof name === 'string')))
       throw new TypeError(INVALID_READINESS_IGNORE(options.ignore));
+    const { criticalTasks } = options;
+    if (criticalTasks !== undefined && criticalTasks !== 'all' && !(Array.isArray(criticalTasks) && criticalTasks.every((name) => typeof name === 'string')))
+      throw new TypeError(INVALID_CRITICAL_TASKS(criticalTasks));
     const session = this.indicators.check(key);
     if (!this.lifetime.isRunning) return session.down({ state: this.lifetime.stopping.aborted ? 'stopping' : 'starting' });
-    const connections = downConnections(this.registry.list(), options);
-    if (connections.length > 0) return session.down({ state: 'running', connections });
-    return session.up({ state: 'running' });
+    const statuses = this.registry.list();
+    const connections = downConnections(statuses, options);
+    const late = lateTasks(statuses);
+    const lateDetails = late.length > 0 ? { late } : {};
+    if (connections.length > 0) return session.down({ state: 'running', connections, ...lateDetails });
+    const critical = criticalLateTasks(late, options);
+    if (critical.length > 0) return session.down({ state: 'running', ...lateDetails, criticalLate: critical.map((task) => task.name) });
+    return session.up({ state: 'running', ...lateDetails });
   }
 }

@@ -58,8 +58,46 @@ function overdueBy(status: ServiceStatus, now: number): { overdueMs: number; per
 
 /** Options of `HostingHealthIndicator.isReady`. */
 export interface HostingReadinessOptions {
-  /** Names of hosted units whose connections do not count for readiness. @default [] */
+  /** Names of hosted units whose connections (and, with `criticalTasks: 'all'`, lateness) do not count for readiness. @default [] */
   ignore?: string[];
+  /**
+   * Periodic tasks whose missed-run alert takes the instance out of rotation: readiness is down
+   * while one of them is `late` (see `PeriodicTaskOptions.staleAfterMs`). `'all'`: every periodic
+   * task (but those in `ignore`). Late tasks are listed in the details either way.
+   * @default none
+   */
+  criticalTasks?: 'all' | string[];
+}
+
+/** A periodic task past its missed-run deadline (`ServiceStatus.late`). */
+export interface LateTask {
+  name: string;
+  /** When its last successful run finished (ISO 8601); unset when it never succeeded. */
+  lastSucceededAt?: string;
+  /** When it should have succeeded again by (ISO 8601). */
+  dueBy: string;
+}
+
+/** The periodic tasks that are late, in the registry's order. */
+export function lateTasks(statuses: ServiceStatus[]): LateTask[] {
+  const late: LateTask[] = [];
+  for (const status of statuses) {
+    if (status.kind !== 'periodic' || status.late !== true || !status.dueBy) continue;
+    late.push({ name: status.name, ...(status.lastSucceededAt && { lastSucceededAt: status.lastSucceededAt.toISOString() }), dueBy: status.dueBy.toISOString() });
+  }
+  return late;
+}
+
+/** The late tasks that readiness counts: those named in `criticalTasks`, or all (but `ignore`d ones) for `'all'`. */
+export function criticalLateTasks(late: LateTask[], options: HostingReadinessOptions = {}): LateTask[] {
+  const { criticalTasks } = options;
+  if (criticalTasks === undefined) return [];
+  if (criticalTasks === 'all') {
+    const ignored = new Set(options.ignore ?? []);
+    return late.filter((task) => !ignored.has(task.name));
+  }
+  const critical = new Set(criticalTasks);
+  return late.filter((task) => critical.has(task.name));
 }
 
 /** A connection of a hosted unit that is down (a BullMQ queue's producer or worker, the Redis of exclusive tasks). */

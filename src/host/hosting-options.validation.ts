@@ -1,14 +1,19 @@
-import { DEFAULT_SHUTDOWN_TIMEOUT_MS } from '../hosting.constants.js';
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS, MAX_STALE_AFTER_PERIODS } from '../hosting.constants.js';
 import { assertRedisConnection } from '../distributed/redis-connection.js';
 import type { HostingOptions } from '../interfaces/hosting-options.interface.js';
 import { ERROR_BEHAVIORS } from '../validation/background-service-options.validation.js';
-import { OptionsValidator, type OptionsSource } from '../validation/options-validator.js';
+import { bindBoolean, bindNumber, OptionsValidator, type OptionsSource } from '../validation/options-validator.js';
 
-const HOSTING_KEYS = ['shutdownTimeoutMs', 'onServiceError', 'exitAfterSignal', 'redis', 'timeProvider', 'enabled'] as const;
+const HOSTING_KEYS = ['shutdownTimeoutMs', 'onServiceError', 'exitAfterSignal', 'redis', 'timeProvider', 'enabled', 'interceptors', 'staleAfterPeriods'] as const;
 const ENABLED_KEYS = ['periodic', 'delayed', 'background', 'queueWorkers'] as const;
 const TIME_PROVIDER_METHODS = ['now', 'monotonic', 'setTimeout', 'onWallClockJump'] as const;
 const isTimeProvider = (value: unknown): boolean =>
   typeof value === 'object' && value !== null && TIME_PROVIDER_METHODS.every((m) => typeof (value as Record<string, unknown>)[m] === 'function');
+
+/** `staleAfterPeriods`: a positive integer up to `MAX_STALE_AFTER_PERIODS`, or false. */
+const isStaleAfterPeriods = (value: unknown): boolean =>
+  value === false || (Number.isSafeInteger(value) && (value as number) > 0 && (value as number) <= MAX_STALE_AFTER_PERIODS);
+const bindStaleAfterPeriods = (value: unknown): unknown => bindBoolean(bindNumber(value));
 
 /** `HostingOptions` with their defaults applied. */
 export interface ResolvedHostingOptions {
@@ -49,8 +54,14 @@ export function bindHostingOptions(
     const enabled = check.nested('enabled', ENABLED_KEYS);
     bound.enabled = Object.fromEntries(ENABLED_KEYS.flatMap((key) => (enabled.get(key) === undefined ? [] : [[key, enabled.boolean(key)]])));
   }
+  set('staleAfterPeriods', check.check('staleAfterPeriods', isStaleAfterPeriods, `a positive integer up to ${MAX_STALE_AFTER_PERIODS}, or false`, bindStaleAfterPeriods));
   check.check('timeProvider', isTimeProvider, `a TimeProvider (TimeProvider.system, TimeProvider.createSystem(…), a VirtualTime from 'nest-hosting/testing', or an object with ${TIME_PROVIDER_METHODS.join(', ')})`);
   if (options?.redis !== undefined) assertRedisConnection(`${where}({ redis })`, options.redis);
+  check.check(
+    'interceptors',
+    (value) => Array.isArray(value) && value.every((entry) => typeof entry === 'function' || (typeof entry === 'object' && entry !== null && typeof (entry as { intercept?: unknown }).intercept === 'function')),
+    'an array of WorkInterceptor classes or instances (objects with an intercept(work, next) method)',
+  );
   return { options: bound as HostingOptions, resolved: { shutdownTimeoutMs: shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS } };
 }
 

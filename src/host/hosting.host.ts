@@ -49,9 +49,12 @@ import type { HostedBackgroundService } from '../interfaces/background-service-o
 import { awaitWithDeadline } from './shutdown-deadline.js';
 import { findNestShutdownListener } from './shutdown-signals.js';
 import { RunTimeUnits } from './run-time-units.js';
+import { LateTaskWatcher, staleBudgetOf } from './late-task-watcher.js';
 import type { HostPhase } from '../registry/run-time-tasks.js';
 import type { HostedUnit } from '../registry/hosted-unit.js';
 import { TimeProvider } from '../time/time-provider.js';
+import { WorkInterceptors } from '../interception/work-interceptors.js';
+import { resolveInterceptors } from './resolve-interceptors.js';
 
 /**
  * Owns the host's life: finds hosted work at module init, starts it at bootstrap, and stops it
@@ -74,6 +77,8 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
   private untrackIdle?: () => void;
   /** The Redis lock of `@Periodic({ exclusive: true })` tasks, created when there is one. */
   private exclusiveGate?: ExclusiveTickGate & { ready: Promise<void> };
+  /** Missed-run alerts: one watcher over every periodic task, while the host runs. */
+  private lateTasks?: LateTaskWatcher;
 
   constructor(
     @Inject(HOSTING_OPTIONS) options: HostingOptions,
@@ -85,6 +90,7 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
     private readonly queues: QueueManager,
     private readonly modules: ModulesContainer,
     private readonly time: TimeProvider,
+    private readonly interceptors: WorkInterceptors,
   ) {
     // Validated (and bound, for forRootAsync) already; checked again for a host given options another way.
     const valid = bindHostingOptions(options);
@@ -105,12 +111,15 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
         backgroundUnit: (name, instance, valid) => this.backgroundUnit(name, instance, valid),
         delayedUnit: (name, due, run) => this.delayedUnit(name, due, run, {}),
         launch: (unit) => this.launch(unit),
+        around: (kind, name) => interceptors.around(kind, name),
       }),
     );
   }
 
   async onModuleInit(): Promise<void> {
     try {
+      // First: every unit made below (and at run time) runs inside the chain, or, with none, costs nothing for it.
+      this.interceptors.set(await resolveInterceptors(this.options.interceptors, this.explorer, this.moduleRef));
       this.registerBackgroundServices();
       this.registerPeriodicTasks();
       this.registerDelayedTasks();
@@ -144,7 +153,13 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
   private backgroundUnit(name: string, instance: HostedBackgroundService, valid: ValidBackgroundServiceOptions): HostedUnit {
     if (!this.isEnabled('background', valid.enabled)) return new DisabledUnit(name, 'background');
     return new BackgroundServiceRunner(
-      { name, instance, onError: valid.onError ?? this.options.onServiceError ?? 'stopHost', restart: valid.restart },
+      {
+        name,
+        instance,
+        onError: valid.onError ?? this.options.onServiceError ?? 'stopHost',
+        restart: valid.restart,
+        around: this.interceptors.around('background', name),
+      },
       this.logger,
       (reason) => this.failHost(reason),
       this.time,
@@ -153,7 +168,7 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
 
   private registerPeriodicTasks(): void {
     for (const { wrapper, methodName, definition } of this.explorer.periodicTasks()) {
-      const invoke = createInvoker(wrapper, this.moduleRef, this.hooks);
+      const invoke = createInvoker(wrapper, this.moduleRef, this.hooks, this.interceptors.around('periodic', definition.name));
       this.registry.register(this.periodicUnit(definition, (context) => invoke(context, methodName, context)), definition.owner);
     }
   }
@@ -171,19 +186,30 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
     const schedule = definition.createSchedule(this.time);
     let run = invoke;
     let lastRunSlot: (() => Promise<number | undefined>) | undefined;
+    let clusterSucceededAt: (() => Promise<number | undefined>) | undefined;
     if (definition.exclusive) {
       const gate = (this.exclusiveGate ??= new RedisExclusiveTickGate({ connection: this.options.redis!, logger: this.logger }));
       const { onMissed } = definition;
       const catchUpWindowMs = typeof onMissed === 'object' ? onMissed.windowMs : undefined;
-      run = exclusiveTickRunner({ name: definition.name, schedule, jitterMs: definition.jitterMs, catchUpWindowMs }, gate, run, this.logger);
+      run = exclusiveTickRunner({ name: definition.name, schedule, jitterMs: definition.jitterMs, catchUpWindowMs, now: () => this.time.now() }, gate, run, this.logger);
       // The cluster's last run of the task, read at start: slots every instance missed are dealt with as `onMissed` says.
       lastRunSlot = async () => gate.lastRun?.(definition.name);
+      // Missed-run alerts: a success on any instance counts (read by the watcher's sweep).
+      clusterSucceededAt = async () => gate.lastSuccess?.(definition.name);
     }
     return new PeriodicTimer(
       definition.name,
       schedule,
       run,
-      { ...definition, time: this.time, lastRunSlot, connections: definition.exclusive ? () => this.exclusiveGate?.connections?.() : undefined },
+      {
+        ...definition,
+        time: this.time,
+        lastRunSlot,
+        connections: definition.exclusive ? () => this.exclusiveGate?.connections?.() : undefined,
+        staleBudget: staleBudgetOf(definition, this.options.staleAfterPeriods),
+        hostRunning: () => this.phase !== 'stopping',
+        clusterSucceededAt,
+      },
       (error) => this.logger.error(TASK_FAILED('Periodic task', definition.name), stackOf(error)),
     );
   }
@@ -191,7 +217,7 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
   /** `@Delayed` methods: each a `OneShotTimer` that runs once, its delay after the host started. */
   private registerDelayedTasks(): void {
     for (const { wrapper, methodName, definition } of this.explorer.delayedTasks()) {
-      const invoke = createInvoker(wrapper, this.moduleRef, this.hooks);
+      const invoke = createInvoker(wrapper, this.moduleRef, this.hooks, this.interceptors.around('periodic', definition.name));
       this.registry.register(this.delayedUnit(definition.name, definition.delayMs, (context) => invoke(context, methodName, context), definition), definition.owner);
     }
   }
@@ -226,7 +252,7 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
         continue;
       }
       queue.bindWorker({
-        invoke: createInvoker(wrapper, this.moduleRef, this.hooks),
+        invoke: createInvoker(wrapper, this.moduleRef, this.hooks, this.interceptors.around('queue', queue.name)),
         methodName: metadata.methodName,
         options,
       });
@@ -252,6 +278,8 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
       this.untrackIdle = this.time.trackIdle(() => this.registry.busyWork());
       this.phase = 'running'; // a unit added by one starting now is started at once (launch)
       for (const unit of this.registry.units()) unit.start();
+      this.lateTasks = new LateTaskWatcher(this.time, this.logger, () => this.registry.units());
+      this.lateTasks.start();
       this.holdProcess();
     }
     this.started = true;
@@ -283,6 +311,7 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
   stopHostedWork(reason: unknown): Promise<void> {
     this.stopping ??= (async () => {
       this.phase = 'stopping';
+      this.lateTasks?.stop();
       const startedAt = performance.now();
       this.lifetime.notifyStopping(reason);
       const units = this.registry.units();
@@ -334,6 +363,7 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
   /** Starts a unit added through `HostingRegistry` while the host runs, and holds the process for it. */
   private launch(unit: HostedUnit): void {
     unit.start();
+    this.lateTasks?.wake();
     if (!this.keepAlive && !(unit instanceof DisabledUnit)) this.keepAlive = setInterval(() => undefined, MAX_TIMER_DELAY_MS);
   }
 

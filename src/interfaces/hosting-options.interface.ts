@@ -1,3 +1,5 @@
+import type { Type } from '@nestjs/common';
+import type { WorkInterceptor } from '../interception/work-interceptor.js';
 import type { ConnectionOptions } from './redis-connection.interface.js';
 import type { TimeProvider } from '../time/time-provider.js';
 
@@ -63,4 +65,21 @@ export interface HostingOptions {
    * @default every kind enabled
    */
   enabled?: HostingEnabledOptions;
+  /**
+   * Missed-run alerts: a periodic task without its own `staleAfterMs` is `late` once this many slots
+   * of its schedule (an interval's periods, a cron's instants) plus its `timeoutMs` have passed since
+   * its last successful run (or since it started, before its first). A positive integer up to 1000;
+   * `false` turns the check off for every task without its own `staleAfterMs`. From `forRootAsync`,
+   * numeric and `"false"` strings are accepted.
+   * @default 2
+   */
+  staleAfterPeriods?: number | false;
+  /**
+   * Interceptors around every unit of work (ticks, background service runs, queue items) and every
+   * enqueue, outermost first, before any `@WorkInterceptor()` provider: instances, or classes (the
+   * app's provider of that class when it is one, else an instance Nest makes in HostingModule,
+   * whose dependencies must then be global providers).
+   * @default []
+   */
+  interceptors?: Array<Type<WorkInterceptor> | WorkInterceptor>;
 }

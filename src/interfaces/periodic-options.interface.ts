@@ -57,6 +57,14 @@ export interface PeriodicTaskOptions {
    * @default true
    */
   enabled?: boolean;
+  /**
+   * Missed-run alert: how long after its last successful run (or, before its first, after the task
+   * started) the task must have succeeded again; past that it is `late` in its status, one warning
+   * is logged, and `HostingHealthIndicator.isReady({ criticalTasks })` can take the instance out of
+   * rotation. `false`: never late. For an `exclusive` task, a success on any instance counts.
+   * @default unset: `HostingOptions.staleAfterPeriods` slots of its schedule (2 by default) plus its `timeoutMs`
+   */
+  staleAfterMs?: number | false;
 }
 
 /** A fixed-rate schedule: ticks at `t0 + k·every`. */

@@ -43,6 +43,8 @@ export class StatusTracker {
   private untimedItems = 0;
   private previousStartedAt = 0;
   private finishedAt = 0;
+  /** When the last successful run finished (epoch ms; 0: none yet). Kept by `runSucceeded` only (ticks, services). */
+  succeededAt = 0;
   private durationMs?: number;
   private lastError?: ServiceStatus['lastError'];
 
@@ -93,6 +95,7 @@ export class StatusTracker {
   runSucceeded(startedAt = this.startedAt): void {
     this.consecutiveFailures = 0;
     this.finish(startedAt);
+    this.succeededAt = this.finishedAt;
   }
 
   /** The run gave up because the host stopped it (it honoured its signal): finished, not failed. */

@@ -20,6 +20,8 @@ export interface PeriodicTaskDefinition {
   enabled: boolean;
   /** What slots that passed without a run do (`PeriodicTaskOptions.onMissed`). */
   onMissed: MissedPolicy;
+  /** Missed-run alert budget (`PeriodicTaskOptions.staleAfterMs`): unset for the host's default, false for none. */
+  staleAfterMs?: number | false;
   /**
    * The task's schedule on `time`: an interval grid starting now on the monotonic clock, or (for an
    * exclusive task, whose instances must agree on the slots) anchored at epoch 0 on the wall clock.
@@ -27,10 +29,11 @@ export interface PeriodicTaskDefinition {
   createSchedule(time: TimeProvider): Schedule;
 }
 
-const TASK_KEYS = ['name', 'runOnStart', 'timeoutMs', 'jitterMs', 'exclusive', 'initialDelayMs', 'enabled', 'onMissed'] as const;
+const TASK_KEYS = ['name', 'runOnStart', 'timeoutMs', 'jitterMs', 'exclusive', 'initialDelayMs', 'enabled', 'onMissed', 'staleAfterMs'] as const;
 const SCHEDULE_KEYS = ['every', 'cron', 'timeZone', 'repeatedTime', ...TASK_KEYS] as const;
 const REPEATED_TIMES: readonly RepeatedTime[] = ['twice', 'once'];
 const PERIOD: DurationRule = { positive: true };
+const STALE_AFTER: DurationRule = { positive: true };
 
 /**
  * Validates what `@Periodic` was given; throws a TypeError naming `owner`, the option and the bad
@@ -56,6 +59,7 @@ export function definePeriodicTask(
   check.duration('jitterMs');
   check.boolean('enabled');
   const onMissed = missedPolicy(check);
+  const staleAfterMs = check.check<number | false>('staleAfterMs', (v) => v === false || isDuration(v, STALE_AFTER), `${describeDuration(STALE_AFTER)}, or false`);
   const initialDelayMs = check.duration('initialDelayMs');
   if (initialDelayMs !== undefined && options.runOnStart === true)
     check.fail('initialDelayMs', 'unset when runOnStart is true (runOnStart runs the first tick at once; initialDelayMs delays it: choose one)');
@@ -101,6 +105,7 @@ export function definePeriodicTask(
     initialDelayMs,
     enabled: options.enabled ?? true,
     onMissed,
+    staleAfterMs,
     createSchedule,
   };
 }

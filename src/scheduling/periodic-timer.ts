@@ -2,6 +2,7 @@ import type { ConnectionStatus, ServiceStatus } from '../interfaces/service-stat
 import { onWholeWallMs, type TimeProvider, type TimerHandle } from '../time/time-provider.js';
 import type { MissedPolicy } from './periodic-task-definition.js';
 import type { Schedule } from './schedule.js';
+import { StaleDeadline, type StaleBudget, type Staleness } from './staleness.js';
 import type { TickContext } from './tick-context.js';
 import { TickUnit, type TickRunner } from './tick-unit.js';
 
@@ -28,6 +29,15 @@ export interface PeriodicTimerOptions {
    * since then were missed by the whole cluster. May reject (then nothing is caught up).
    */
   lastRunSlot?: () => Promise<number | undefined>;
+  /** Missed-run alerts: the task's budget (unset: never late). */
+  staleBudget?: StaleBudget;
+  /** Whether the host runs (not stopping): once it stops, no task is late. @default always */
+  hostRunning?: () => boolean;
+  /**
+   * An exclusive task's last success on any instance (epoch ms), read by the host's watcher (not per
+   * status read); may reject (the local judgement stands).
+   */
+  clusterSucceededAt?: () => Promise<number | undefined>;
 }
 
 /**
@@ -49,6 +59,12 @@ export class PeriodicTimer extends TickUnit {
   private missedSinceRun = 0;
   /** The start-up look at an exclusive task's last run slot, while it lasts. */
   private startup?: Promise<void>;
+  /** Missed-run alerts: the deadline from a reference instant, when the check is on. */
+  private readonly staleDeadline?: StaleDeadline;
+  /** Wall-clock start (plus `initialDelayMs`): the reference before the first success. */
+  private staleSince = 0;
+  /** The latest success on any instance, as the watcher last read it (epoch ms; 0: none known). */
+  private clusterSucceededAt = 0;
 
   constructor(
     name: string,
@@ -59,6 +75,42 @@ export class PeriodicTimer extends TickUnit {
     onError: (error: unknown, context: TickContext) => void,
   ) {
     super(name, run, options, onError);
+    if (options.staleBudget) this.staleDeadline = new StaleDeadline(options.staleBudget, schedule);
+  }
+
+  /** The missed-run budget, when the check is on. */
+  get staleBudget(): StaleBudget | undefined {
+    return this.staleDeadline?.budget;
+  }
+
+  /** Whether the missed-run check reads the cluster's last success (an exclusive task). */
+  get clusterWide(): boolean {
+    return this.staleDeadline !== undefined && this.options.clusterSucceededAt !== undefined;
+  }
+
+  /**
+   * Where the task stands against its missed-run budget at `now` (wall clock), or undefined when it
+   * is not checked: no budget, not started yet, stopped, or the host is stopping.
+   */
+  staleness(now: number = this.time.now()): Staleness | undefined {
+    const deadline = this.staleDeadline;
+    if (!deadline || !this.started || this.stopped || this.options.hostRunning?.() === false) return undefined;
+    const succeededAt = Math.max(this.tracker.succeededAt, this.clusterSucceededAt);
+    const since = succeededAt > 0 ? succeededAt : this.staleSince;
+    const dueBy = deadline.dueBy(since);
+    return { late: now > dueBy, dueBy, since, budgetMs: dueBy - since, ...(succeededAt > 0 && { succeededAt }) };
+  }
+
+  /** Reads the cluster's last success of an exclusive task; a failed read keeps what was known. Never rejects. */
+  async refreshClusterSuccess(): Promise<void> {
+    const read = this.options.clusterSucceededAt;
+    if (!read) return;
+    try {
+      const at = await read();
+      if (at !== undefined && Number.isFinite(at) && at > this.clusterSucceededAt) this.clusterSucceededAt = at;
+    } catch {
+      // Redis unreachable: the local judgement stands (the ticks report the outage).
+    }
   }
 
   /** When the next scheduled tick is due, if one is armed. */
@@ -72,12 +124,19 @@ export class PeriodicTimer extends TickUnit {
   }
 
   status(): ServiceStatus {
-    return this.tracker.snapshot({
+    const status = this.tracker.snapshot({
       nextRunAt: this.nextRunAt,
       schedule: this.schedule.describe(),
       periodMs: this.schedule.periodMs,
       connections: this.options.connections?.(),
     });
+    const succeededAt = Math.max(this.tracker.succeededAt, this.clusterSucceededAt);
+    if (succeededAt > 0) status.lastSucceededAt = new Date(succeededAt);
+    if (!this.staleDeadline) return status;
+    const stale = this.staleness();
+    status.late = stale?.late ?? false;
+    if (stale) status.dueBy = new Date(stale.dueBy);
+    return status;
   }
 
   /**
@@ -86,6 +145,7 @@ export class PeriodicTimer extends TickUnit {
    */
   start(now: number = this.clockNow()): void {
     this.started = true;
+    if (this.staleDeadline) this.staleSince = this.time.now() + (this.options.initialDelayMs ?? 0);
     // Cron (and exclusive) slots are wall-clock instants: when the wall clock is set, re-arm for the slot.
     if (this.schedule.clock === 'wall') this.unsubscribeJumps = this.time.onWallClockJump(() => this.rearm());
     this.lastSlot = now;
