@@ -21,7 +21,7 @@ module.exports = {
     '^(\\.{1,2}/.*)\\.js$': '$1',
     // test/readme/*.spec.ts are README examples, written as an app imports the package: run them on src/.
     '^nest-hosting$': '<rootDir>/src/index.ts',
-    '^nest-hosting/(health|dashboard|testing)$': '<rootDir>/src/$1/index.ts',
+    '^nest-hosting/(health|dashboard|testing|opentelemetry)$': '<rootDir>/src/$1/index.ts',
   },
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }],

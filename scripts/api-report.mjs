@@ -28,6 +28,7 @@ export const REPORTS = [
   { report: 'nest-hosting-health', entry: 'health/index.d.ts' },
   { report: 'nest-hosting-dashboard', entry: 'dashboard/index.d.ts' },
   { report: 'nest-hosting-testing', entry: 'testing/index.d.ts' },
+  { report: 'nest-hosting-opentelemetry', entry: 'opentelemetry/index.d.ts' },
 ];
 
 const check = process.argv.includes('--check');

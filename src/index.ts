@@ -51,6 +51,8 @@ export { defineQueue } from './queues/queue-definition.js';
 export type { QueueDefinition, QueueItemOf, QueueOf } from './queues/queue-definition.js';
 export { WorkQueue } from './queues/work-queue.js';
 export { JobContext } from './queues/job-context.js';
+export { WorkContext, WorkInterceptor } from './interception/work-interceptor.js';
+export type { EnqueueContext, WorkInterceptorClass, WorkInterceptorOptions, WorkNext } from './interception/work-interceptor.js';
 export { getQueueToken } from './queues/queue-token.js';
 export { QueueClosedError } from './queues/errors/queue-closed.error.js';
 export { QueueFullError } from './queues/errors/queue-full.error.js';
@@ -58,6 +60,7 @@ export { QueueUnavailableError } from './queues/bullmq/queue-unavailable.error.j
 export type {
   BackoffOptions,
   BullMqBackendOptions,
+  BullMqTelemetry,
   EnqueueOptions,
   QueueBackendOptions,
   QueueFullMode,

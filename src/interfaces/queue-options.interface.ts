@@ -27,6 +27,28 @@ export interface BullMqBackendOptions {
    * @default 5000
    */
   enqueueTimeoutMs?: number;
+  /**
+   * BullMQ's own OpenTelemetry support, handed to its `Queue` and `Worker` as their `telemetry`
+   * option: `new BullMQOtel({ tracerName: 'my-app' })` from `bullmq-otel`. BullMQ then adds its spans (`add …`,
+   * `process …`) beside the library's (`HostingOpenTelemetryModule`), in the same trace.
+   */
+  telemetry?: BullMqTelemetry;
+}
+
+/**
+ * The shape of BullMQ's `Telemetry` interface (`tracer`, `contextManager`, optional `meter`), which
+ * `new BullMQOtel(…)` from `bullmq-otel` implements; declared here so that the option's type does not
+ * depend on bullmq being installed.
+ */
+export interface BullMqTelemetry {
+  tracer: { startSpan(...args: never[]): unknown };
+  contextManager: {
+    with(...args: never[]): unknown;
+    active(): unknown;
+    getMetadata(...args: never[]): string;
+    fromMetadata(...args: never[]): unknown;
+  };
+  meter?: unknown;
 }
 
 /** Where a queue keeps its items: in process memory (default) or in Redis through BullMQ. */

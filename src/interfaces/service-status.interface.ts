@@ -46,6 +46,15 @@ export interface ServiceStatus {
   schedule?: string;
   /** Periodic: the period in milliseconds (for cron, the gap between the next two slots). */
   periodMs?: number;
+  /**
+   * Periodic: past `dueBy` without a successful run (missed-run alert: `staleAfterMs`,
+   * `HostingOptions.staleAfterPeriods`). Never true for a disabled or stopped task, nor once the host is stopping.
+   */
+  late?: boolean;
+  /** Periodic: when its last successful run finished (for an exclusive task, on any instance). */
+  lastSucceededAt?: Date;
+  /** Periodic: when it should have succeeded again by; past it, the task is `late`. Unset when the check is off. */
+  dueBy?: Date;
   /** Queue: items waiting. */
   depth?: number;
   /** Queue: items being handled now. */
@@ -54,6 +63,10 @@ export interface ServiceStatus {
   processed?: number;
   /** Queue: items that failed their last attempt. */
   failed?: number;
+  /** Queue: failed tries that are tried again (each retry counts once). */
+  retried?: number;
+  /** Queue: items handed to `onDropped` (memory: evicted by `fullMode`, or left undelivered at the shutdown deadline); 0 on BullMQ, whose items stay in Redis. */
+  dropped?: number;
   /** Queue: where its items live. */
   backend?: 'memory' | 'bullmq';
   /** Queue (bullmq) and exclusive periodic task: the state of each connection to Redis. */

@@ -34,6 +34,10 @@ export class HostedQueue<T> implements HostedUnit {
   private readonly tracker: StatusTracker;
   private processed = 0;
   private failed = 0;
+  /** Failed tries that will be tried again. */
+  private retried = 0;
+  /** Items handed to `onDropped` (memory: evicted by the full mode, or left at the shutdown deadline). */
+  private dropped = 0;
   private worker?: BoundWorker;
 
   constructor(
@@ -99,7 +103,10 @@ export class HostedQueue<T> implements HostedUnit {
         },
         onNack: (context, error) => {
           tracker.itemFailed(error, context.startedAt);
-          if (context.attempt < attempts && !context.aborted) this.logger.warn(QUEUE_ITEM_RETRY(this.name, context.id, context.attempt, attempts, error));
+          if (context.attempt < attempts && !context.aborted) {
+            this.retried++;
+            this.logger.warn(QUEUE_ITEM_RETRY(this.name, context.id, context.attempt, attempts, error));
+          }
         },
         onFailed: (data, context, error) => this.onFailed(data, context, error),
       },
@@ -132,6 +139,8 @@ export class HostedQueue<T> implements HostedUnit {
       inFlight,
       processed: this.processed,
       failed: this.failed,
+      retried: this.retried,
+      dropped: this.dropped,
       backend: this.backendKind,
       connections,
     });
@@ -154,6 +163,7 @@ export class HostedQueue<T> implements HostedUnit {
 
   /** Calls a user hook; a throwing hook is logged, never lost and never fatal. */
   callHook<A extends unknown[]>(hook: 'onFailed' | 'onDropped', ...args: A): void {
+    if (hook === 'onDropped') this.dropped++;
     const fn = this.options[hook] as ((...a: A) => void) | undefined;
     if (!fn) return;
     try {

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { DUPLICATE_QUEUE, QUEUE_LANE_FAILED, stackOf } from '../hosting.messages.js';
 import { HOSTING_OPTIONS } from '../hosting.module-definition.js';
 import type { HostingOptions } from '../interfaces/hosting-options.interface.js';
@@ -11,6 +11,7 @@ import { WorkQueue } from './work-queue.js';
 import { queueConnectionOwner } from './bullmq/bullmq-options.validation.js';
 import { OneCopy } from '../one-copy.js';
 import { TimeProvider } from '../time/time-provider.js';
+import { WorkInterceptors } from '../interception/work-interceptors.js';
 
 /** One `registerQueue` call: its options and where it was made (for the message when two conflict). */
 interface Registration<T> {
@@ -33,6 +34,8 @@ export class QueueManager {
   constructor(
     @Inject(HOSTING_OPTIONS) private readonly hostingOptions: HostingOptions,
     private readonly time: TimeProvider,
+    /** The host's interceptor chain, read by each `WorkQueue.enqueue` (filled at module init). */
+    @Optional() private readonly interceptors: WorkInterceptors = new WorkInterceptors(),
   ) {}
 
   /**
@@ -49,7 +52,7 @@ export class QueueManager {
     }
     const queue = this.createHosted(options).then((hosted) => {
       this.queues.set(options.name, hosted as HostedQueue<unknown>);
-      return new WorkQueue<T>(options.name, hosted.backend);
+      return new WorkQueue<T>(options.name, hosted.backend, this.interceptors);
     });
     this.registrations.set(options.name, { options, site, queue } as Registration<unknown>);
     return queue;
@@ -77,6 +80,7 @@ export class QueueManager {
         lockDurationMs: own?.lockDurationMs,
         stalledIntervalMs: own?.stalledIntervalMs,
         enqueueTimeoutMs: own?.enqueueTimeoutMs,
+        telemetry: own?.telemetry,
         connectionOwner: own?.connection !== undefined ? queueConnectionOwner(options.name) : 'HostingModule.forRoot({ redis })',
         logger: this.logger,
       });

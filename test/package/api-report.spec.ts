@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { repoRoot } from '../support/paths.js';
 
 const describeNest11 = process.env.NEST_MAJOR === '12' ? describe.skip : describe;
-const REPORTS = ['nest-hosting', 'nest-hosting-health', 'nest-hosting-dashboard', 'nest-hosting-testing'];
+const REPORTS = ['nest-hosting', 'nest-hosting-health', 'nest-hosting-dashboard', 'nest-hosting-testing', 'nest-hosting-opentelemetry'];
 
 interface Run {
   code: number | null;

@@ -17,7 +17,7 @@ import { repoRoot } from '../support/paths.js';
 // attw takes ~3 s per tarball on an idle 2-core box; the margin is for a busy one.
 jest.setTimeout(120_000);
 
-const ENTRIES = ['.', './health', './dashboard', './testing'];
+const ENTRIES = ['.', './health', './dashboard', './testing', './opentelemetry'];
 const RESOLUTIONS = ['node10', 'node16-cjs', 'node16-esm', 'bundler'];
 const describeNest11 = process.env.NEST_MAJOR === '12' ? describe.skip : describe;
 
@@ -134,7 +134,7 @@ describeNest11('the packed tarball', () => {
           .filter((p) => p.resolutionKind === 'node10')
           .map((p) => `${p.kind} ${p.entrypoint}`)
           .sort();
-        expect(node10).toEqual(['NoResolution ./dashboard', 'NoResolution ./health', 'NoResolution ./testing']);
+        expect(node10).toEqual(['NoResolution ./dashboard', 'NoResolution ./health', 'NoResolution ./opentelemetry', 'NoResolution ./testing']);
       } finally {
         fs.rmSync(broken, { recursive: true, force: true });
       }
@@ -168,7 +168,7 @@ describeNest11('the packed tarball', () => {
         .filter(Boolean)
         .map((f) => f.replace(/^package\//, ''));
       expect(files).toEqual(expect.arrayContaining(['LICENSE', 'CHANGELOG.md', 'README.md', 'package.json']));
-      for (const entry of ['index', 'health/index', 'dashboard/index', 'testing/index']) {
+      for (const entry of ['index', 'health/index', 'dashboard/index', 'testing/index', 'opentelemetry/index']) {
         for (const format of ['cjs', 'esm']) {
           expect(files).toEqual(expect.arrayContaining([`dist/${format}/${entry}.js`, `dist/${format}/${entry}.d.ts`]));
         }

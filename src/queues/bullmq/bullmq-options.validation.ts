@@ -8,7 +8,7 @@ import { describeDuration } from '../../validation/options-validator.js';
 import { OptionsValidator } from '../../validation/options-validator.js';
 
 /** The keys of `BullMqBackendOptions`. */
-export const BULLMQ_BACKEND_KEYS = ['type', 'connection', 'prefix', 'lockDurationMs', 'stalledIntervalMs', 'enqueueTimeoutMs'] as const;
+export const BULLMQ_BACKEND_KEYS = ['type', 'connection', 'prefix', 'lockDurationMs', 'stalledIntervalMs', 'enqueueTimeoutMs', 'telemetry'] as const;
 
 /** How long `enqueue` waits for Redis to confirm an item before it rejects with `QueueUnavailableError`. */
 export const DEFAULT_ENQUEUE_TIMEOUT_MS = 5_000;
@@ -20,6 +20,16 @@ export const queueOptionsOwner = (queueName: string): string => `HostingModule.r
 export const queueConnectionOwner = (queueName: string): string => `${queueOptionsOwner(queueName)}: option "backend.connection"`;
 
 const TIMER_RULE = { min: 1, max: MAX_TIMER_DELAY_MS };
+
+const hasMethods = (value: unknown, names: readonly string[]): boolean =>
+  typeof value === 'object' && value !== null && names.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
+/** BullMQ's `Telemetry` shape: what its Queue and Worker call on it. */
+const isBullMqTelemetry = (value: unknown): boolean =>
+  typeof value === 'object' &&
+  value !== null &&
+  hasMethods((value as Record<string, unknown>).tracer, ['startSpan']) &&
+  hasMethods((value as Record<string, unknown>).contextManager, ['with', 'active', 'getMetadata', 'fromMetadata']);
+const TELEMETRY = "BullMQ's Telemetry (a tracer with startSpan and a contextManager with with, active, getMetadata and fromMetadata), such as new BullMQOtel({ tracerName: 'my-app' }) from bullmq-otel";
 // BullMQ sends these to Redis as PX arguments too, which take integers only: 1500.5 would fail every fetch.
 const isTimerInteger = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) >= 1 && (value as number) <= MAX_TIMER_DELAY_MS;
 const TIMER_INTEGER = `an integer ${describeDuration(TIMER_RULE).replace(/^a number/, 'number')}`;
@@ -29,7 +39,8 @@ const TIMER_INTEGER = `an integer ${describeDuration(TIMER_RULE).replace(/^a num
  * (`'bullmq'` or `{ type: 'bullmq', … }`), and throws a `TypeError` naming the queue and the option:
  * unknown keys (with a "did you mean"), `prefix` a non-empty string, `lockDurationMs` and
  * `stalledIntervalMs` integers from 1 to 2^31−1 ms (BullMQ puts them in Node timers and in Redis
- * expiries), `enqueueTimeoutMs` from 1 to 2^31−1 ms, `connection` through `assertRedisConnection`.
+ * expiries), `enqueueTimeoutMs` from 1 to 2^31−1 ms, `connection` through `assertRedisConnection`,
+ * `telemetry` of the shape of BullMQ's `Telemetry` (bullmq-otel's `BullMQOtel`).
  * Does not load bullmq.
  *
  * @example
@@ -45,6 +56,7 @@ export function validateBullMqBackendOptions(queueName: string, backend: unknown
   check.check('lockDurationMs', isTimerInteger, TIMER_INTEGER);
   check.check('stalledIntervalMs', isTimerInteger, TIMER_INTEGER);
   check.duration('enqueueTimeoutMs', TIMER_RULE);
+  check.check('telemetry', isBullMqTelemetry, TELEMETRY);
   const connection = check.get('connection');
   if (connection !== undefined) assertRedisConnection(queueConnectionOwner(queueName), connection);
 }

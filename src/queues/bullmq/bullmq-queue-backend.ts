@@ -1,5 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
-import type { Job, JobsOptions, Queue, Worker } from 'bullmq';
+import type { Job, JobsOptions, Queue, Telemetry, Worker } from 'bullmq';
 import { ConnectionMonitor, watchRedisEvents, type RedisEventSource } from '../../distributed/connection-monitor.js';
 import { ErrorLogThrottle } from '../../distributed/error-log-throttle.js';
 import { loadBullMq, type BullMqModule } from '../../distributed/load-optional.js';
@@ -19,6 +19,7 @@ import { errorMessage, toError } from '../../errors/thrown-value.js';
 import { QUEUE_DEADLINE_PASSED, stackOf } from '../../hosting.messages.js';
 import type { ConnectionOptions } from '../../interfaces/redis-connection.interface.js';
 import type { ConnectionStatus } from '../../interfaces/service-status.interface.js';
+import type { BullMqTelemetry } from '../../interfaces/queue-options.interface.js';
 import { QueueClosedError } from '../errors/queue-closed.error.js';
 import { ItemSignals } from '../item-signals.js';
 import { JobContext } from '../job-context.js';
@@ -54,6 +55,8 @@ export interface BullMqQueueBackendOptions {
   stalledIntervalMs?: number;
   /** How long `enqueue` waits for Redis to confirm an item before it rejects with `QueueUnavailableError`. @default 5000 */
   enqueueTimeoutMs?: number;
+  /** BullMQ's own telemetry (`new BullMQOtel({ tracerName: 'my-app' })` from bullmq-otel), given to its Queue and Worker. */
+  telemetry?: BullMqTelemetry;
 }
 
 /** How often cached counts are refreshed from Redis (one round trip). */
@@ -144,8 +147,8 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
   constructor(private readonly options: BullMqQueueBackendOptions) {
     this.name = options.queueName;
     this.logger = options.logger;
-    const { prefix, lockDurationMs, stalledIntervalMs, enqueueTimeoutMs } = options;
-    validateBullMqBackendOptions(this.name, { type: 'bullmq', prefix, lockDurationMs, stalledIntervalMs, enqueueTimeoutMs });
+    const { prefix, lockDurationMs, stalledIntervalMs, enqueueTimeoutMs, telemetry } = options;
+    validateBullMqBackendOptions(this.name, { type: 'bullmq', prefix, lockDurationMs, stalledIntervalMs, enqueueTimeoutMs, telemetry });
     const owner = options.connectionOwner ?? queueConnectionOwner(this.name);
     assertRedisConnection(owner, options.connection);
     this.enqueueTimeoutMs = enqueueTimeoutMs ?? DEFAULT_ENQUEUE_TIMEOUT_MS;
@@ -168,7 +171,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
    * `TypeError` naming the path inside it), and with `QueueUnavailableError` at once while the
    * producer connection is down, or once `enqueueTimeoutMs` passed without Redis confirming it.
    */
-  enqueue(data: T, signal?: AbortSignal): Promise<string> {
+  enqueue(data: T, signal?: AbortSignal, headers?: Readonly<Record<string, string>>): Promise<string> {
     if (this.intakeClosed) return Promise.reject(new QueueClosedError(this.name));
     if (signal?.aborted) return Promise.reject(signal.reason);
     try {
@@ -177,10 +180,13 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
       return Promise.reject(error);
     }
     if (this.producer.isDown) return Promise.reject(new QueueUnavailableError(this.name, this.producer.lastError));
+    // Headers ride in the job's `telemetry.metadata` (JSON), which BullMQ keeps with the job and
+    // leaves alone with `omitContext` (its own telemetry, when given, would write its trace there).
+    const options = headers === undefined ? this.jobOptions : { ...this.jobOptions, telemetry: { metadata: JSON.stringify(headers), omitContext: true } };
     return new Promise<string>((resolve, reject) => {
       const entry = this.pending.add(reject, signal);
       const queue = this.queue;
-      (queue ? queue.add(this.name, data, this.jobOptions) : this.ready.then(() => this.queue!.add(this.name, data, this.jobOptions))).then(
+      (queue ? queue.add(this.name, data, options) : this.ready.then(() => this.queue!.add(this.name, data, options))).then(
         (job) => {
           if (!this.pending.settle(entry)) return;
           this.depth++;
@@ -293,6 +299,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     const queue = new this.bull.Queue(this.name, {
       connection: this.clients.producer,
       ...(this.options.prefix !== undefined && { prefix: this.options.prefix }),
+      ...(this.options.telemetry !== undefined && { telemetry: this.options.telemetry as Telemetry }),
     });
     this.queue = queue;
     this.watch(queue.getBackend(), 'connection', this.producer, 'main');
@@ -363,6 +370,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
         ...(this.options.stalledIntervalMs !== undefined && { stalledInterval: this.options.stalledIntervalMs }),
         removeOnComplete: KEEP_COMPLETED,
         removeOnFail: KEEP_FAILED,
+        ...(this.options.telemetry !== undefined && { telemetry: this.options.telemetry as Telemetry }),
         // No `name`: with one, BullMQ writes it into every job it fetches (a `processedBy` field: a
         // larger HMSET per job, and a larger reply to decode), which raw BullMQ workers do not pay.
         autorun: !this.paused, // paused through HostingRegistry before the worker came up
@@ -409,6 +417,8 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     this.inFlight++;
     if (this.depth > 0) this.depth--;
     const context = new JobContext(this.name, job.id!, job.attemptsMade + 1, this.itemSignals);
+    const metadata = job.opts.telemetry?.metadata;
+    if (metadata !== undefined) context.carried = metadata;
     let result: unknown;
     try {
       result = process(job.data as T, context);
