@@ -2,7 +2,8 @@
 /**
  * `npm run docs:screenshot`: regenerates docs/dashboard.png (desktop, 1280 px wide, the whole page)
  * and docs/dashboard-phone.png (a 390 × 844 phone screen), the dashboard of the sample shop
- * (started with scripts/sample.mjs on a temp DATA_DIR) while orders' emails are being sent,
+ * (started with scripts/sample.mjs on a temp DATA_DIR) after some 20 s of orders, while their emails are being sent
+ * (the desktop one with the emails queue's run-history drawer open),
  * taken in headless Chromium (Debian's `chromium`, or CHROMIUM_PATH) driven by playwright-core.
  */
 import { spawn } from 'node:child_process';
@@ -47,20 +48,33 @@ try {
     await new Promise((r) => setTimeout(r, 200));
   }
   const skus = ['TEA-01', 'MUG-02', 'KTL-03', 'POT-04'];
-  for (let n = 0; n < 12; n++) {
-    await fetch(`${base}/orders`, {
+  const order = (n) =>
+    fetch(`${base}/orders`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ customerEmail: `customer${n}@example.com`, items: [{ sku: skus[n % 4], quantity: 1 + (n % 2) }] }),
     });
-    if (n === 3) await new Promise((r) => setTimeout(r, 1_700)); // a few sent, the rest queued
+  // Orders in bursts for about 22 s, so that the history (a queue sample every 5 s) has a few
+  // points of throughput and depth; then a last burst, so that emails are queued and in flight.
+  const bursts = [3, 0, 1, 5, 0, 2, 0, 4, 1, 0, 2];
+  let n = 0;
+  for (const burst of bursts) {
+    for (let i = 0; i < burst; i++) await order(n++);
+    await new Promise((r) => setTimeout(r, 2_000));
+  }
+  for (let i = 0; i < 8; i++) {
+    await order(n++);
+    if (i === 3) await new Promise((r) => setTimeout(r, 1_700)); // a few sent, the rest queued
   }
   context = await chromium.launchPersistentContext(userDataDir, { executablePath, headless: true, args, viewport: { width: 1280, height: 560 } });
   const page = await context.newPage();
   await page.goto(`${base}/hosting`);
   await page.waitForSelector('tbody tr');
+  // The run-history drawer of the queue, open (as a click on its row or its charts opens it).
+  await page.locator('tr[data-service="emails"] button[data-drawer-toggle]').click();
   fs.mkdirSync(path.dirname(target), { recursive: true });
   await page.screenshot({ path: target, fullPage: true });
+  await page.locator('tr[data-service="emails"] button[data-drawer-toggle]').click();
   console.log(`docs:screenshot: wrote ${path.relative(repoRoot, target)}`);
 
   await page.setViewportSize({ width: 390, height: 844 });

@@ -38,11 +38,32 @@ export interface HostingDashboardOptions {
    * @default false
    */
   showErrorStacks?: boolean;
+  /**
+   * The history the page charts and `status.json` carries (`history`): each unit's last runs
+   * (start, duration, lateness, outcome, error) and each queue's counts over time, kept in memory
+   * in buffers of fixed size by an interceptor around every unit of work. `false`: no history,
+   * and no interceptor (no cost per unit).
+   * @default { runs: 50, samples: 120, sampleEveryMs: 5000 }
+   */
+  history?: false | DashboardHistoryOptions;
 }
 
+/** Options of the dashboard's history (`HostingDashboardModule.register({ history })`). */
+export interface DashboardHistoryOptions {
+  /** Runs kept per unit (ticks, `execute` runs, queue items), the latest: 1 to 1000. @default 50 */
+  runs?: number;
+  /** Samples kept per queue, the latest: 1 to 10000. @default 120 (10 minutes at the default `sampleEveryMs`) */
+  samples?: number;
+  /** How often each queue's counts are sampled, in milliseconds on the host's `TimeProvider`: 100 to 2^31−1. @default 5000 */
+  sampleEveryMs?: number;
+}
+
+/** The history options with their defaults applied. */
+export type ResolvedHistoryOptions = Required<DashboardHistoryOptions>;
+
 /** The options with their defaults applied. */
-export type ResolvedDashboardOptions = Required<Omit<HostingDashboardOptions, 'guards' | 'imports'>> &
-  Pick<HostingDashboardOptions, 'guards' | 'imports'>;
+export type ResolvedDashboardOptions = Required<Omit<HostingDashboardOptions, 'guards' | 'imports' | 'history'>> &
+  Pick<HostingDashboardOptions, 'guards' | 'imports'> & { history: ResolvedHistoryOptions | false };
 
 export const DEFAULT_DASHBOARD_PATH = 'hosting';
 export const DEFAULT_DASHBOARD_REFRESH_MS = 2_000;
@@ -50,3 +71,10 @@ export const DEFAULT_DASHBOARD_TITLE = 'nest-hosting';
 /** Bounds of `refreshMs`: below 250 ms the page is a load on the app; above 2^31−1 a browser timer overflows. */
 export const MIN_DASHBOARD_REFRESH_MS = 250;
 export const MAX_DASHBOARD_REFRESH_MS = 2 ** 31 - 1;
+export const DEFAULT_HISTORY_RUNS = 50;
+export const MAX_HISTORY_RUNS = 1_000;
+export const DEFAULT_HISTORY_SAMPLES = 120;
+export const MAX_HISTORY_SAMPLES = 10_000;
+export const DEFAULT_HISTORY_SAMPLE_EVERY_MS = 5_000;
+export const MIN_HISTORY_SAMPLE_EVERY_MS = 100;
+export const MAX_HISTORY_SAMPLE_EVERY_MS = 2 ** 31 - 1;

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ConnectionStatus, ServiceState, ServiceStatus } from '../interfaces/service-status.interface.js';
+import type { DashboardRun, DashboardUnitHistory } from './dashboard-history.js';
 import type { DashboardSnapshot } from './dashboard-snapshot.js';
 import { html, raw, type SafeHtml } from './html.js';
 
@@ -51,6 +52,27 @@ button{font:inherit;font-size:12px;padding:3px 9px;border:1px solid var(--line);
 button:hover{border-color:var(--accent)}button:disabled{opacity:.5;cursor:wait}
 .empty{padding:28px;text-align:center;color:var(--muted)}footer{color:var(--muted);font-size:12px;margin-top:14px}
 td.actions{white-space:nowrap}
+tr[hidden]{display:none}
+.late{background:var(--warn-bg);color:var(--warn);border:1px solid #f0c98a}
+tr.is-late td,tr.is-late td:first-child{background:#fffaf1}tr.is-late td:first-child{box-shadow:inset 3px 0 var(--warn),inset -1px 0 var(--line)}
+tr.has-history{cursor:pointer}tr.has-history:hover td{background:#f8faff}tr.has-history.is-late:hover td{background:#fff5e6}
+.charts{display:flex;flex-direction:column;gap:4px;min-width:140px}
+.chart{display:flex;align-items:center;gap:6px;color:var(--muted);font-size:11px;line-height:1.2;white-space:nowrap}
+.chart .caption{width:34px;flex:none}.chart svg{display:block;overflow:visible;flex:none}
+.spark polyline{fill:none;stroke:var(--accent);stroke-width:1.5;stroke-linejoin:round;stroke-linecap:round}
+.spark .base{stroke:var(--line);stroke-width:1}
+.spark-lateness polyline{stroke:var(--warn)}.spark-depth polyline{stroke:#7a4fd1}.spark-throughput polyline{stroke:var(--ok)}
+.spark circle{fill:var(--accent)}.spark circle.fail{fill:var(--bad)}
+button.history-toggle{display:block;margin:-4px -6px;padding:3px 5px;border-color:transparent;background:none;color:var(--muted);text-align:left}
+button.history-toggle:hover{border-color:var(--line);background:#fff}button.history-toggle[aria-expanded="true"]{border-color:var(--accent);background:#fff}
+tr.drawer td,tr.drawer td:first-child{position:static;box-shadow:none;background:#fbfcfe;padding:0;border-bottom:1px solid var(--line)}
+.drawer-body{position:sticky;left:0;max-width:min(960px,calc(100vw - 60px));padding:10px 14px 12px}
+.drawer-body h2{font-size:13px;margin:0 0 6px;font-weight:600}.drawer-body .due{color:var(--warn);margin:0 0 6px;font-size:12.5px}
+ol.runs{list-style:none;margin:0;padding:0;max-height:320px;overflow:auto;border:1px solid var(--line);border-radius:6px;background:#fff}
+ol.runs li{display:grid;grid-template-columns:250px 70px 64px 84px minmax(0,1fr);gap:4px 12px;padding:4px 10px;border-bottom:1px solid var(--line);font-size:12.5px;align-items:baseline}
+ol.runs li:last-child{border-bottom:0}ol.runs .num{text-align:right;font-variant-numeric:tabular-nums}
+.outcome-success{background:var(--ok-bg);color:var(--ok)}.outcome-failure{background:var(--bad-bg);color:var(--bad)}.outcome-cancelled{background:var(--idle-bg);color:var(--idle)}
+.run-error{color:var(--bad);overflow-wrap:anywhere;white-space:pre-wrap}
 @media (max-width:640px){
 header{padding:12px 14px;gap:8px 12px}main{padding:14px 12px 28px}
 .cards{grid-template-columns:repeat(2,minmax(0,1fr));gap:8px;margin-bottom:14px}.card{padding:10px 12px}.card .value{font-size:20px}
@@ -59,11 +81,15 @@ table,tbody{display:block;width:100%;min-width:0}thead{display:none}
 tr{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);background:var(--card);border:1px solid var(--line);border-radius:8px;margin-bottom:10px;overflow:hidden}
 td,td.num,tr:last-child td{display:block;text-align:left;white-space:normal;padding:5px 12px;border:0;overflow-wrap:anywhere}
 td::before{content:attr(data-label);display:block;color:var(--muted);font-size:10.5px;font-weight:600;text-transform:uppercase;letter-spacing:.4px}
-td:first-child,td[data-label="Last error"],td.actions{grid-column:1/-1}
+td:first-child,td[data-label="Last error"],td[data-label="Recent"],td.actions,tr.drawer td{grid-column:1/-1}
 td:first-child{position:static;padding:9px 12px;margin-bottom:4px;background:#fafbfd;box-shadow:none;border-bottom:1px solid var(--line)}td:first-child::before{content:none}
 td.actions{white-space:normal;margin-top:4px;padding:8px 12px 4px;border-top:1px solid var(--line)}
 tr td:last-child{padding-bottom:9px}
 details summary,details pre,.conn-error{max-width:100%}
+.charts{flex-direction:row;flex-wrap:wrap;gap:6px 16px}
+tr.drawer{margin-top:-10px;border-top:0;border-radius:0 0 8px 8px}tr.drawer td::before{content:none}tr.drawer td:first-child{margin:0;border:0}
+.drawer-body{position:static;max-width:100%;padding:8px 12px 10px}
+ol.runs li{grid-template-columns:minmax(0,1fr) auto auto;gap:2px 8px}ol.runs .run-error,ol.runs .run-when{grid-column:1/-1}
 }
 `;
 
@@ -74,6 +100,15 @@ const SCRIPT = `(() => {
   const indicator = document.getElementById('refresh-status');
   let timer;
   const schedule = () => { clearTimeout(timer); timer = setTimeout(refresh, refreshMs); };
+  // A unit's run-history drawer (found by data attribute, never by a selector built from its name).
+  const drawerOf = (root, name) => [...root.querySelectorAll('tr[data-drawer]')].find((d) => d.dataset.drawer === name);
+  const setDrawer = (root, name, open) => {
+    const drawer = drawerOf(root, name);
+    if (!drawer) return;
+    drawer.hidden = !open;
+    root.querySelectorAll('button[data-drawer-toggle]').forEach((b) => { if (b.dataset.drawerToggle === name) b.setAttribute('aria-expanded', String(open)); });
+  };
+  const toggleDrawer = (name) => { const drawer = drawerOf(document, name); if (drawer) setDrawer(document, name, drawer.hidden); };
   async function refresh() {
     try {
       const response = await fetch(location.href, { headers: { Accept: 'text/html' }, cache: 'no-store' });
@@ -82,6 +117,7 @@ const SCRIPT = `(() => {
       if (!next) throw new Error('no <main> in the response');
       const open = new Set([...document.querySelectorAll('details[open]')].map((d) => d.dataset.key));
       next.querySelectorAll('details').forEach((d) => { if (open.has(d.dataset.key)) d.open = true; });
+      [...document.querySelectorAll('tr[data-drawer]')].filter((d) => !d.hidden).forEach((d) => setDrawer(next, d.dataset.drawer, true));
       document.querySelector('main').replaceWith(document.adoptNode(next));
       indicator.textContent = 'live';
       indicator.className = 'live';
@@ -93,8 +129,14 @@ const SCRIPT = `(() => {
     schedule();
   }
   document.addEventListener('click', async (event) => {
+    const toggle = event.target.closest('button[data-drawer-toggle]');
+    if (toggle) return toggleDrawer(toggle.dataset.drawerToggle);
     const button = event.target.closest('button[data-action]');
-    if (!button) return;
+    if (!button) {
+      const row = event.target.closest('tr.has-history');
+      if (row && !event.target.closest('a, button, details') && !String(getSelection() || '')) toggleDrawer(row.dataset.service);
+      return;
+    }
     button.disabled = true;
     const url = body.dataset.base + '/services/' + encodeURIComponent(button.dataset.name) + '/' + button.dataset.action;
     try { await fetch(url, { method: 'POST', headers: { '${ACTION_HEADER}': '1' } }); } finally { refresh(); }
@@ -151,6 +193,8 @@ function renderMain(snapshot: DashboardSnapshot, page: PageContext, now: number)
   const queued = services.reduce((sum, s) => sum + (s.depth ?? 0), 0);
   const inFlight = services.reduce((sum, s) => sum + (s.kind === 'queue' ? s.inFlight ?? 0 : 0), 0);
   const failures = services.reduce((sum, s) => sum + s.failures, 0);
+  const history = snapshot.history;
+  const columns = 11 + (history ? 1 : 0) + (page.readOnly ? 0 : 1);
   return html`<main>
   <section class="cards">
     <div class="card"><div class="label">Host</div><div class="value"><span class="badge host-${host.state}">${host.state}</span></div><div class="sub">up ${duration(host.uptimeMs)}</div></div>
@@ -166,9 +210,9 @@ function renderMain(snapshot: DashboardSnapshot, page: PageContext, now: number)
       : html`<div class="table-wrap"><table>
     <thead><tr>
       <th>Service</th><th>Kind</th><th>State</th><th class="num">Runs</th><th class="num">Failures</th>
-      <th>Last run</th><th class="num">Duration</th><th>Next run</th><th class="num">Queue</th><th>Last error</th>${page.readOnly ? '' : html`<th>Actions</th>`}
+      <th>Last run</th><th class="num">Duration</th>${history ? html`<th>Recent</th>` : ''}<th>Next run</th><th class="num">Queue</th><th>Last error</th>${page.readOnly ? '' : html`<th>Actions</th>`}
     </tr></thead>
-    <tbody>${services.map((s) => renderRow(s, page, now, host.state))}</tbody>
+    <tbody>${services.map((s) => renderRow(s, page, now, host.state, history && (history[s.name] ?? { runs: [] }), columns))}</tbody>
   </table></div>`
   }
   <footer>Updated <time datetime="${snapshot.generatedAt.toISOString()}">${snapshot.generatedAt.toISOString().replace('T', ' ').slice(0, 19)} UTC</time>${page.readOnly ? ' · read-only' : ''}</footer>
@@ -185,16 +229,25 @@ function shownState(s: ServiceStatus): ServiceState {
 
 // Each cell carries its column's heading (`data-label`): at phone widths the rows become cards
 // and the heading is written before the value.
-function renderRow(s: ServiceStatus, page: PageContext, now: number, host: DashboardSnapshot['host']['state']): SafeHtml {
+function renderRow(
+  s: ServiceStatus,
+  page: PageContext,
+  now: number,
+  host: DashboardSnapshot['host']['state'],
+  history: DashboardUnitHistory | undefined,
+  columns: number,
+): SafeHtml {
   const state = shownState(s);
-  return html`<tr data-service="${s.name}">
+  const rowClass = [history ? 'has-history' : '', s.late ? 'is-late' : ''].filter(Boolean).join(' ');
+  return html`<tr data-service="${s.name}"${rowClass ? html` class="${rowClass}"` : ''}>
       <td data-label="Service"><div class="name">${s.name}</div>${s.schedule ? html`<div class="sub" title="${s.schedule}">${schedule(s.schedule)}</div>` : ''}${s.backend ? html`<div class="sub">${s.backend}</div>` : ''}</td>
       <td data-label="Kind"><span class="badge kind">${s.kind}</span></td>
-      <td data-label="State"><span class="badge state-${state}"${state === s.state ? '' : html` title="started; no item in flight"`}>${state}</span>${s.paused ? html` <span class="badge paused">paused</span>` : ''}${connections(s.connections, now)}</td>
+      <td data-label="State"><span class="badge state-${state}"${state === s.state ? '' : html` title="started; no item in flight"`}>${state}</span>${s.paused ? html` <span class="badge paused">paused</span>` : ''}${s.late ? html` <span class="badge late" title="${lateTitle(s)}">late</span>` : ''}${connections(s.connections, now)}</td>
       <td data-label="Runs" class="num">${s.runs}${s.missedTicks ? html`<div class="sub">${s.missedTicks} missed</div>` : ''}</td>
       <td data-label="Failures" class="num">${s.failures ? html`<span class="fail">${s.failures}</span>` : '0'}${s.consecutiveFailures > 1 ? html`<div class="sub">${s.consecutiveFailures} in a row</div>` : ''}</td>
       <td data-label="Last run">${when(s.lastStartedAt, now)}</td>
       <td data-label="Duration" class="num">${s.lastDurationMs === undefined ? '—' : duration(s.lastDurationMs)}</td>
+      ${history ? html`<td data-label="Recent"><button type="button" class="history-toggle" data-drawer-toggle="${s.name}" aria-expanded="false" title="History: the last ${s.kind === 'queue' ? 'deliveries' : 'runs'}, with their errors">${charts(s, history)}</button></td>` : ''}
       <td data-label="Next run">${s.nextRunAt ? when(s.nextRunAt, now) : '—'}</td>
       <td data-label="Queue" class="num">${s.kind === 'queue' ? html`${s.depth ?? 0} queued<div class="sub">${s.inFlight ?? 0} in flight${s.processed === undefined ? '' : ` · ${s.processed} done`}</div>` : '—'}</td>
       <td data-label="Last error">${
@@ -202,7 +255,76 @@ function renderRow(s: ServiceStatus, page: PageContext, now: number, host: Dashb
           ? html`<details data-key="${s.name}"><summary title="${s.lastError.message}">${s.lastError.message}</summary><pre>${s.lastError.stack ?? s.lastError.message}</pre><div class="sub">${when(s.lastError.at, now)}</div></details>`
           : '—'
       }</td>${page.readOnly ? '' : html`<td class="actions" data-label="Actions">${actions(s, host)}</td>`}
-    </tr>`;
+    </tr>${history ? drawer(s, history, now, columns) : ''}`;
+}
+
+/** "due by …; last succeeded …": when a late task should have succeeded by, and when it last did. */
+function lateTitle(s: ServiceStatus): string {
+  const due = s.dueBy ? `due by ${s.dueBy.toISOString()}` : 'overdue';
+  return `${due}; last succeeded ${s.lastSucceededAt ? s.lastSucceededAt.toISOString() : 'never'}`;
+}
+
+const CHART_WIDTH = 100;
+const CHART_HEIGHT = 18;
+
+/**
+ * A sparkline: one point per value, from the left edge to the right, on a scale from 0 to the
+ * largest value (drawn here, as inline SVG: no script or library, nothing the CSP has to allow).
+ * `marked`: indexes drawn as red dots (failed runs).
+ */
+function sparkline(chart: string, caption: string, values: readonly number[], describe: string, marked: ReadonlySet<number> = new Set()): SafeHtml | string {
+  if (values.length === 0) return '';
+  const max = Math.max(...values, 0);
+  const x = (i: number) => round(values.length === 1 ? CHART_WIDTH : (i * CHART_WIDTH) / (values.length - 1));
+  const y = (v: number) => round(max > 0 ? CHART_HEIGHT - 1 - (Math.max(0, v) / max) * (CHART_HEIGHT - 2) : CHART_HEIGHT - 1);
+  const points = values.map((v, i) => `${x(i)},${y(v)}`).join(' ');
+  const dots = [...marked].map((i) => html`<circle class="fail" cx="${x(i)}" cy="${y(values[i]!)}" r="2.5"/>`);
+  return html`<span class="chart"><span class="caption">${caption}</span><svg class="spark spark-${chart}" data-chart="${chart}" width="${CHART_WIDTH}" height="${CHART_HEIGHT}" viewBox="0 0 ${CHART_WIDTH} ${CHART_HEIGHT}" role="img" aria-label="${describe}"><title>${describe}</title><line class="base" x1="0" y1="${CHART_HEIGHT - 0.5}" x2="${CHART_WIDTH}" y2="${CHART_HEIGHT - 0.5}"/><polyline points="${points}"/>${values.length === 1 ? html`<circle cx="${x(0)}" cy="${y(values[0]!)}" r="2"/>` : ''}${dots}</svg></span>`;
+}
+
+const round = (n: number) => Math.round(n * 10) / 10;
+
+/** "last 12 ms · max 80 ms over 50 runs". */
+const summary = (values: readonly number[], unit: (n: number) => string, over: string) =>
+  `last ${unit(values[values.length - 1]!)} · max ${unit(Math.max(...values))} over ${values.length} ${over}`;
+
+/** The unit's charts: duration and lateness of its runs (tasks, services), throughput and depth over time (queues). */
+function charts(s: ServiceStatus, history: DashboardUnitHistory): SafeHtml {
+  const runs = history.runs;
+  if (s.kind === 'queue') {
+    const samples = history.samples ?? [];
+    const throughput = samples.slice(1).map((sample, i) => Math.max(0, sample.processed - samples[i]!.processed));
+    const depth = samples.map((sample) => sample.depth);
+    const interval = samples.length > 1 ? duration(Date.parse(samples[1]!.at) - Date.parse(samples[0]!.at), true) : '';
+    const content = html`${sparkline('throughput', 'done', throughput, throughput.length ? summary(throughput, String, `samples (items done per ${interval})`) : '')}${sparkline('depth', 'depth', depth, depth.length ? summary(depth, String, 'samples (items waiting)') : '')}`;
+    return html`<span class="charts">${content.value ? content : html`<span class="sub">no samples yet</span>`}</span>`;
+  }
+  // A background service's run is recorded when `execute` returns (or throws): a running one has none yet.
+  if (runs.length === 0) return html`<span class="charts"><span class="sub">${s.kind === 'background' ? 'no run ended yet' : 'no runs yet'}</span></span>`;
+  const durations = runs.map((run) => run.durationMs);
+  const failed = new Set(runs.flatMap((run, i) => (run.outcome === 'failure' ? [i] : [])));
+  const late = runs.flatMap((run) => (run.latenessMs === undefined ? [] : [Math.max(0, run.latenessMs)]));
+  const ms = (n: number) => duration(n);
+  return html`<span class="charts">${sparkline('duration', 'time', durations, summary(durations, ms, 'runs') + (failed.size ? ` · ${failed.size} failed (red)` : ''), failed)}${
+    s.kind === 'periodic' ? sparkline('lateness', 'late', late, late.length ? summary(late, ms, 'scheduled ticks') : '') : ''
+  }</span>`;
+}
+
+/** The run-history drawer below a unit's row: its last runs, newest first, with their errors (hidden until opened). */
+function drawer(s: ServiceStatus, history: DashboardUnitHistory, now: number, columns: number): SafeHtml {
+  const runs = history.runs;
+  const noun = s.kind === 'queue' ? 'deliveries' : 'runs';
+  return html`<tr class="drawer" data-drawer="${s.name}" hidden><td colspan="${columns}"><div class="drawer-body">
+    <h2>Last ${runs.length} ${noun} of ${s.name}</h2>
+    ${s.late ? html`<p class="due">Late: ${lateTitle(s)}.</p>` : s.dueBy ? html`<p class="sub">Due by ${s.dueBy.toISOString()}</p>` : ''}
+    ${runs.length === 0 ? html`<p class="sub">No ${noun} recorded yet.</p>` : html`<ol class="runs">${[...runs].reverse().map((run) => runItem(run, now))}</ol>`}
+  </div></td></tr>`;
+}
+
+function runItem(run: DashboardRun, now: number): SafeHtml {
+  return html`<li class="run" data-outcome="${run.outcome}"><span class="run-when">${when(new Date(run.startedAt), now)} <span class="sub">${run.startedAt.replace('T', ' ').slice(0, 19)}</span></span><span class="num" title="duration">${duration(run.durationMs)}</span><span class="num sub" title="late by">${
+    run.latenessMs === undefined ? '' : `+${duration(Math.max(0, run.latenessMs))}`
+  }</span><span><span class="badge outcome-${run.outcome}">${run.outcome}</span></span>${run.error === undefined ? html`<span></span>` : html`<span class="run-error">${run.error}</span>`}</li>`;
 }
 
 /** A badge per connection to Redis (green up, amber connecting, red down), and the error of each one down. */

@@ -1,6 +1,7 @@
 import type { HostLifetime } from '../host/host-lifetime.js';
 import type { ServiceStatus } from '../interfaces/service-status.interface.js';
 import type { HostingRegistry } from '../registry/hosting.registry.js';
+import type { DashboardHistory, DashboardUnitHistory } from './dashboard-history.js';
 
 /** What `GET /<path>/status.json` returns. */
 export interface DashboardSnapshot {
@@ -13,17 +14,39 @@ export interface DashboardSnapshot {
   };
   /** `HostingRegistry.list()`, without `lastError.stack` unless the dashboard has `showErrorStacks: true`. */
   services: ServiceStatus[];
+  /**
+   * The history of each unit `services` lists that has one (unset with `history: false`), by name;
+   * oldest first, at most `history.runs` runs and `history.samples` samples:
+   *
+   * ```json
+   * {
+   *   "reports.daily": { "runs": [{ "startedAt": "2026-03-01T00:00:00.004Z", "durationMs": 812, "latenessMs": 4, "outcome": "success" },
+   *                               { "startedAt": "2026-03-01T01:00:00.002Z", "durationMs": 30, "latenessMs": 2, "outcome": "failure", "error": "disk full" }] },
+   *   "emails": { "runs": [{ "startedAt": "…", "durationMs": 120, "outcome": "success" }],
+   *               "samples": [{ "at": "2026-03-01T01:00:05.000Z", "processed": 1520, "failed": 3, "depth": 12, "inFlight": 4 }] }
+   * }
+   * ```
+   *
+   * `runs`: ticks, `execute` runs and queue deliveries (each attempt), with `latenessMs` for
+   * scheduled ticks and `outcome` `'success'`, `'failure'` (with the `error` message) or
+   * `'cancelled'` (ended by the host's stop). `samples` (queues): `processed` and `failed` count
+   * since the start (throughput is the difference between two samples), `depth` and `inFlight` as
+   * at `at`.
+   */
+  history?: Record<string, DashboardUnitHistory>;
 }
 
 /** The registry now; `lastError.stack` is left out unless `showErrorStacks`. */
-export function takeSnapshot(registry: HostingRegistry, lifetime: HostLifetime, showErrorStacks: boolean): DashboardSnapshot {
+export function takeSnapshot(registry: HostingRegistry, lifetime: HostLifetime, showErrorStacks: boolean, history?: DashboardHistory): DashboardSnapshot {
   const state = lifetime.isRunning ? 'running' : lifetime.stopping.aborted ? 'stopping' : 'starting';
   const services = registry.list();
-  return {
+  const snapshot: DashboardSnapshot = {
     generatedAt: new Date(),
     host: { state, pid: process.pid, uptimeMs: Math.round(process.uptime() * 1000) },
     services: showErrorStacks ? services : services.map(withoutStack),
   };
+  if (history) snapshot.history = history.snapshot(services.map((s) => s.name));
+  return snapshot;
 }
 
 function withoutStack(status: ServiceStatus): ServiceStatus {

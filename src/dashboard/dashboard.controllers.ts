@@ -7,6 +7,7 @@ import {
   HttpCode,
   Inject,
   NotFoundException,
+  Optional,
   Param,
   Post,
   Req,
@@ -21,6 +22,7 @@ import type { ActionRequest } from './dashboard-origin.js';
 import type { ResolvedDashboardOptions } from './dashboard-options.interface.js';
 import { ACTION_HEADER, DASHBOARD_CSP, renderDashboardPage } from './dashboard-page.js';
 import { takeSnapshot, type DashboardSnapshot } from './dashboard-snapshot.js';
+import { DashboardHistory } from './dashboard-history.js';
 
 /** The part of a request the dashboard reads, on Express and Fastify alike. */
 interface RequestLine {
@@ -44,6 +46,7 @@ export function createDashboardControllers(options: ResolvedDashboardOptions): T
     constructor(
       @Inject(HostingRegistry) private readonly registry: HostingRegistry,
       @Inject(HostLifetime) private readonly lifetime: HostLifetime,
+      @Optional() @Inject(DashboardHistory) private readonly history?: DashboardHistory,
     ) {}
 
     /** The HTML page. */
@@ -54,7 +57,7 @@ export function createDashboardControllers(options: ResolvedDashboardOptions): T
     @Header('X-Content-Type-Options', 'nosniff')
     @Header('Referrer-Policy', 'no-referrer')
     page(@Req() request: RequestLine): string {
-      return renderDashboardPage(takeSnapshot(this.registry, this.lifetime, options.showErrorStacks), {
+      return renderDashboardPage(takeSnapshot(this.registry, this.lifetime, options.showErrorStacks, this.history), {
         title: options.title,
         basePath: pathOf(request),
         readOnly: options.readOnly,
@@ -67,7 +70,7 @@ export function createDashboardControllers(options: ResolvedDashboardOptions): T
     @Header('Cache-Control', 'no-store')
     @Header('X-Content-Type-Options', 'nosniff')
     status(): DashboardSnapshot {
-      return takeSnapshot(this.registry, this.lifetime, options.showErrorStacks);
+      return takeSnapshot(this.registry, this.lifetime, options.showErrorStacks, this.history);
     }
   }
 

@@ -1,4 +1,6 @@
 // `nest-hosting/dashboard`: optional, off unless imported.
 export { HostingDashboardModule } from './hosting-dashboard.module.js';
-export type { HostingDashboardOptions } from './dashboard-options.interface.js';
+export { DashboardHistory } from './dashboard-history.js';
+export type { DashboardHistoryOptions, HostingDashboardOptions } from './dashboard-options.interface.js';
 export type { DashboardSnapshot } from './dashboard-snapshot.js';
+export type { DashboardQueueSample, DashboardRun, DashboardRunOutcome, DashboardUnitHistory } from './dashboard-history.js';

@@ -153,7 +153,7 @@ describe('HostingDashboardModule', () => {
     for (const to of ['a@example.com', 'b@example.com', 'c@example.com']) await emails.enqueue({ to });
     const { page, problems } = await openPage(`${running.url}/hosting`);
 
-    await page.waitForFunction(() => document.querySelectorAll('tbody tr').length === 5);
+    await page.waitForFunction(() => document.querySelectorAll('tbody tr[data-service]').length === 5);
     expect(await page.title()).toBe('nest-hosting · hosted services');
     expect(await cell(page, 'OutboxPump', 'Kind')).toBe('background');
     expect(await cell(page, 'OutboxPump', 'State')).toBe('running');
@@ -199,7 +199,7 @@ describe('HostingDashboardModule', () => {
     it('shows no actions and serves none', async () => {
       running = await startApp();
       const { page } = await openPage(`${running.url}/hosting`);
-      expect(await page.locator('button').count()).toBe(0);
+      expect(await page.locator('button[data-action]').count()).toBe(0);
       expect(await page.locator('thead th', { hasText: 'Actions' }).count()).toBe(0);
       const response = await fetch(`${running.url}/hosting/services/Reports.daily/trigger`, {
         method: 'POST',
@@ -225,7 +225,7 @@ describe('HostingDashboardModule', () => {
       await page.locator('tr[data-service="Reports.daily"] button[data-action="resume"]').click();
       await page.locator('tr[data-service="Reports.daily"] button[data-action="pause"]').waitFor();
       expect(await cell(page, 'Reports.daily', 'Next run')).toMatch(/^in /);
-      expect(await page.locator('tr[data-service="OutboxPump"] button').count()).toBe(0);
+      expect(await page.locator('tr[data-service="OutboxPump"] button[data-action]').count()).toBe(0);
       expect(problems).toEqual([]);
     });
 
@@ -249,7 +249,7 @@ describe('HostingDashboardModule', () => {
   });
 
   describe('options', () => {
-    const KNOWN = ['path', 'readOnly', 'refreshMs', 'title', 'guards', 'imports', 'showErrorStacks'];
+    const KNOWN = ['path', 'readOnly', 'refreshMs', 'title', 'guards', 'imports', 'showErrorStacks', 'history'];
     const register = (options: unknown) => () => HostingDashboardModule.register(options as HostingDashboardOptions);
 
     it('rejects a bad value with a message that quotes it', () => {
