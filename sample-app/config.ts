@@ -23,6 +23,19 @@ export const config = {
   /** When the daily report runs (cron, with seconds) and in which time zone. */
   reportCron: process.env.REPORT_CRON ?? '0 0 6 * * *',
   timeZone: process.env.TZ_REPORTS ?? 'UTC',
+  /**
+   * Port of the Prometheus endpoint (`http://127.0.0.1:<port>/metrics`, loopback only); `off` or 0: no
+   * endpoint. Traces are sent only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (see telemetry.ts).
+   */
+  metricsPort: metricsPort(process.env.METRICS_PORT),
   /** Pause between two catalog syncs with the (simulated) supplier. */
   catalogSyncMs: Number(process.env.CATALOG_SYNC_MS ?? 30_000),
 };
+
+function metricsPort(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return 9464;
+  if (value === 'off' || value === '0') return undefined;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new TypeError(`METRICS_PORT must be a port (1-65535), 0 or "off"; got "${value}"`);
+  return port;
+}

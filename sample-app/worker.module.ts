@@ -4,6 +4,7 @@ import { CatalogModule } from './catalog/catalog.module.js';
 import { config } from './config.js';
 import { DatabaseModule } from './database/database.module.js';
 import { MaintenanceModule } from './maintenance/maintenance.module.js';
+import { ObservabilityModule } from './observability/observability.module.js';
 import { OrdersModule } from './orders/orders.module.js';
 
 /** Everything that runs without HTTP: the emails worker, cleanup, the daily report, the catalog sync. */
@@ -14,6 +15,7 @@ import { OrdersModule } from './orders/orders.module.js';
     OrdersModule,
     MaintenanceModule,
     CatalogModule,
+    ObservabilityModule, // traces and metrics of the hosted work; a request id (nestjs-cls) from HTTP requests into their jobs
   ],
   exports: [OrdersModule],
 })

@@ -15,7 +15,8 @@
  * the app, and npm exits with the app's code once it has stopped gracefully. In a container,
  * running `node` directly as PID 1 (`CMD ["node", "dist/main.js"]`) avoids the question altogether.
  * (On Windows, where npm's shell is cmd.exe, run `node scripts/sample.mjs`.)
- * Environment: PORT, DATA_DIR, REDIS_URL, SHUTDOWN_TIMEOUT_MS (see sample-app/config.ts).
+ * Environment: PORT, DATA_DIR, REDIS_URL, SHUTDOWN_TIMEOUT_MS, METRICS_PORT, OTEL_EXPORTER_OTLP_ENDPOINT
+ * (see sample-app/config.ts and sample-app/telemetry.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';

@@ -4,7 +4,7 @@ import { listenForNotifications, type NotifyListener } from '../systemd/notify-l
 import { spawnChildApp, type ChildApp } from '../support/child-app.js';
 import { getFreePort } from '../support/free-port.js';
 import { repoRoot } from '../support/paths.js';
-import { eventually, openShopDb, ordersWithoutSentEmail, START_TIMEOUT_MS, startMain, tempDataDir, WORKER } from './sample-process.js';
+import { eventually, NO_TRACES, openShopDb, ordersWithoutSentEmail, START_TIMEOUT_MS, startMain, tempDataDir, WORKER } from './sample-process.js';
 
 /** Real processes on a busy 2-core machine (the npm run sample case compiles with tsc first). */
 const E2E_TIMEOUT_MS = 240_000;
@@ -29,9 +29,11 @@ describe('sample app entries', () => {
     expect((await first.child.exited).code).toBe(0);
     expect(ordersWithoutSentEmail(dataDir)).toEqual([body.id]);
 
-    const worker = spawnChildApp(WORKER, { env: { DATA_DIR: dataDir, EMAIL_SEND_MS: '50', NO_COLOR: '1' } });
+    const metricsPort = await getFreePort();
+    const worker = spawnChildApp(WORKER, { env: { DATA_DIR: dataDir, EMAIL_SEND_MS: '50', METRICS_PORT: String(metricsPort), NO_COLOR: '1', ...NO_TRACES } });
     children.push(worker);
     await worker.waitForOutput('Worker running (emails queue: in memory)', START_TIMEOUT_MS);
+    await worker.waitForOutput(`Metrics: http://127.0.0.1:${metricsPort}/metrics`);
     await worker.waitForOutput(`Sent confirmation of order #${body.id}`, 30_000);
     expect(ordersWithoutSentEmail(dataDir)).toEqual([]);
     expect(worker.output()).not.toMatch(/Listening on|Mapped \{/);
@@ -72,10 +74,11 @@ describe('sample app entries', () => {
   // reach the app, which stops gracefully (one summary line), and npm exits with the app's code.
   (process.env.NEST_MAJOR === '12' ? it.skip : it)('npm run sample starts the shop on embedded defaults; SIGTERM to npm stops the app gracefully, exit 0', async () => {
     const port = await getFreePort();
+    const metricsPort = await getFreePort();
     const dataDir = tempDataDir();
     const proc = spawn('npm', ['run', 'sample'], {
       cwd: repoRoot,
-      env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, NO_COLOR: '1', NODE_OPTIONS: '' },
+      env: { ...process.env, PORT: String(port), METRICS_PORT: String(metricsPort), DATA_DIR: dataDir, NO_COLOR: '1', NODE_OPTIONS: '', ...NO_TRACES },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -84,9 +87,16 @@ describe('sample app entries', () => {
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
     let appPid: number | undefined;
     try {
-      await eventually(() => /Listening on http/.test(output), 180_000, `npm run sample to listen; output:\n${output}`);
+      // It prints where to look: the app, its dashboard and health, the metrics endpoint, and where traces go.
+      const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+      await eventually(() => output.includes(`Metrics: ${metricsUrl}`), 180_000, `npm run sample to listen; output:\n${output}`);
+      expect(output).toContain(`Listening on http://127.0.0.1:${port}`);
+      expect(output).toContain(`Dashboard: http://127.0.0.1:${port}/hosting`);
+      expect(output).toContain(`Health: http://127.0.0.1:${port}/health`);
+      expect(output).toContain('Traces: off (set OTEL_EXPORTER_OTLP_ENDPOINT');
       const response = await fetch(`http://127.0.0.1:${port}/health`);
       expect(response.status).toBe(200);
+      expect((await fetch(metricsUrl)).status).toBe(200);
       expect(output).toContain(`SQLite database at ${path.join(dataDir, 'shop.sqlite')}`);
       appPid = Number(/\[Nest\] (\d+)/.exec(output)?.[1]);
       expect(appPid).toBeGreaterThan(0);

@@ -29,26 +29,32 @@ export interface RunningSample {
   child: ChildApp;
   port: number;
   url: string;
-  post(route: string, body: unknown): Promise<{ status: number; body: any }>;
+  /** The METRICS_PORT it was given: a free port unless `env` said otherwise. */
+  metricsPort: string;
+  post(route: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
   get(route: string): Promise<{ status: number; body: any }>;
 }
 
-/** Starts main.ts and resolves once it listens. */
+/** Keeps the sample's traces off (and on 127.0.0.1) whatever this shell's environment says; a test that wants them sets the endpoint. */
+export const NO_TRACES = { OTEL_EXPORTER_OTLP_ENDPOINT: undefined, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: undefined };
+
+/** Starts main.ts and resolves once it listens (its Prometheus endpoint on a free port of its own, unless `env` sets METRICS_PORT). */
 export async function startMain(dataDir: string, env: Record<string, string> = {}): Promise<RunningSample> {
   const port = await getFreePort();
-  const child = spawnChildApp(MAIN, { env: { PORT: String(port), DATA_DIR: dataDir, NO_COLOR: '1', ...env } });
+  const metricsPort = env.METRICS_PORT ?? String(await getFreePort());
+  const child = spawnChildApp(MAIN, { env: { PORT: String(port), METRICS_PORT: metricsPort, DATA_DIR: dataDir, NO_COLOR: '1', ...NO_TRACES, ...env } });
   await child.waitForOutput(/Listening on http/, START_TIMEOUT_MS);
   const url = `http://127.0.0.1:${port}`;
-  const call = async (method: string, route: string, body?: unknown) => {
+  const call = async (method: string, route: string, body?: unknown, headers: Record<string, string> = {}) => {
     const response = await fetch(`${url}${route}`, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await response.text();
     return { status: response.status, body: text && response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text };
   };
-  return { child, port, url, post: (route, body) => call('POST', route, body), get: (route) => call('GET', route) };
+  return { child, port, url, metricsPort, post: (route, body, headers) => call('POST', route, body, headers), get: (route) => call('GET', route) };
 }
 
 /** Opens the sample's database file (WAL: safe next to a running app). */

@@ -1,6 +1,6 @@
 import { spawnChildApp, type ChildApp } from '../support/child-app.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
-import { eventually, order, ordersWithoutSentEmail, START_TIMEOUT_MS, startMain, tempDataDir, WORKER } from './sample-process.js';
+import { eventually, NO_TRACES, order, ordersWithoutSentEmail, START_TIMEOUT_MS, startMain, tempDataDir, WORKER } from './sample-process.js';
 
 /** Real processes and a real redis-server on a busy 2-core machine. */
 const E2E_TIMEOUT_MS = 240_000;
@@ -20,13 +20,13 @@ describe('sample app with REDIS_URL (BullMQ backend)', () => {
     const env = { REDIS_URL: redis.url, EMAIL_SEND_MS: '150', NO_COLOR: '1', DATA_DIR: dataDir };
     const main = await startMain(dataDir, env);
     children.push(main.child);
-    const workers = [1, 2].map(() => spawnChildApp(WORKER, { env }));
+    const workers = [1, 2].map(() => spawnChildApp(WORKER, { env: { ...env, METRICS_PORT: 'off', ...NO_TRACES } }));
     children.push(...workers);
     for (const worker of workers) await worker.waitForOutput('Worker running (emails queue: Redis)', START_TIMEOUT_MS);
 
     const ids: number[] = [];
     for (let n = 1; n <= 30; n++) {
-      const { status, body } = await main.post('/orders', order(n));
+      const { status, body } = await main.post('/orders', order(n), { 'x-request-id': `req-${n}` });
       expect({ status, body }).toMatchObject({ status: 202 }); // on failure, shows the error body too
       ids.push(body.id);
     }
@@ -37,6 +37,10 @@ describe('sample app with REDIS_URL (BullMQ backend)', () => {
     const sentBy = processes.map((p) => [...p.output().matchAll(/Sent confirmation of order #(\d+)/g)].map((m) => Number(m[1])));
     expect(sentBy.flat().sort((a, b) => a - b)).toEqual(ids);
     expect(sentBy.filter((sent) => sent.length > 0).length).toBeGreaterThanOrEqual(2);
+    // Whichever process sent it, the job saw the request id of the POST that placed its order (a BullMQ job header, nestjs-cls).
+    const sending = processes.flatMap((p) => [...p.output().matchAll(/Sending "Your order #\d+ is confirmed" to customer(\d+)@example\.com \(request (\S+)\)/g)]);
+    expect(sending.length).toBeGreaterThanOrEqual(ids.length);
+    for (const [, n, requestId] of sending) expect(requestId).toBe(`req-${n}`);
 
     for (const p of processes) p.kill('SIGTERM');
     for (const p of processes) expect(await p.exited).toEqual({ code: 0, signal: null });

@@ -1,8 +1,8 @@
 /**
  * Module customization hooks for the Nest 12 child (registered by register-esm.mjs).
  * They run on Node's loader thread and apply to every `import` (and the entry file), from
- * any importer, node_modules included; `require()` calls made by CommonJS packages do not go
- * through them (no @nestjs package is CommonJS in Nest 12, so none is missed).
+ * any importer, node_modules included; `require()` calls made by CommonJS packages (nestjs-cls)
+ * do not go through them: register-esm.mjs sends those to Nest 12 too.
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
