@@ -71,6 +71,8 @@ const isBuckets = (value: unknown): boolean =>
 /** The attribute objects of one unit, made once and reused for every measurement of it. */
 class UnitAttributes {
   readonly base: Attributes;
+  /** Of `nest_hosting.tick.lateness`: periodic tasks only, so the kind says nothing (every attribute is hashed on every record). */
+  readonly unitOnly: Attributes;
   readonly success: Attributes;
   readonly failure: Attributes;
   readonly cancelled: Attributes;
@@ -81,6 +83,7 @@ class UnitAttributes {
 
   constructor(kind: ServiceKind, name: string) {
     this.base = Object.freeze({ [KIND]: kind, [UNIT]: name });
+    this.unitOnly = Object.freeze({ [UNIT]: name });
     this.success = Object.freeze({ [KIND]: kind, [UNIT]: name, [OUTCOME]: 'success' });
     this.failure = Object.freeze({ [KIND]: kind, [UNIT]: name, [OUTCOME]: 'failure' });
     this.cancelled = Object.freeze({ [KIND]: kind, [UNIT]: name, [OUTCOME]: 'cancelled' });
@@ -147,17 +150,9 @@ export class HostingMeter {
   }
 }
 
-/**
- * Counts every run of hosted work by kind, name and outcome (`nest_hosting.runs`), and records its
- * duration (`nest_hosting.run.duration`) and, for a scheduled tick, its lateness
- * (`nest_hosting.tick.lateness`), through the OpenTelemetry metrics API. Registered by
- * `HostingOpenTelemetryModule.forRoot()`; the outcome is `success`, `failure`, or `cancelled`
- * (the run ended with an error caused by its signal's abort because the host stopped it, or its
- * run-time task was removed; a tick's `timeoutMs` is a failure).
- */
-@OneCopy('HostingMetricsInterceptor')
-@WorkInterceptor({ order: -900 })
-export class HostingMetricsInterceptor implements WorkInterceptor {
+/** The measurements of `HostingMetricsInterceptor`, which the module's own interceptor also takes when tracing is on too (not exported by itself). */
+@Injectable()
+export class HostingMetrics {
   private readonly duration: Histogram;
   private readonly lateness: Histogram;
 
@@ -171,44 +166,30 @@ export class HostingMetricsInterceptor implements WorkInterceptor {
     this.lateness = meter.lateness;
   }
 
-  /** Counts and times one run (the clock read once before `next()` and once when it settles). */
-  intercept(work: WorkContext, next: WorkNext): unknown {
+  /** @internal A unit starts: its attributes (the lateness of a scheduled tick recorded now). Read `clock()` beside it for the duration. */
+  begin(work: WorkContext): UnitAttributes {
     const unit = this.meter.unit(work.kind, work.name);
-    const startedAt = this.time.monotonic();
     if (work.kind === 'periodic') this.recordLateness(work.tick!, unit);
-    let result: unknown;
-    try {
-      result = next();
-    } catch (error) {
-      this.ended(unit, startedAt, this.outcomeOf(work, error));
-      throw error;
-    }
-    if (!isPending(result)) {
-      this.ended(unit, startedAt, 'success');
-      return result;
-    }
-    return result.then(
-      (value) => {
-        this.ended(unit, startedAt, 'success');
-        return value;
-      },
-      (error: unknown) => {
-        this.ended(unit, startedAt, this.outcomeOf(work, error));
-        throw error;
-      },
-    );
+    return unit;
+  }
+
+  /** @internal The clock durations are measured on (the host's monotonic clock). */
+  clock(): number {
+    return this.time.monotonic();
+  }
+
+  /** @internal A unit that started at `startedAt` (`clock()`) returned (`failed` false) or threw `error`: counted and timed. */
+  ended(unit: UnitAttributes, startedAt: number, work: WorkContext, failed: boolean, error: unknown): void {
+    const outcome: Outcome = failed ? this.outcomeOf(work, error) : 'success';
+    unit.counts[outcome]++;
+    this.duration.record((this.time.monotonic() - startedAt) / 1000, unit[outcome]);
   }
 
   private recordLateness(tick: TickContext, unit: UnitAttributes): void {
     if (tick.triggered) return;
     // The slot in epoch ms, read without making a Date.
     const lateMs = this.time.now() - tick['scheduledAtMs'];
-    this.lateness.record(lateMs > 0 ? lateMs / 1000 : 0, unit.base);
-  }
-
-  private ended(unit: UnitAttributes, startedAt: number, outcome: Outcome): void {
-    unit.counts[outcome]++;
-    this.duration.record((this.time.monotonic() - startedAt) / 1000, unit[outcome]);
+    this.lateness.record(lateMs > 0 ? lateMs / 1000 : 0, unit.unitOnly);
   }
 
   /** `cancelled` when the host stopped the run (its signal aborted by the stop, and the error caused by that); else `failure`. */
@@ -220,6 +201,45 @@ export class HostingMetricsInterceptor implements WorkInterceptor {
     const reason: unknown = signal.reason;
     const stopping = this.lifetime.stopping;
     return (stopping.aborted && reason === stopping.reason) || reason === UNIT_REMOVED(work.name) ? 'cancelled' : 'failure';
+  }
+}
+
+/**
+ * Counts every run of hosted work by kind, name and outcome (`nest_hosting.runs`), and records its
+ * duration (`nest_hosting.run.duration`) and, for a scheduled tick, its lateness
+ * (`nest_hosting.tick.lateness`), through the OpenTelemetry metrics API. Registered by
+ * `HostingOpenTelemetryModule.forRoot()`; the outcome is `success`, `failure`, or `cancelled`
+ * (the run ended with an error caused by its signal's abort because the host stopped it, or its
+ * run-time task was removed; a tick's `timeoutMs` is a failure).
+ */
+@OneCopy('HostingMetricsInterceptor')
+@WorkInterceptor({ order: -900 })
+export class HostingMetricsInterceptor extends HostingMetrics implements WorkInterceptor {
+  /** Counts and times one run (the clock read once before `next()` and once when it settles). */
+  intercept(work: WorkContext, next: WorkNext): unknown {
+    const unit = this.begin(work);
+    const startedAt = this.clock();
+    let result: unknown;
+    try {
+      result = next();
+    } catch (error) {
+      this.ended(unit, startedAt, work, true, error);
+      throw error;
+    }
+    if (!isPending(result)) {
+      this.ended(unit, startedAt, work, false, undefined);
+      return result;
+    }
+    return result.then(
+      (value) => {
+        this.ended(unit, startedAt, work, false, undefined);
+        return value;
+      },
+      (error: unknown) => {
+        this.ended(unit, startedAt, work, true, error);
+        throw error;
+      },
+    );
   }
 }
 
@@ -320,12 +340,13 @@ export class HostingMetricsGauges implements OnModuleInit, OnApplicationShutdown
  * observable instruments and their meter. Bad options throw a TypeError naming `where`, the option
  * and the value.
  */
-export function metricsProviders(options: unknown, where: string): Provider[] {
+export function metricsProviders(options: unknown, where: string, combined = false): Provider[] {
   const check = OptionsValidator.for(where, options, KNOWN_OPTIONS);
   const resolved: ResolvedMetricsOptions = {
     meterName: check.nonEmptyString('meterName') ?? 'nest-hosting',
     durationBuckets: [...(check.check<number[]>('durationBuckets', isBuckets, BUCKETS_EXPECTED) ?? DEFAULT_DURATION_BUCKETS)],
     latenessBuckets: [...(check.check<number[]>('latenessBuckets', isBuckets, BUCKETS_EXPECTED) ?? DEFAULT_LATENESS_BUCKETS)],
   };
-  return [{ provide: METRICS_OPTIONS, useValue: resolved }, HostingMeter, HostingMetricsInterceptor, HostingMetricsGauges];
+  // Combined with tracing: the module's one interceptor takes the measurements (HostingMetrics is no interceptor itself).
+  return [{ provide: METRICS_OPTIONS, useValue: resolved }, HostingMeter, combined ? HostingMetrics : HostingMetricsInterceptor, HostingMetricsGauges];
 }

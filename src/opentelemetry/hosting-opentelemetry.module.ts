@@ -3,6 +3,7 @@ import { OptionsValidator } from '../validation/options-validator.js';
 import { OneCopy } from '../one-copy.js';
 import { tracingProviders, type HostingTracingOptions } from './hosting-tracing.js';
 import { metricsProviders, type HostingMetricsOptions } from './hosting-metrics.js';
+import { HostingTelemetryInterceptor } from './hosting-telemetry.interceptor.js';
 
 /** Options of `HostingOpenTelemetryModule.forRoot`. */
 export interface HostingOpenTelemetryOptions {
@@ -36,9 +37,12 @@ export class HostingOpenTelemetryModule {
     const check = OptionsValidator.for(WHERE, options, KNOWN_OPTIONS);
     const providers: Provider[] = [];
     const tracing = check.get('tracing');
-    if (tracing !== false) providers.push(...tracingProviders(tracing === true || tracing === undefined ? {} : tracing, `${WHERE}({ tracing })`));
     const metrics = check.get('metrics');
-    if (metrics !== false) providers.push(...metricsProviders(metrics === true || metrics === undefined ? {} : metrics, `${WHERE}({ metrics })`));
+    // Both on: one interceptor runs both (one step of the chain per unit instead of two).
+    const combined = tracing !== false && metrics !== false;
+    if (tracing !== false) providers.push(...tracingProviders(tracing === true || tracing === undefined ? {} : tracing, `${WHERE}({ tracing })`, combined));
+    if (metrics !== false) providers.push(...metricsProviders(metrics === true || metrics === undefined ? {} : metrics, `${WHERE}({ metrics })`, combined));
+    if (combined) providers.push(HostingTelemetryInterceptor);
     return { module: HostingOpenTelemetryModule, global: true, providers, exports: providers };
   }
 }

@@ -1,4 +1,4 @@
-import { Inject, Optional, type Provider } from '@nestjs/common';
+import { Inject, Injectable, Optional, type Provider } from '@nestjs/common';
 import {
   ROOT_CONTEXT,
   SpanKind,
@@ -46,17 +46,9 @@ const systemOf = (backend: 'memory' | 'bullmq' | undefined): string => (backend 
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
 
-/**
- * The tracing interceptor of `HostingOpenTelemetryModule`: a span around every tick (`tick <task>`),
- * background service run (`run <service>`) and queue item delivery (`process <queue>`, one per
- * attempt), active while the unit runs so that the handler's own spans nest under it, ended when
- * the unit settles; a `send <queue>` span around every `WorkQueue.enqueue`, whose context travels
- * with the item (W3C `traceparent` in `JobContext.headers`, through the registered propagator).
- * Uses only `@opentelemetry/api`: without a registered SDK every span is a no-op.
- */
-@OneCopy('HostingTracingInterceptor')
-@WorkInterceptor({ order: -1000 })
-export class HostingTracingInterceptor implements WorkInterceptor {
+/** The spans of `HostingTracingInterceptor`, which the module's own interceptor also runs when metrics are on too (not exported by itself). */
+@Injectable()
+export class HostingTracing {
   private readonly options: Resolved;
   private tracerOf?: Tracer;
 
@@ -73,30 +65,15 @@ export class HostingTracingInterceptor implements WorkInterceptor {
     return (this.tracerOf ??= trace.getTracer(this.options.tracerName));
   }
 
-  /** A span around one tick, background service run or queue item delivery, active while it runs, ended when it settles. */
-  intercept(work: WorkContext, next: WorkNext): unknown {
-    const { span, active } = work.kind === 'queue' ? this.startItem(work) : this.startRun(work);
-    let result: unknown;
-    try {
-      result = context.with(active, next);
-    } catch (error) {
-      this.fail(span, work, error);
-      throw error;
-    }
-    if (!isThenable(result)) {
-      this.succeed(span);
-      return result;
-    }
-    return result.then(
-      (value) => {
-        this.succeed(span);
-        return value;
-      },
-      (error: unknown) => {
-        this.fail(span, work, error);
-        throw error;
-      },
-    );
+  /** @internal The span of one tick, background service run or queue item delivery, and the context that makes it active. */
+  begin(work: WorkContext): { span: Span; active: Context } {
+    return work.kind === 'queue' ? this.startItem(work) : this.startRun(work);
+  }
+
+  /** @internal Ends the span of a unit that returned (`failed` false) or threw `error`. */
+  ended(span: Span, work: WorkContext, failed: boolean, error: unknown): void {
+    if (failed) this.fail(span, work, error);
+    else this.succeed(span);
   }
 
   /** A `send <queue>` span around one enqueue, its context written into the item's headers. */
@@ -218,13 +195,52 @@ export class HostingTracingInterceptor implements WorkInterceptor {
 }
 
 /**
+ * The tracing interceptor of `HostingOpenTelemetryModule`: a span around every tick (`tick <task>`),
+ * background service run (`run <service>`) and queue item delivery (`process <queue>`, one per
+ * attempt), active while the unit runs so that the handler's own spans nest under it, ended when
+ * the unit settles; a `send <queue>` span around every `WorkQueue.enqueue`, whose context travels
+ * with the item (W3C `traceparent` in `JobContext.headers`, through the registered propagator).
+ * Uses only `@opentelemetry/api`: without a registered SDK every span is a no-op.
+ */
+@OneCopy('HostingTracingInterceptor')
+@WorkInterceptor({ order: -1000 })
+export class HostingTracingInterceptor extends HostingTracing implements WorkInterceptor {
+  /** A span around one tick, background service run or queue item delivery, active while it runs, ended when it settles. */
+  intercept(work: WorkContext, next: WorkNext): unknown {
+    const { span, active } = this.begin(work);
+    let result: unknown;
+    try {
+      result = context.with(active, next);
+    } catch (error) {
+      this.ended(span, work, true, error);
+      throw error;
+    }
+    if (!isThenable(result)) {
+      this.ended(span, work, false, undefined);
+      return result;
+    }
+    return result.then(
+      (value) => {
+        this.ended(span, work, false, undefined);
+        return value;
+      },
+      (error: unknown) => {
+        this.ended(span, work, true, error);
+        throw error;
+      },
+    );
+  }
+}
+
+/**
  * The providers of `HostingOpenTelemetryModule.forRoot({ tracing })`: the interceptor and its
  * options, checked here (a TypeError naming `where`, the option and the value).
  */
-export function tracingProviders(options: unknown, where: string): Provider[] {
+export function tracingProviders(options: unknown, where: string, combined = false): Provider[] {
   const check = OptionsValidator.for(where, options, KNOWN_OPTIONS);
   const parent = check.oneOf('parent', ['child', 'link'] as const);
   const tracerName = check.nonEmptyString('tracerName');
   const resolved: HostingTracingOptions = { parent, tracerName };
-  return [{ provide: HOSTING_TRACING_OPTIONS, useValue: resolved }, HostingTracingInterceptor];
+  // Combined with metrics: the module's one interceptor runs the spans (HostingTracing is no interceptor itself).
+  return [{ provide: HOSTING_TRACING_OPTIONS, useValue: resolved }, combined ? HostingTracing : HostingTracingInterceptor];
 }

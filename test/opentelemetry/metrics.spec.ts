@@ -118,10 +118,10 @@ describe('HostingOpenTelemetryModule metrics, scraped by Prometheus', () => {
       expect(sample(text, 'nest_hosting_run_duration_bucket', { ...unit('periodic', 'm-slow'), nest_hosting_outcome: 'success', le: '1' })).toBe(2);
       expect(sample(text, 'nest_hosting_run_duration_bucket', { ...unit('periodic', 'm-slow'), nest_hosting_outcome: 'success', le: '+Inf' })).toBe(3);
       // Lateness: the coalesced run of slot 3 s started at 3.5 s; the triggered run of m-ok is not counted.
-      expect(sample(text, 'nest_hosting_tick_lateness_count', unit('periodic', 'm-slow'))).toBe(3);
-      expect(sample(text, 'nest_hosting_tick_lateness_sum', unit('periodic', 'm-slow'))).toBeCloseTo(0.5, 9);
-      expect(sample(text, 'nest_hosting_tick_lateness_count', unit('periodic', 'm-ok'))).toBe(4);
-      expect(sample(text, 'nest_hosting_tick_lateness_sum', unit('periodic', 'm-ok'))).toBe(0);
+      expect(sample(text, 'nest_hosting_tick_lateness_count', { nest_hosting_unit: 'm-slow' })).toBe(3);
+      expect(sample(text, 'nest_hosting_tick_lateness_sum', { nest_hosting_unit: 'm-slow' })).toBeCloseTo(0.5, 9);
+      expect(sample(text, 'nest_hosting_tick_lateness_count', { nest_hosting_unit: 'm-ok' })).toBe(4);
+      expect(sample(text, 'nest_hosting_tick_lateness_sum', { nest_hosting_unit: 'm-ok' })).toBe(0);
       // Gauges, from the registry.
       expect(registry.get('m-slow')!.missedTicks).toBe(1);
       expect(sample(text, 'nest_hosting_tick_missed_total', unit('periodic', 'm-slow'))).toBe(1);
@@ -401,8 +401,9 @@ describe('HostingOpenTelemetryModule metrics, scraped by Prometheus', () => {
       expect(sample(text, 'nest_hosting_runs_total', { ...labels, nest_hosting_outcome: 'success' })).toBe(2);
       expect(sample(text, 'nest_hosting_run_duration_bucket', { ...labels, nest_hosting_outcome: 'success', le: '7' })).toBe(2);
       expect(sample(text, 'nest_hosting_run_duration_bucket', { ...labels, nest_hosting_outcome: 'success', le: '1' })).toBeUndefined();
-      expect(sample(text, 'nest_hosting_tick_lateness_bucket', { ...labels, le: '2' })).toBe(2);
-      expect(sample(text, 'nest_hosting_tick_lateness_bucket', { ...labels, le: '0.001' })).toBeUndefined();
+      const lateness = { nest_hosting_unit: 'm-custom', otel_scope_name: 'm-custom-meter' };
+      expect(sample(text, 'nest_hosting_tick_lateness_bucket', { ...lateness, le: '2' })).toBe(2);
+      expect(sample(text, 'nest_hosting_tick_lateness_bucket', { ...lateness, le: '0.001' })).toBeUndefined();
     } finally {
       await moduleRef.close();
     }
