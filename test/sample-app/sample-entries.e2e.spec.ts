@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { listenForNotifications, type NotifyListener } from '../systemd/notify-listener.js';
 import { spawnChildApp, type ChildApp } from '../support/child-app.js';
-import { getFreePort } from '../support/free-port.js';
+import { getFreePort, getFreePorts } from '../support/free-port.js';
 import { repoRoot } from '../support/paths.js';
 import { eventually, NO_TRACES, openShopDb, ordersWithoutSentEmail, START_TIMEOUT_MS, startMain, tempDataDir, WORKER } from './sample-process.js';
 
@@ -73,8 +73,7 @@ describe('sample app entries', () => {
   // SIGTERM goes to the npm process, as `docker stop` sends it to npm running as PID 1: it must
   // reach the app, which stops gracefully (one summary line), and npm exits with the app's code.
   (process.env.NEST_MAJOR === '12' ? it.skip : it)('npm run sample starts the shop on embedded defaults; SIGTERM to npm stops the app gracefully, exit 0', async () => {
-    const port = await getFreePort();
-    const metricsPort = await getFreePort();
+    const [port, metricsPort] = await getFreePorts(2); // both at once: two picks can return the same port
     const dataDir = tempDataDir();
     const proc = spawn('npm', ['run', 'sample'], {
       cwd: repoRoot,

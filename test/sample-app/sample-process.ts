@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnChildApp, type ChildApp } from '../support/child-app.js';
-import { getFreePort } from '../support/free-port.js';
+import { getFreePorts } from '../support/free-port.js';
 import { fromRoot } from '../support/paths.js';
 
 export const MAIN = fromRoot('sample-app', 'main.ts');
@@ -40,8 +40,9 @@ export const NO_TRACES = { OTEL_EXPORTER_OTLP_ENDPOINT: undefined, OTEL_EXPORTER
 
 /** Starts main.ts and resolves once it listens (its Prometheus endpoint on a free port of its own, unless `env` sets METRICS_PORT). */
 export async function startMain(dataDir: string, env: Record<string, string> = {}): Promise<RunningSample> {
-  const port = await getFreePort();
-  const metricsPort = env.METRICS_PORT ?? String(await getFreePort());
+  // Both at once: two separate picks can return the same port, and the metrics server binds first.
+  const [port, freeMetricsPort] = await getFreePorts(2);
+  const metricsPort = env.METRICS_PORT ?? String(freeMetricsPort);
   const child = spawnChildApp(MAIN, { env: { PORT: String(port), METRICS_PORT: metricsPort, DATA_DIR: dataDir, NO_COLOR: '1', ...NO_TRACES, ...env } });
   await child.waitForOutput(/Listening on http/, START_TIMEOUT_MS);
   const url = `http://127.0.0.1:${port}`;

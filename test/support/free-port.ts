@@ -22,6 +22,35 @@ export function getFreePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+/**
+ * `count` distinct free ports: all bound at once before any is released, so that two ports one
+ * process needs (an HTTP port and a metrics port) can never be the same.
+ */
+export async function getFreePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    const ports: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const server = net.createServer();
+      server.unref();
+      servers.push(server);
+      ports.push(
+        await new Promise<number>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen({ port: 0, host, exclusive: true }, () => {
+            const address = server.address();
+            if (address === null || typeof address === 'string') reject(new Error(`getFreePorts: unexpected address ${String(address)}`));
+            else resolve(address.port);
+          });
+        }),
+      );
+    }
+    return ports;
+  } finally {
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  }
+}
+
 /** True when nothing is listening on host:port (a bind succeeds). */
 export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
