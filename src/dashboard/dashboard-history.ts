@@ -1,8 +1,7 @@
 import { Inject, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { isAbortCaused } from '../errors/abort.js';
 import { errorMessage } from '../errors/thrown-value.js';
-import { HostLifetime } from '../host/host-lifetime.js';
 import { WorkInterceptor, type WorkContext, type WorkNext } from '../interception/work-interceptor.js';
+import { afterRun } from '../interception/work-interceptors.js';
 import { OneCopy } from '../one-copy.js';
 import { HostingRegistry } from '../registry/hosting.registry.js';
 import { TimeProvider, watchdog, type TimerHandle } from '../time/time-provider.js';
@@ -195,7 +194,6 @@ export class DashboardHistory implements WorkInterceptor, OnApplicationBootstrap
     @Inject(DASHBOARD_HISTORY_OPTIONS) private readonly options: ResolvedHistoryOptions,
     @Inject(TimeProvider) private readonly time: TimeProvider,
     @Inject(HostingRegistry) private readonly registry: HostingRegistry,
-    @Inject(HostLifetime) private readonly lifetime: HostLifetime,
   ) {}
 
   /** Records the unit's start, duration, lateness and outcome; returns what `next()` returned, as it was. */
@@ -206,27 +204,12 @@ export class DashboardHistory implements WorkInterceptor, OnApplicationBootstrap
     const started = time.monotonic();
     const tick = work.kind === 'periodic' ? work.tick : undefined;
     const lateness = tick && !tick.triggered ? startedAt - tick.scheduledAt.getTime() : NaN;
-    let result: unknown;
-    try {
-      result = next();
-    } catch (error) {
-      this.failed(ring, work, startedAt, started, lateness, error);
-      throw error;
-    }
-    if (typeof (result as PromiseLike<unknown> | undefined)?.then !== 'function') {
-      ring.push(startedAt, time.monotonic() - started, lateness, SUCCESS, undefined);
-      return result;
-    }
-    return (result as PromiseLike<unknown>).then(
-      (value) => {
-        ring.push(startedAt, time.monotonic() - started, lateness, SUCCESS, undefined);
-        return value;
-      },
-      (error: unknown) => {
-        this.failed(ring, work, startedAt, started, lateness, error);
-        throw error;
-      },
-    );
+    return afterRun(next, (failed, error) => {
+      const durationMs = time.monotonic() - started;
+      if (!failed) ring.push(startedAt, durationMs, lateness, SUCCESS, undefined);
+      else if (work.endedByStop(error)) ring.push(startedAt, durationMs, lateness, CANCELLED, undefined);
+      else ring.push(startedAt, durationMs, lateness, FAILURE, errorMessage(error).slice(0, MAX_ERROR_LENGTH));
+    });
   }
 
   /**
@@ -280,12 +263,6 @@ export class DashboardHistory implements WorkInterceptor, OnApplicationBootstrap
   private prune(names: readonly string[]): void {
     const listed = new Set(names);
     for (const name of this.rings.keys()) if (!listed.has(name)) this.rings.delete(name);
-  }
-
-  private failed(ring: RunRing, work: WorkContext, startedAt: number, started: number, lateness: number, error: unknown): void {
-    const durationMs = this.time.monotonic() - started;
-    if (this.lifetime.stopping.aborted && isAbortCaused(error, work.signal)) ring.push(startedAt, durationMs, lateness, CANCELLED, undefined);
-    else ring.push(startedAt, durationMs, lateness, FAILURE, errorMessage(error).slice(0, MAX_ERROR_LENGTH));
   }
 
   /** Takes one sample of every queue and arms the next (a watchdog for `VirtualTime`: nothing waits for it). */

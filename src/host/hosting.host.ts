@@ -119,7 +119,7 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
   async onModuleInit(): Promise<void> {
     try {
       // First: every unit made below (and at run time) runs inside the chain, or, with none, costs nothing for it.
-      this.interceptors.set(await resolveInterceptors(this.options.interceptors, this.explorer, this.moduleRef));
+      this.interceptors.set(await resolveInterceptors(this.options.interceptors, this.explorer, this.moduleRef), this.lifetime.stopping);
       this.registerBackgroundServices();
       this.registerPeriodicTasks();
       this.registerDelayedTasks();

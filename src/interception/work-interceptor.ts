@@ -1,7 +1,8 @@
 import { Injectable, SetMetadata, applyDecorators } from '@nestjs/common';
 import type { ContextId } from '@nestjs/core';
 import { WORK_INTERCEPTOR_METADATA } from '../hosting.constants.js';
-import { INVALID_INTERCEPTOR } from '../hosting.messages.js';
+import { INVALID_INTERCEPTOR, UNIT_REMOVED } from '../hosting.messages.js';
+import { isAbortCaused } from '../errors/abort.js';
 import { OptionsValidator } from '../validation/options-validator.js';
 import type { ServiceKind } from '../interfaces/service-status.interface.js';
 import type { TickContext } from '../scheduling/tick-context.js';
@@ -26,7 +27,27 @@ export class WorkContext {
     readonly data: unknown,
     /** The DI scope of the run when its provider is request-scoped (resolve scoped providers with `moduleRef.resolve(token, contextId)`); undefined for a static provider. */
     readonly contextId: ContextId | undefined,
+    /** The host's stop (`HostLifetime.stopping`): its reason is the abort reason of the work it stops. */
+    private readonly stopping?: AbortSignal,
   ) {}
+
+  /**
+   * Whether `error`, what the unit threw, is the unit giving up because the host stopped it (or
+   * `HostingRegistry.remove` removed it): its signal aborted by that stop, and the error caused by
+   * the abort. Such a run is cancelled, not failed, as the registry counts it; a tick that gave up
+   * at its own `timeoutMs` failed.
+   */
+  endedByStop(error: unknown): boolean {
+    // A job's signal is made on first read: ask whether it aborted without making one for nothing.
+    if (this.kind === 'queue' && !(this.source as JobContext).aborted) return false;
+    const signal = this.signal;
+    if (!signal.aborted || !isAbortCaused(error, signal)) return false;
+    // A service's and an item's signals abort only when the host stops them; a tick's also at its timeoutMs.
+    if (this.kind !== 'periodic') return true;
+    const reason: unknown = signal.reason;
+    const stopping = this.stopping;
+    return (stopping?.aborted === true && reason === stopping.reason) || reason === UNIT_REMOVED(this.name);
+  }
 
   /** Periodic: the tick (its `scheduledAt`, `tick`, `missedTicks`, `triggered`). */
   get tick(): TickContext | undefined {

@@ -3,6 +3,7 @@ import type { Around } from '../scopes/scoped-invoker.js';
 import type { ServiceKind } from '../interfaces/service-status.interface.js';
 import { INTERCEPTOR_NEXT_TWICE } from '../hosting.messages.js';
 import { WorkContext, type EnqueueContext, type WorkInterceptor } from './work-interceptor.js';
+import { isPending } from '../queues/queue-backend.interface.js';
 
 
 /** One interceptor and where it came from (for messages). */
@@ -20,10 +21,12 @@ export interface RegisteredInterceptor {
 export class WorkInterceptors {
   private work: readonly RegisteredInterceptor[] = [];
   private enqueueing: readonly RegisteredInterceptor[] = [];
+  private stopping?: AbortSignal;
 
-  /** Sets the chain, outermost first. */
-  set(chain: readonly RegisteredInterceptor[]): void {
+  /** Sets the chain, outermost first, and the host's stop signal (`WorkContext.endedByStop` compares with it). */
+  set(chain: readonly RegisteredInterceptor[], stopping?: AbortSignal): void {
     this.work = chain;
+    this.stopping = stopping;
     this.enqueueing = chain.filter((entry) => typeof entry.interceptor.interceptEnqueue === 'function');
   }
 
@@ -42,7 +45,8 @@ export class WorkInterceptors {
     const chain = this.work;
     if (chain.length === 0) return undefined;
     const queue = kind === 'queue';
-    return (request, first, contextId, call) => runChain(chain, new WorkContext(kind, name, request as never, queue ? first : undefined, contextId), call);
+    const stopping = this.stopping;
+    return (request, first, contextId, call) => runChain(chain, new WorkContext(kind, name, request as never, queue ? first : undefined, contextId, stopping), call);
   }
 
   /** Runs `enqueue` inside the enqueue interceptors; the final step gets the headers they wrote (undefined when none). */
@@ -91,4 +95,33 @@ function once(fn: () => unknown, caller: string): () => unknown {
     called = true;
     return fn();
   };
+}
+
+/**
+ * Runs `run` (an interceptor's `next()`, or a call around it), calls `ended(failed, error)` once
+ * what it returned has settled (at once when it is no promise; a synchronous throw too, then
+ * rethrown), and returns what it returned: the interceptors that measure a unit share this.
+ */
+export function afterRun(run: () => unknown, ended: (failed: boolean, error: unknown) => void): unknown {
+  let result: unknown;
+  try {
+    result = run();
+  } catch (error) {
+    ended(true, error);
+    throw error;
+  }
+  if (!isPending(result)) {
+    ended(false, undefined);
+    return result;
+  }
+  return result.then(
+    (value) => {
+      ended(false, undefined);
+      return value;
+    },
+    (error: unknown) => {
+      ended(true, error);
+      throw error;
+    },
+  );
 }

@@ -9,13 +9,10 @@ import {
   type ObservableCounter,
   type ObservableGauge,
 } from '@opentelemetry/api';
-import { isAbortCaused } from '../errors/abort.js';
-import { HostLifetime } from '../host/host-lifetime.js';
-import { UNIT_REMOVED } from '../hosting.messages.js';
 import { WorkInterceptor, type WorkContext, type WorkNext } from '../interception/work-interceptor.js';
+import { afterRun } from '../interception/work-interceptors.js';
 import type { ServiceKind, ServiceState } from '../interfaces/service-status.interface.js';
 import { OneCopy, PACKAGE_VERSION } from '../one-copy.js';
-import { isPending } from '../queues/queue-backend.interface.js';
 import { HostingRegistry } from '../registry/hosting.registry.js';
 import type { TickContext } from '../scheduling/tick-context.js';
 import { TimeProvider } from '../time/time-provider.js';
@@ -160,7 +157,6 @@ export class HostingMetrics {
   constructor(
     @Inject(HostingMeter) private readonly meter: HostingMeter,
     @Inject(TimeProvider) private readonly time: TimeProvider,
-    @Inject(HostLifetime) private readonly lifetime: HostLifetime,
   ) {
     this.duration = meter.duration;
     this.lateness = meter.lateness;
@@ -180,7 +176,7 @@ export class HostingMetrics {
 
   /** @internal A unit that started at `startedAt` (`clock()`) returned (`failed` false) or threw `error`: counted and timed. */
   ended(unit: UnitAttributes, startedAt: number, work: WorkContext, failed: boolean, error: unknown): void {
-    const outcome: Outcome = failed ? this.outcomeOf(work, error) : 'success';
+    const outcome: Outcome = !failed ? 'success' : work.endedByStop(error) ? 'cancelled' : 'failure';
     unit.counts[outcome]++;
     this.duration.record((this.time.monotonic() - startedAt) / 1000, unit[outcome]);
   }
@@ -190,17 +186,6 @@ export class HostingMetrics {
     // The slot in epoch ms, read without making a Date.
     const lateMs = this.time.now() - tick['scheduledAtMs'];
     this.lateness.record(lateMs > 0 ? lateMs / 1000 : 0, unit.unitOnly);
-  }
-
-  /** `cancelled` when the host stopped the run (its signal aborted by the stop, and the error caused by that); else `failure`. */
-  private outcomeOf(work: WorkContext, error: unknown): Outcome {
-    const signal = work.signal;
-    if (!isAbortCaused(error, signal)) return 'failure';
-    // A service's and an item's signals abort only when the host stops them; a tick's also at its timeoutMs.
-    if (work.kind !== 'periodic') return 'cancelled';
-    const reason: unknown = signal.reason;
-    const stopping = this.lifetime.stopping;
-    return (stopping.aborted && reason === stopping.reason) || reason === UNIT_REMOVED(work.name) ? 'cancelled' : 'failure';
   }
 }
 
@@ -219,27 +204,7 @@ export class HostingMetricsInterceptor extends HostingMetrics implements WorkInt
   intercept(work: WorkContext, next: WorkNext): unknown {
     const unit = this.begin(work);
     const startedAt = this.clock();
-    let result: unknown;
-    try {
-      result = next();
-    } catch (error) {
-      this.ended(unit, startedAt, work, true, error);
-      throw error;
-    }
-    if (!isPending(result)) {
-      this.ended(unit, startedAt, work, false, undefined);
-      return result;
-    }
-    return result.then(
-      (value) => {
-        this.ended(unit, startedAt, work, false, undefined);
-        return value;
-      },
-      (error: unknown) => {
-        this.ended(unit, startedAt, work, true, error);
-        throw error;
-      },
-    );
+    return afterRun(next, (failed, error) => this.ended(unit, startedAt, work, failed, error));
   }
 }
 

@@ -1,7 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { context } from '@opentelemetry/api';
 import { WorkInterceptor, type EnqueueContext, type WorkContext, type WorkNext } from '../interception/work-interceptor.js';
-import { isPending } from '../queues/queue-backend.interface.js';
+import { afterRun } from '../interception/work-interceptors.js';
 import { HostingMetrics } from './hosting-metrics.js';
 import { HostingTracing } from './hosting-tracing.js';
 
@@ -23,29 +23,11 @@ export class HostingTelemetryInterceptor implements WorkInterceptor {
     const { span, active } = tracing.begin(work);
     const unit = metrics.begin(work);
     const startedAt = metrics.clock();
-    let result: unknown;
-    try {
-      result = context.with(active, next);
-    } catch (error) {
-      metrics.ended(unit, startedAt, work, true, error);
-      tracing.ended(span, work, true, error);
-      throw error;
-    }
-    if (!isPending(result)) {
-      metrics.ended(unit, startedAt, work, false, undefined);
-      tracing.ended(span, work, false, undefined);
-      return result;
-    }
-    return result.then(
-      (value) => {
-        metrics.ended(unit, startedAt, work, false, undefined);
-        tracing.ended(span, work, false, undefined);
-        return value;
-      },
-      (error: unknown) => {
-        metrics.ended(unit, startedAt, work, true, error);
-        tracing.ended(span, work, true, error);
-        throw error;
+    return afterRun(
+      () => context.with(active, next),
+      (failed, error) => {
+        metrics.ended(unit, startedAt, work, failed, error);
+        tracing.ended(span, work, failed, error);
       },
     );
   }

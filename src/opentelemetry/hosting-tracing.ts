@@ -12,9 +12,9 @@ import {
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
-import { isAbortCaused } from '../errors/abort.js';
 import { toError } from '../errors/thrown-value.js';
 import { WorkInterceptor, type EnqueueContext, type WorkContext, type WorkNext } from '../interception/work-interceptor.js';
+import { afterRun } from '../interception/work-interceptors.js';
 import { OneCopy } from '../one-copy.js';
 import { QueueManager } from '../queues/queue-manager.js';
 import { TimeProvider } from '../time/time-provider.js';
@@ -43,8 +43,6 @@ type Resolved = Required<HostingTracingOptions>;
 /** `messaging.system` of a queue: BullMQ's own name, or the library's for its memory queues. */
 const systemOf = (backend: 'memory' | 'bullmq' | undefined): string => (backend === 'bullmq' ? 'bullmq' : 'nest-hosting');
 
-const isThenable = (value: unknown): value is PromiseLike<unknown> =>
-  value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as PromiseLike<unknown>).then === 'function';
 
 /** The spans of `HostingTracingInterceptor`, which the module's own interceptor also runs when metrics are on too (not exported by itself). */
 @Injectable()
@@ -175,16 +173,9 @@ export class HostingTracing {
 
   /** A failure is an error; a run that ended because the host stopped it (its signal's abort) is cancelled, not failed. */
   private fail(span: Span, work: WorkContext, error: unknown): void {
-    if (this.cancelled(work, error)) span.setAttribute('nest_hosting.cancelled', true);
+    if (work.endedByStop(error)) span.setAttribute('nest_hosting.cancelled', true);
     else this.recordError(span, error);
     span.end();
-  }
-
-  private cancelled(work: WorkContext, error: unknown): boolean {
-    const job = work.job;
-    // A job's signal is made on first read: ask whether it aborted without making one for nothing.
-    if (job && !job.aborted) return false;
-    return isAbortCaused(error, work.signal);
   }
 
   private recordError(span: Span, thrown: unknown): void {
@@ -208,26 +199,9 @@ export class HostingTracingInterceptor extends HostingTracing implements WorkInt
   /** A span around one tick, background service run or queue item delivery, active while it runs, ended when it settles. */
   intercept(work: WorkContext, next: WorkNext): unknown {
     const { span, active } = this.begin(work);
-    let result: unknown;
-    try {
-      result = context.with(active, next);
-    } catch (error) {
-      this.ended(span, work, true, error);
-      throw error;
-    }
-    if (!isThenable(result)) {
-      this.ended(span, work, false, undefined);
-      return result;
-    }
-    return result.then(
-      (value) => {
-        this.ended(span, work, false, undefined);
-        return value;
-      },
-      (error: unknown) => {
-        this.ended(span, work, true, error);
-        throw error;
-      },
+    return afterRun(
+      () => context.with(active, next),
+      (failed, error) => this.ended(span, work, failed, error),
     );
   }
 }

@@ -281,6 +281,51 @@ describe('WorkInterceptor: the chain around every unit of work', () => {
     expect(by).toEqual(['standalone', 'standalone']);
   });
 
+  it('work.endedByStop(error) tells a run the host stopped (or removed) from a failure, a tick that timed out included', async () => {
+    const outcomes: string[] = [];
+    @WorkInterceptor()
+    class Outcomes implements WorkInterceptor {
+      async intercept(work: WorkContext, next: WorkNext) {
+        try {
+          return await next();
+        } catch (error) {
+          outcomes.push(`${work.name}: ${work.endedByStop(error) ? 'stopped' : 'failed'}`);
+          throw error;
+        }
+      }
+    }
+    const untilAbortedThrow = async (signal: AbortSignal) => {
+      await untilAborted(signal);
+      throw signal.reason;
+    };
+    @Injectable()
+    class Jobs {
+      @Periodic(1_000, { name: 'times-out', timeoutMs: 100 })
+      timesOut(ctx: TickContext) {
+        return untilAbortedThrow(ctx.signal);
+      }
+      @Periodic(1_000, { name: 'throws' })
+      throws() {
+        throw new Error('plain failure');
+      }
+      @Periodic(1_000, { name: 'hangs-till-stop', runOnStart: true })
+      hangs(ctx: TickContext) {
+        return untilAbortedThrow(ctx.signal);
+      }
+    }
+    const time = new VirtualTime({ now: T0 });
+    const { moduleRef, registry } = await startOnTime(time, { providers: [Outcomes, Jobs] });
+    registry.addBackgroundService('removed', (signal) => untilAbortedThrow(signal));
+    try {
+      await time.advance(1_100);
+      await waitFor(() => outcomes.length === 2);
+      await registry.remove('removed');
+    } finally {
+      await moduleRef.close();
+    }
+    expect(outcomes.sort()).toEqual(['hangs-till-stop: stopped', 'removed: stopped', 'throws: failed', 'times-out: failed']);
+  });
+
   it('a run-time task with a function handler passes through the chain too', async () => {
     const names: string[] = [];
     @WorkInterceptor()
