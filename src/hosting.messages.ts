@@ -182,6 +182,15 @@ export const stackOf = (error: unknown): string => errorStack(error);
 export const INVALID_QUEUE_OPTION = (queue: unknown, option: string, expected: string, value: unknown) =>
   INVALID_OPTION_AT(`HostingModule.registerQueue(${show(queue)})`, option, expected, value);
 
+export const INVALID_PROGRESS = (queue: string, id: string, value: unknown) =>
+  `JobContext.progress on queue "${queue}", item ${id}: expected a finite number or a JSON object, got ${show(value)}`;
+
+export const TRY_ENQUEUE_UNSUPPORTED = (queue: string, backend: string) =>
+  `WorkQueue.tryEnqueue on queue "${queue}": the ${backend} backend cannot add an item without waiting for its store (every add is a round trip); use enqueue, or enqueueMany for a batch`;
+
+export const TRY_ENQUEUE_ASYNC_INTERCEPTOR = (queue: string) =>
+  `WorkQueue.tryEnqueue on queue "${queue}": an enqueue interceptor did not call next() synchronously, so the item could not be added without a promise; use enqueue with that interceptor`;
+
 export const DUPLICATE_QUEUE = (name: string, option: string, first: unknown, firstSite: string, second: unknown, secondSite: string) =>
   `HostingModule.registerQueue: queue "${name}" is registered twice with different options: ` +
   `"${option}" is ${show(first)} at ${firstSite} and ${show(second)} at ${secondSite}; ` +

@@ -56,12 +56,23 @@ export type { EnqueueContext, WorkInterceptorClass, WorkInterceptorOptions, Work
 export { getQueueToken } from './queues/queue-token.js';
 export { QueueClosedError } from './queues/errors/queue-closed.error.js';
 export { QueueFullError } from './queues/errors/queue-full.error.js';
+export { RateLimitedError } from './queues/errors/rate-limited.error.js';
+export { QueueItemTimeoutError } from './queues/errors/queue-item-timeout.error.js';
+export { QueueItemCancelledError } from './queues/errors/queue-item-cancelled.error.js';
 export { QueueUnavailableError } from './queues/bullmq/queue-unavailable.error.js';
 export type {
   BackoffOptions,
   BullMqBackendOptions,
   BullMqTelemetry,
   EnqueueOptions,
+  EnqueueManyOptions,
+  CancelResult,
+  DeadLetter,
+  DeadLetterPage,
+  QueueEvent,
+  QueueEventName,
+  QueueRateLimit,
+  RetentionOptions,
   QueueBackendOptions,
   QueueFullMode,
   QueueOptions,

@@ -73,7 +73,7 @@ export type WorkNext = () => unknown;
 export interface EnqueueContext {
   /** The queue's name. */
   readonly queue: string;
-  /** The item as given to `enqueue`. */
+  /** The item as given to `enqueue` (`enqueueMany`: the array of items, which share one set of headers; `next` then resolves with their ids). */
   readonly data: unknown;
   /**
    * Text headers carried with the item to its delivery (`JobContext.headers`), on every backend:

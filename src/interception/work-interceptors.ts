@@ -50,11 +50,11 @@ export class WorkInterceptors {
   }
 
   /** Runs `enqueue` inside the enqueue interceptors; the final step gets the headers they wrote (undefined when none). */
-  enqueue(queue: string, data: unknown, final: (headers: Record<string, string> | undefined) => Promise<string>): Promise<string> {
+  enqueue<R = string>(queue: string, data: unknown, final: (headers: Record<string, string> | undefined) => Promise<R>): Promise<R> {
     const chain = this.enqueueing;
     const headers: Record<string, string> = {};
     const context: EnqueueContext = { queue, data, headers };
-    const step = (index: number): (() => Promise<string>) => {
+    const step = (index: number): (() => Promise<R>) => {
       let called = false;
       return () => {
         if (called) return Promise.reject(new Error(INTERCEPTOR_NEXT_TWICE(chain[index - 1].source, 'interceptEnqueue')));
@@ -68,7 +68,7 @@ export class WorkInterceptors {
           return final(any ? headers : undefined);
         }
         try {
-          return Promise.resolve(chain[index].interceptor.interceptEnqueue!(context, step(index + 1)));
+          return Promise.resolve(chain[index].interceptor.interceptEnqueue!(context, step(index + 1) as () => Promise<never>) as Promise<R>);
         } catch (error) {
           return Promise.reject(error);
         }

@@ -33,6 +33,20 @@ export interface BullMqBackendOptions {
    * `process …`) beside the library's (`HostingOpenTelemetryModule`), in the same trace.
    */
   telemetry?: BullMqTelemetry;
+  /**
+   * How many finished (successful) jobs BullMQ keeps in Redis, by count and/or age; `true` removes each
+   * at once, `false` keeps every one (Redis grows for ever). Jobs enqueued with an `id` are removed as
+   * they complete whatever this says (the id is free again once the item finished).
+   * Failed jobs are the queue's dead letters: see `QueueOptions.deadLetters`.
+   * @default { count: 1000 }
+   */
+  removeOnComplete?: boolean | RetentionOptions;
+}
+
+/** How many finished items a store keeps: the newest `count`, and/or those younger than `ageMs`. */
+export interface RetentionOptions {
+  count?: number;
+  ageMs?: number;
 }
 
 /**
@@ -68,6 +82,13 @@ export interface QueueOptions<T = unknown> {
   onDropped?: (item: T, reason: 'dropOldest' | 'dropNewest' | 'shutdown') => void;
   /** Called once for an item that failed its last attempt. */
   onFailed?: (item: T, error: unknown, context: { id: string; attempts: number }) => void;
+  /**
+   * Where items that failed their last attempt are kept, for `HostingRegistry.deadLetters` to list and
+   * `redrive` / `discard` to act on (memory: in this process; BullMQ: the queue's failed set in Redis).
+   * The oldest are let go past `count` (and, with `ageMs`, once older than it). `false` keeps none.
+   * @default { count: 1000 } on memory, { count: 10000 } on BullMQ
+   */
+  deadLetters?: false | RetentionOptions;
 }
 
 /** How a failed item is retried. */
@@ -75,6 +96,15 @@ export interface BackoffOptions {
   type: 'fixed' | 'exponential';
   /** Delay before the first retry; doubled each retry when exponential. */
   delayMs: number;
+}
+
+/**
+ * At most `max` items start per `durationMs` window, per queue (on BullMQ across every process of the
+ * queue: BullMQ's own limiter, kept in Redis). Items over the limit wait in the queue, in order.
+ */
+export interface QueueRateLimit {
+  max: number;
+  durationMs: number;
 }
 
 /** Options of `@QueueWorker`. */
@@ -85,6 +115,14 @@ export interface QueueWorkerOptions {
   attempts?: number;
   /** Delay between tries. @default { type: 'fixed', delayMs: 0 } */
   backoff?: BackoffOptions;
+  /** Rate limit of the queue's deliveries. @default none */
+  limiter?: QueueRateLimit;
+  /**
+   * Longest a try may run: past it the item's `ctx.signal` aborts (reason `QueueItemTimeoutError`)
+   * and the try fails with that error at once (retried per `attempts`), freeing its lane even when the
+   * handler ignores the signal. An item's own `timeoutMs` wins. From 1 to 2^31−1 ms. @default none
+   */
+  timeoutMs?: number;
   /**
    * `false`: the worker does not consume the queue in this process; the queue stays usable to
    * enqueue, and is listed with state `'disabled'`. With BullMQ another process consumes the
@@ -99,4 +137,79 @@ export interface QueueWorkerOptions {
 export interface EnqueueOptions {
   /** Cancels a wait for room (fullMode 'wait'). */
   signal?: AbortSignal;
+  /** Runs the item no sooner than this many milliseconds from now (0 to 2^31−1). Not with `runAt`. */
+  delayMs?: number;
+  /** Runs the item no sooner than this instant (one in the past runs it now). Not with `delayMs`. */
+  runAt?: Date;
+  /**
+   * An integer from 1 (first) to 2 097 151: lower runs first, in order of enqueue within one
+   * priority. Items enqueued without a priority (or 0) run before any prioritized item (BullMQ's rule,
+   * kept on every backend).
+   */
+  priority?: number;
+  /**
+   * The item's id (deduplication): while an item with this id waits, is delayed, runs or waits to
+   * retry, or lies among the dead letters, enqueueing the id again adds nothing and resolves with the
+   * id. Once the item completed (or was cancelled, redriven or discarded) the id is free again, unless
+   * `idTtlMs` holds it longer. A non-empty string of at most 200 characters, not only digits (those
+   * are the queue's own ids) and without `:`.
+   */
+  id?: string;
+  /** With `id`: the id stays taken for this many milliseconds from the enqueue, even once the item finished (throttling). */
+  idTtlMs?: number;
+  /** Tries for this item, the first included; wins over the worker's `attempts`. */
+  attempts?: number;
+  /** Delay between this item's tries; wins over the worker's `backoff`. */
+  backoff?: BackoffOptions;
+  /** Longest one try of this item may run; wins over the worker's `timeoutMs`. */
+  timeoutMs?: number;
+}
+
+/** Options of `WorkQueue.enqueueMany`: those of `enqueue`, the same for every item; `id` derives each item's id. */
+export interface EnqueueManyOptions<T> extends Omit<EnqueueOptions, 'id'> {
+  id?: (item: T, index: number) => string;
+}
+
+/** What `WorkQueue.cancel(id)` did: removed a waiting (or delayed, or retry-waiting) item, aborted a running one's signal, or found none. */
+export type CancelResult = 'removed' | 'aborted' | 'not-found';
+
+/** An item that failed its last attempt, as `HostingRegistry.deadLetters` lists it. */
+export interface DeadLetter<T = unknown> {
+  id: string;
+  data: T;
+  /** The last try's error (name, message, stack when known). */
+  error: { name: string; message: string; stack?: string };
+  /** Tries made. */
+  attempts: number;
+  failedAt: Date;
+}
+
+/** One page of a queue's dead letters, newest first. */
+export interface DeadLetterPage<T = unknown> {
+  /** Dead letters kept in all. */
+  total: number;
+  items: DeadLetter<T>[];
+}
+
+/**
+ * What happens to a queue's items: `completed` (a try succeeded), `failed` (a try failed; `willRetry`
+ * says whether another follows), `deadLettered` (the last try failed), `stalled` (BullMQ: a worker's
+ * claim lapsed, its process died; never on memory), `drained` (nothing left waiting, nothing running).
+ * On memory these are this process's; on BullMQ the whole cluster's (BullMQ's QueueEvents).
+ */
+export type QueueEventName = 'completed' | 'failed' | 'deadLettered' | 'stalled' | 'drained';
+
+/** One queue event, as `@OnQueueEvent` methods and `HostingRegistry.onQueueEvent` listeners receive it. */
+export interface QueueEvent {
+  queue: string;
+  name: QueueEventName;
+  /** The item (every event but `drained`). */
+  id?: string;
+  /** The try that ended (`completed`, `failed`, `deadLettered`) when known. */
+  attempt?: number;
+  /** `failed`, `deadLettered`: the error's message. */
+  error?: string;
+  /** `failed`: another try follows. */
+  willRetry?: boolean;
+  at: Date;
 }

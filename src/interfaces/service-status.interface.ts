@@ -67,6 +67,14 @@ export interface ServiceStatus {
   retried?: number;
   /** Queue: items handed to `onDropped` (memory: evicted by `fullMode`, or left undelivered at the shutdown deadline); 0 on BullMQ, whose items stay in Redis. */
   dropped?: number;
+  /** Queue: items cancelled by `WorkQueue.cancel` (removed before they ran, or ended by the abort), in this process. */
+  cancelled?: number;
+  /** Queue: dead letters kept (items that failed their last attempt; memory: exact; BullMQ: the failed set, refreshed with depth). */
+  deadLetters?: number;
+  /** Queue: items running in this process that reported `ctx.progress(value)`, with their latest value. */
+  progress?: Array<{ id: string; attempt: number; value: number | object }>;
+  /** Queue: deliveries wait until then (a handler threw `RateLimitedError`, or the limiter's window is full). */
+  rateLimitedUntil?: Date;
   /** Queue: where its items live. */
   backend?: 'memory' | 'bullmq';
   /** Queue (bullmq) and exclusive periodic task: the state of each connection to Redis. */

@@ -9,7 +9,8 @@ import {
   stackOf,
 } from '../hosting.messages.js';
 import { toError } from '../errors/thrown-value.js';
-import type { QueueOptions, QueueWorkerOptions } from '../interfaces/queue-options.interface.js';
+import type { QueueOptions } from '../interfaces/queue-options.interface.js';
+import type { ResolvedWorkerOptions } from './queue-options.validation.js';
 import type { ServiceStatus } from '../interfaces/service-status.interface.js';
 import type { HostedUnit, StopRequest } from '../registry/hosted-unit.js';
 import { StatusTracker, coarseClock } from '../registry/status-tracker.js';
@@ -22,7 +23,7 @@ import { TimeProvider } from '../time/time-provider.js';
 export interface BoundWorker {
   invoke: Invoker;
   methodName: string | symbol;
-  options: Required<QueueWorkerOptions>;
+  options: ResolvedWorkerOptions;
 }
 
 /**
@@ -109,6 +110,9 @@ export class HostedQueue<T> implements HostedUnit {
           }
         },
         onFailed: (data, context, error) => this.onFailed(data, context, error),
+        // H3-TEMP: counted and evented by the pipeline (H3)
+        onCancelled: () => undefined,
+        onRateLimited: () => undefined,
       },
     );
   }

@@ -1,4 +1,6 @@
 import { ItemSignals } from './item-signals.js';
+import type { ItemOptions } from './queue-backend.interface.js';
+import { INVALID_PROGRESS } from '../hosting.messages.js';
 import { OneCopy } from '../one-copy.js';
 
 /**
@@ -11,6 +13,12 @@ export class JobContext {
   startedAt = 0;
   /** @internal the headers as the backend found them: an object, or BullMQ's JSON text (parsed on first read) */
   carried?: Readonly<Record<string, string>> | string;
+  /** @internal the item's own options (attempts, backoff, timeoutMs, …), when it was enqueued with some */
+  itemOptions?: ItemOptions;
+  /** @internal where `progress(value)` goes: the queue's `HostedQueue`, set as the delivery starts */
+  progressSink?: { progress(context: JobContext, value: number | object): void };
+  /** @internal the backend's handle on the delivery (BullMQ: its Job) */
+  handle?: unknown;
   private key: string | number;
   private controller?: AbortController;
 
@@ -72,6 +80,27 @@ export class JobContext {
   /** @internal the delivery ended: its signal is released from the queue */
   release(): void {
     if (this.controller && this.signals instanceof ItemSignals) this.signals.release(this.controller);
+  }
+
+  /**
+   * Reports how far the item got: a number (a percentage, say) or a JSON object. Shown in the
+   * queue's status (`progress`) and on the dashboard while the item runs; on BullMQ also the job's
+   * own progress (its tools and QueueEvents see it). A TypeError names the bad value.
+   */
+  progress(value: number | object): void {
+    const ok = (typeof value === 'number' && Number.isFinite(value)) || (typeof value === 'object' && value !== null && !Array.isArray(value));
+    if (!ok) throw new TypeError(INVALID_PROGRESS(this.queue, this.id, value));
+    this.progressSink?.progress(this, value);
+  }
+
+  /** @internal aborts the item's signal with `reason` (cancel, timeout); true when it was not aborted yet */
+  abort(reason: unknown): boolean {
+    const source = this.signals;
+    if (!(source instanceof ItemSignals)) return false;
+    const controller = (this.controller ??= source.create());
+    if (controller.signal.aborted) return false;
+    controller.abort(reason);
+    return true;
   }
 
   /** `{ queue, id, attempt }`: what a log line or `JSON.stringify` shows of it. */

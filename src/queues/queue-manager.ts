@@ -52,7 +52,7 @@ export class QueueManager {
     }
     const queue = this.createHosted(options).then((hosted) => {
       this.queues.set(options.name, hosted as HostedQueue<unknown>);
-      return new WorkQueue<T>(options.name, hosted.backend, this.interceptors);
+      return new WorkQueue<T>(options.name, hosted.backend, this.interceptors, this.time, hosted.backendKind);
     });
     this.registrations.set(options.name, { options, site, queue } as Registration<unknown>);
     return queue;

@@ -43,6 +43,8 @@ function policy<T>(overrides: Partial<WorkerPolicy<T>> = {}): WorkerPolicy<T> & 
     onAck: () => undefined,
     onNack: () => undefined,
     onFailed: (data, context, error) => failed.push({ job: { id: context.id, data, attempt: context.attempt }, error }),
+    onCancelled: () => undefined,
+    onRateLimited: () => undefined,
     ...overrides,
     failed,
   };

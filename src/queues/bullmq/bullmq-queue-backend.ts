@@ -23,6 +23,7 @@ import type { BullMqTelemetry } from '../../interfaces/queue-options.interface.j
 import { QueueClosedError } from '../errors/queue-closed.error.js';
 import { ItemSignals } from '../item-signals.js';
 import { JobContext } from '../job-context.js';
+import type { CancelResult, DeadLetterPage } from '../../interfaces/queue-options.interface.js';
 import { isPending, type JobProcessor, type QueueBackend, type QueueCounts, type WorkerPolicy } from '../queue-backend.interface.js';
 import { closeOrCut, raceAbort } from './bounded-waits.js';
 import { bullMqConnections, type BullMqConnections } from './bullmq-connections.js';
@@ -197,6 +198,15 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
       );
     });
   }
+
+  // H2a-TEMP: contract placeholders, replaced by the implementation
+  enqueueMany(): Promise<string[]> { return Promise.reject(new Error('H2a-TEMP')); }
+  cancel(): Promise<CancelResult> { return Promise.reject(new Error('H2a-TEMP')); }
+  deadLetters(): Promise<DeadLetterPage<T>> { return Promise.reject(new Error('H2a-TEMP')); }
+  redrive(): Promise<number> { return Promise.reject(new Error('H2a-TEMP')); }
+  discard(): Promise<number> { return Promise.reject(new Error('H2a-TEMP')); }
+  deadLetterCount(): number { return 0; }
+  // H2a-TEMP end
 
   startWorker(process: JobProcessor<T>, policy: WorkerPolicy<T>): void {
     // Retries are recorded on jobs added here too, so that Redis (and dashboards) show the policy;

@@ -3,6 +3,7 @@ import { TimeProvider, type TimerHandle } from '../../time/time-provider.js';
 import { ItemSignals } from '../item-signals.js';
 import type { QueueFullMode } from '../../interfaces/queue-options.interface.js';
 import { JobContext } from '../job-context.js';
+import type { CancelResult, DeadLetterPage } from '../../interfaces/queue-options.interface.js';
 import { isPending, type JobProcessor, type QueueBackend, type QueueCounts, type WorkerPolicy } from '../queue-backend.interface.js';
 import { retryDelayMs } from '../retry-delay.js';
 import { MemoryChannel } from './memory-channel.js';
@@ -127,6 +128,15 @@ export class MemoryQueueBackend<T> implements QueueBackend<T> {
     }
     return this.idPrefix + LAST_DIGITS[id - thousands * 1000];
   }
+
+  // H1a-TEMP: contract placeholders, replaced by the implementation
+  enqueueMany(): Promise<string[]> { return Promise.reject(new Error('H1a-TEMP')); }
+  cancel(): Promise<CancelResult> { return Promise.reject(new Error('H1a-TEMP')); }
+  deadLetters(): Promise<DeadLetterPage<T>> { return Promise.reject(new Error('H1a-TEMP')); }
+  redrive(): Promise<number> { return Promise.reject(new Error('H1a-TEMP')); }
+  discard(): Promise<number> { return Promise.reject(new Error('H1a-TEMP')); }
+  deadLetterCount(): number { return 0; }
+  // H1a-TEMP end
 
   startWorker(process: JobProcessor<T>, policy: WorkerPolicy<T>): void {
     this.process = process;
