@@ -2,6 +2,7 @@
 export const BACKGROUND_SERVICE_METADATA = 'hosting:background-service';
 export const PERIODIC_METADATA = 'hosting:periodic';
 export const QUEUE_WORKER_METADATA = 'hosting:queue-worker';
+export const QUEUE_EVENT_METADATA = 'hosting:queue-event';
 export const DELAYED_METADATA = 'hosting:delayed';
 export const WORK_INTERCEPTOR_METADATA = 'hosting:work-interceptor';
 

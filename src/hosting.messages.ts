@@ -185,6 +185,9 @@ export const INVALID_QUEUE_OPTION = (queue: unknown, option: string, expected: s
 export const INVALID_PROGRESS = (queue: string, id: string, value: unknown) =>
   `JobContext.progress on queue "${queue}", item ${id}: expected a finite number or a JSON object, got ${show(value)}`;
 
+export const INVALID_RETRY_AFTER = (queue: string, id: string, value: unknown) =>
+  `RateLimitedError thrown by the worker of queue "${queue}", item ${id}: retryAfterMs must be a number of milliseconds from 1 to ${2 ** 31 - 1} (2^31−1), got ${show(value)}; the try failed`;
+
 export const TRY_ENQUEUE_UNSUPPORTED = (queue: string, backend: string) =>
   `WorkQueue.tryEnqueue on queue "${queue}": the ${backend} backend cannot add an item without waiting for its store (every add is a round trip); use enqueue, or enqueueMany for a batch`;
 
@@ -196,8 +199,8 @@ export const DUPLICATE_QUEUE = (name: string, option: string, first: unknown, fi
   `"${option}" is ${show(first)} at ${firstSite} and ${show(second)} at ${secondSite}; ` +
   `one queue per name per app: give both the same options, or register it once and import that module where it is needed`;
 
-export const UNKNOWN_QUEUE = (owner: string, name: unknown, known: string[]) =>
-  `@QueueWorker on ${owner}: no queue named ${show(name)} is registered (HostingModule.registerQueue); known: ${listNames(known)}`;
+export const UNKNOWN_QUEUE = (owner: string, name: unknown, known: string[], decorator = '@QueueWorker') =>
+  `${decorator} on ${owner}: no queue named ${show(name)} is registered (HostingModule.registerQueue); known: ${listNames(known)}`;
 
 export const INVALID_QUEUE_DEFINITION = (value: unknown) =>
   `defineQueue: the queue name must be a non-empty string, got ${show(value)}`;
@@ -242,6 +245,19 @@ export const QUEUE_DEADLINE_PASSED = (name: string) => `shutdown deadline passed
 export const QUEUE_STOP_FAILED = (name: string) => `Queue "${name}" did not stop cleanly`;
 
 export const QUEUE_HOOK_FAILED = (name: string, hook: string) => `Queue "${name}": the ${hook} hook threw`;
+
+export const QUEUE_LISTENER_FAILED = (name: string, event: string, listener: string) =>
+  `Queue "${name}": ${listener}, a listener of its "${event}" events, threw; the queue goes on`;
+
+export const INVALID_QUEUE_EVENT = (where: string, value: unknown, suggestion: string | undefined, known: readonly string[]) =>
+  `${where}: unknown queue event ${show(value)}${suggestion ? `; did you mean "${suggestion}"?` : ''} (known events: ${known.join(', ')})`;
+
+export const INVALID_QUEUE_EVENTS = (where: string, value: unknown, known: readonly string[], all: boolean) =>
+  `${where}: expected a queue event name${all ? ", '*'" : ''} or a non-empty array of event names (${known.join(', ')}), got ${show(value)}`;
+
+export const QUEUE_EVENT_LISTENER_NOT_SINGLETON = (owner: string) =>
+  `@OnQueueEvent on ${owner}: a queue event listener is subscribed once, at start-up, so its provider must be a singleton, ` +
+  `but it is request-scoped, transient or depends on a request-scoped provider; listen from a singleton and resolve scoped providers with ScopeFactory`;
 
 export const QUEUE_UNDELIVERED = (name: string, count: number, durable: boolean) =>
   `Queue "${name}": ${count} ${count === 1 ? 'item was' : 'items were'} left undelivered at shutdown` +

@@ -47,6 +47,8 @@ export { HostLifetime } from './host/host-lifetime.js';
 export { InjectQueue } from './decorators/inject-queue.decorator.js';
 export { QueueWorker } from './decorators/queue-worker.decorator.js';
 export type { QueueWorkerDecorator, QueueWorkerMethod } from './decorators/queue-worker.decorator.js';
+export { OnQueueEvent } from './decorators/on-queue-event.decorator.js';
+export type { QueueEventDecorator, QueueEventMethod } from './decorators/on-queue-event.decorator.js';
 export { defineQueue } from './queues/queue-definition.js';
 export type { QueueDefinition, QueueItemOf, QueueOf } from './queues/queue-definition.js';
 export { WorkQueue } from './queues/work-queue.js';

@@ -1,11 +1,19 @@
 import { Injectable, type Type } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
-import { BACKGROUND_SERVICE_METADATA, DELAYED_METADATA, PERIODIC_METADATA, QUEUE_WORKER_METADATA, WORK_INTERCEPTOR_METADATA } from '../hosting.constants.js';
+import {
+  BACKGROUND_SERVICE_METADATA,
+  DELAYED_METADATA,
+  PERIODIC_METADATA,
+  QUEUE_EVENT_METADATA,
+  QUEUE_WORKER_METADATA,
+  WORK_INTERCEPTOR_METADATA,
+} from '../hosting.constants.js';
 import type { BackgroundServiceOptions } from '../interfaces/background-service-options.interface.js';
 import type { PeriodicMetadata } from '../decorators/periodic.decorator.js';
 import type { DelayedMetadata } from '../decorators/delayed.decorator.js';
 import { defineDelayedTask, type DelayedTaskDefinition } from '../scheduling/delayed-task-definition.js';
 import type { QueueWorkerMetadata } from '../decorators/queue-worker.decorator.js';
+import type { QueueEventMetadata } from '../decorators/on-queue-event.decorator.js';
 import { definePeriodicTask, type PeriodicTaskDefinition } from '../scheduling/periodic-task-definition.js';
 
 /** A provider or controller as `DiscoveryService` hands it out. */
@@ -40,6 +48,13 @@ export interface DiscoveredQueueWorker {
   /** `ClassName.methodName`, for messages. */
   owner: string;
   metadata: QueueWorkerMetadata;
+}
+
+export interface DiscoveredQueueEventListener {
+  wrapper: DiscoveredWrapper;
+  /** `ClassName.methodName`, for messages. */
+  owner: string;
+  metadata: QueueEventMetadata;
 }
 
 /** The class behind a wrapper: its metatype, or the constructor of a `useValue`/factory instance. */
@@ -102,6 +117,26 @@ export class HostingExplorer {
 
   queueWorkers(): DiscoveredQueueWorker[] {
     return this.decoratedMethods<QueueWorkerMetadata>(QUEUE_WORKER_METADATA).map(({ wrapper, owner, entry }) => ({ wrapper, owner, metadata: entry }));
+  }
+
+  /**
+   * `@OnQueueEvent` methods: one entry per method and queue (a method may listen to several queues;
+   * a subclass that re-decorates an inherited method for the same queue replaces the parent's entry).
+   */
+  queueEventListeners(): DiscoveredQueueEventListener[] {
+    return this.wrappers().flatMap((wrapper) => {
+      const cls = classOf(wrapper)!;
+      const entries = (Reflect.getMetadata(QUEUE_EVENT_METADATA, cls) as QueueEventMetadata[] | undefined) ?? [];
+      const byMethodAndQueue = new Map<string | symbol, Map<string, QueueEventMetadata>>();
+      for (const entry of entries) {
+        let byQueue = byMethodAndQueue.get(entry.methodName);
+        if (byQueue === undefined) byMethodAndQueue.set(entry.methodName, (byQueue = new Map<string, QueueEventMetadata>()));
+        byQueue.set(entry.queue, entry);
+      }
+      return [...byMethodAndQueue.values()].flatMap((byQueue) =>
+        [...byQueue.values()].map((metadata) => ({ wrapper, owner: `${cls.name}.${String(metadata.methodName)}`, metadata })),
+      );
+    });
   }
 
   /**

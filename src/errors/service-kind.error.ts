@@ -5,7 +5,8 @@ import { OneCopy } from '../one-copy.js';
 
 /**
  * Thrown by `HostingRegistry.trigger` (periodic tasks only), `pause` and `resume` (periodic tasks
- * and queues) and `restart` (background services only) for a unit of another kind. It is a Nest
+ * and queues), `restart` (background services only) and the queue methods (`deadLetters`,
+ * `redrive`, `discard`, `cancel`, `onQueueEvent`) for a unit of another kind. It is a Nest
  * `ConflictException`: an admin controller that lets it through answers 409.
  */
 @OneCopy('ServiceKindError')

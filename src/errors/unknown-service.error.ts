@@ -3,8 +3,8 @@ import { UNKNOWN_SERVICE } from '../hosting.messages.js';
 import { OneCopy } from '../one-copy.js';
 
 /**
- * Thrown by `HostingRegistry.trigger`, `pause`, `resume` and `restart` for a name no hosted unit
- * has. It is a Nest `NotFoundException`, so an admin controller that lets it through answers 404.
+ * Thrown by `HostingRegistry.trigger`, `pause`, `resume`, `restart` and the queue methods
+ * (`deadLetters`, `redrive`, `discard`, `cancel`, `onQueueEvent`) for a name no hosted unit has. It is a Nest `NotFoundException`, so an admin controller that lets it through answers 404.
  *
  * @example
  * ```ts

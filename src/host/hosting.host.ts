@@ -21,6 +21,7 @@ import {
   STOPPING_HOST,
   TASK_FAILED,
   QUEUE_WORKER_DISABLED,
+  QUEUE_EVENT_LISTENER_NOT_SINGLETON,
   UNITS_DISABLED,
   stackOf,
 } from '../hosting.messages.js';
@@ -256,6 +257,15 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
         methodName: metadata.methodName,
         options,
       });
+    }
+    // `@OnQueueEvent` methods: checked now, subscribed when their queue starts (bootstrap), released when it stops.
+    for (const { wrapper, owner, metadata } of this.explorer.queueEventListeners()) {
+      const queue = this.queues.get(metadata.queue);
+      if (!queue) throw new Error(UNKNOWN_QUEUE(owner, metadata.queue, this.queues.all().map((q) => q.name), '@OnQueueEvent'));
+      if (!wrapper.isDependencyTreeStatic() || wrapper.isTransient) throw new Error(QUEUE_EVENT_LISTENER_NOT_SINGLETON(owner));
+      const instance = wrapper.instance as Record<string | symbol, (event: unknown) => unknown>;
+      const { methodName } = metadata;
+      queue.bindEventListener(metadata.events, (event) => instance[methodName]!(event), owner);
     }
     for (const queue of this.queues.all()) {
       if (!queue.hasWorker && !queue.workerDisabled) this.logger.warn(QUEUE_WITHOUT_WORKER(queue.name));

@@ -225,6 +225,8 @@ export class HostingMetricsGauges implements OnModuleInit, OnApplicationShutdown
   private readonly failed: ObservableCounter;
   private readonly retried: ObservableCounter;
   private readonly dropped: ObservableCounter;
+  private readonly cancelled: ObservableCounter;
+  private readonly deadLetters: ObservableGauge;
   private readonly observables: Observable[];
   private registered = false;
 
@@ -248,7 +250,26 @@ export class HostingMetricsGauges implements OnModuleInit, OnApplicationShutdown
       description: 'Queue: items handed to onDropped (memory: evicted by fullMode or left at the shutdown deadline).',
       unit: item,
     });
-    this.observables = [this.state, this.paused, this.connection, this.missed, this.late, this.depth, this.inFlight, this.processed, this.failed, this.retried, this.dropped];
+    this.cancelled = m.createObservableCounter('nest_hosting.queue.cancelled', { description: 'Queue: items cancelled by WorkQueue.cancel (removed before they ran, or ended by the abort), in this process.', unit: item });
+    this.deadLetters = m.createObservableGauge('nest_hosting.queue.dead_letters', {
+      description: 'Queue: dead letters kept (items that failed their last attempt, until redriven or discarded).',
+      unit: item,
+    });
+    this.observables = [
+      this.state,
+      this.paused,
+      this.connection,
+      this.missed,
+      this.late,
+      this.depth,
+      this.inFlight,
+      this.processed,
+      this.failed,
+      this.retried,
+      this.dropped,
+      this.cancelled,
+      this.deadLetters,
+    ];
   }
 
   onModuleInit(): void {
@@ -295,6 +316,8 @@ export class HostingMetricsGauges implements OnModuleInit, OnApplicationShutdown
         result.observe(this.failed, status.failed ?? 0, base);
         result.observe(this.retried, status.retried ?? 0, base);
         result.observe(this.dropped, status.dropped ?? 0, base);
+        result.observe(this.cancelled, status.cancelled ?? 0, base);
+        result.observe(this.deadLetters, status.deadLetters ?? 0, base);
       }
     }
   };

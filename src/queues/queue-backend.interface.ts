@@ -106,6 +106,12 @@ export interface QueueBackend<T> {
   subscribe?(listener: (event: QueueEvent) => void): () => void;
   /** A running item reported progress (BullMQ: `job.updateProgress`, for its own tools and QueueEvents). */
   progress?(context: JobContext, value: number | object): void;
+  /**
+   * While the worker's `limiter` or a handler's `RateLimitedError` keeps tries from starting: the
+   * instant (epoch ms) the next may start; undefined when one may start now (memory; BullMQ keeps
+   * its limiter in Redis). `HostedQueue` shows it as `status.rateLimitedUntil`.
+   */
+  rateLimitedUntil?(): number | undefined;
   /** Starts delivering items to `process`; called once, at application bootstrap. */
   startWorker(process: JobProcessor<T>, policy: WorkerPolicy<T>): void;
   /** From now on `enqueue` rejects with `QueueClosedError`. */

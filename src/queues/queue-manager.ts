@@ -81,6 +81,8 @@ export class QueueManager {
         stalledIntervalMs: own?.stalledIntervalMs,
         enqueueTimeoutMs: own?.enqueueTimeoutMs,
         telemetry: own?.telemetry,
+        removeOnComplete: own?.removeOnComplete,
+        deadLetters: options.deadLetters,
         connectionOwner: own?.connection !== undefined ? queueConnectionOwner(options.name) : 'HostingModule.forRoot({ redis })',
         logger: this.logger,
       });
@@ -95,6 +97,7 @@ export class QueueManager {
       onDropped: (item, reason) => hosted.callHook('onDropped', item, reason),
       onLaneFailed: (error) => this.logger.error(QUEUE_LANE_FAILED(options.name), stackOf(error)),
       time: this.time,
+      deadLetters: options.deadLetters,
     });
     hosted = new HostedQueue(options, memory, 'memory', this.logger, this.time);
     return hosted;

@@ -88,7 +88,7 @@ export class WorkQueue<T = unknown> {
         itemOptions = this.itemOptions('enqueueMany', options, true);
         const idOf = options.id;
         if (idOf !== undefined) {
-          ids = items.map((item, index) => {
+          ids = items.map((item: T, index) => {
             const id = idOf(item, index);
             if (!isItemId(id)) throw new TypeError(INVALID_OPTION_AT(`WorkQueue.enqueueMany on queue "${this.name}"`, `id(items[${index}])`, ITEM_ID, id));
             return id;
@@ -119,8 +119,11 @@ export class WorkQueue<T = unknown> {
     if (!this.interceptors?.interceptsEnqueue) return backend.tryEnqueue(item);
     let written: boolean | undefined;
     let thrown: { error: unknown } | undefined;
+    let returned = false;
     void this.interceptors
       .enqueue(this.name, item, (headers) => {
+        // An interceptor that calls next() after tryEnqueue returned: the caller was told no (a TypeError); nothing is added.
+        if (returned) return Promise.reject(new TypeError(TRY_ENQUEUE_ASYNC_INTERCEPTOR(this.name)));
         try {
           written = backend.tryEnqueue!(item, headers);
         } catch (error) {
@@ -130,6 +133,7 @@ export class WorkQueue<T = unknown> {
         return Promise.resolve('');
       })
       .catch(() => undefined);
+    returned = true;
     if (thrown) throw thrown.error;
     if (written === undefined) throw new TypeError(TRY_ENQUEUE_ASYNC_INTERCEPTOR(this.name));
     return written;

@@ -1,3 +1,4 @@
+import type { CancelResult, DeadLetterPage, QueueEvent, QueueEventName } from '../interfaces/queue-options.interface.js';
 import type { ServiceKind, ServiceStatus } from '../interfaces/service-status.interface.js';
 
 /** How the host asks a unit to stop. */
@@ -28,3 +29,27 @@ export interface HostedUnit {
    */
   busyWork?(): Promise<unknown> | undefined;
 }
+
+/** A queue's listener of its events, and who it is (for the log line when it throws). */
+export type QueueEventListener = (event: QueueEvent) => unknown;
+
+/** What a queue (`HostedQueue`) offers beyond a unit: its items, for `HostingRegistry`'s queue methods. */
+export interface QueueUnit extends HostedUnit {
+  readonly kind: 'queue';
+  /** A page of dead letters, newest first. */
+  deadLetters(offset: number, limit: number): Promise<DeadLetterPage<unknown>>;
+  /** Puts dead letters back (all when `id` is undefined); resolves with how many. */
+  redrive(id?: string): Promise<number>;
+  /** Deletes dead letters (all when `id` is undefined); resolves with how many. */
+  discard(id?: string): Promise<number>;
+  /** Removes a waiting item or aborts a running one. */
+  cancel(id: string): Promise<CancelResult>;
+  /**
+   * Calls `listener` with the queue's `events` (every one when undefined); `owner` names it in the log
+   * line when it throws or rejects. Returns the unsubscribe.
+   */
+  subscribe(events: readonly QueueEventName[] | undefined, listener: QueueEventListener, owner: string): () => void;
+}
+
+/** Whether `unit` is a queue with its item operations. */
+export const isQueueUnit = (unit: HostedUnit): unit is QueueUnit => unit.kind === 'queue' && typeof (unit as Partial<QueueUnit>).deadLetters === 'function';

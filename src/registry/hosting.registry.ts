@@ -4,10 +4,17 @@ import { UnknownServiceError } from '../errors/unknown-service.error.js';
 import { ServiceStateError } from '../errors/service-state.error.js';
 import { ADD_WHILE_STOPPING, DUPLICATE_NAME, INVALID_ARGUMENT, NO_HOST, RUN_TIME_OWNER, UNIT_REMOVED } from '../hosting.messages.js';
 import type { PeriodicSchedule } from '../interfaces/periodic-options.interface.js';
+import type { CancelResult, DeadLetterPage, QueueEvent, QueueEventName } from '../interfaces/queue-options.interface.js';
 import type { ServiceStatus } from '../interfaces/service-status.interface.js';
-import type { HostedUnit } from './hosted-unit.js';
+import { isQueueUnit, type HostedUnit, type QueueUnit } from './hosted-unit.js';
+import { OptionsValidator } from '../validation/options-validator.js';
+import { parseQueueEvents } from '../validation/queue-events.validation.js';
 import type { RunTimeBackgroundServiceOptions, RunTimePeriodicOptions, RunTimeUnitFactory, TaskHandler } from './run-time-tasks.js';
 import { OneCopy } from '../one-copy.js';
+
+const DEAD_LETTER_PAGING = ['offset', 'limit'] as const;
+const DEFAULT_DEAD_LETTER_PAGE = 50;
+const MAX_DEAD_LETTER_PAGE = 1000;
 
 /**
  * The public handle on everything the host runs (as `SchedulerRegistry` is for @nestjs/schedule).
@@ -163,6 +170,83 @@ export class HostingRegistry {
     return entry.removing;
   }
 
+  /**
+   * A page of a queue's dead letters (items that failed their last attempt), newest first, with the
+   * count kept in all: `offset` (default 0) and `limit` (default 50, at most 1000). Rejects with a
+   * TypeError for bad paging, `UnknownServiceError` (a 404) or `ServiceKindError` (a 409, not a queue).
+   *
+   * @example
+   * ```ts
+   * const { total, items } = await this.registry.deadLetters<EmailJob>('emails', { limit: 20 });
+   * ```
+   */
+  deadLetters<T = unknown>(queue: string, options?: { offset?: number; limit?: number }): Promise<DeadLetterPage<T>> {
+    try {
+      const check = OptionsValidator.for(`HostingRegistry.deadLetters(${JSON.stringify(queue)})`, options, DEAD_LETTER_PAGING);
+      const offset = check.check<number>('offset', (v) => Number.isSafeInteger(v) && (v as number) >= 0, 'an integer from 0') ?? 0;
+      const limit =
+        check.check<number>('limit', (v) => Number.isSafeInteger(v) && (v as number) >= 1 && (v as number) <= MAX_DEAD_LETTER_PAGE, `an integer from 1 to ${MAX_DEAD_LETTER_PAGE}`) ??
+        DEFAULT_DEAD_LETTER_PAGE;
+      return this.queue('deadLetters', queue).deadLetters(offset, limit) as Promise<DeadLetterPage<T>>;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Puts a queue's dead letter `id` back in the queue (every one when `id` is not given): same id,
+   * data and headers, its tries counted from 1 again. Resolves with how many (0 for an unknown id).
+   * Rejects as `deadLetters` does, and with a TypeError for an id that is not a non-empty string.
+   */
+  redrive(queue: string, id?: string): Promise<number> {
+    try {
+      return this.queue('redrive', queue).redrive(this.itemId('redrive', id, false));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Deletes a queue's dead letter `id` (every one when `id` is not given); resolves with how many. Rejects as `redrive`. */
+  discard(queue: string, id?: string): Promise<number> {
+    try {
+      return this.queue('discard', queue).discard(this.itemId('discard', id, false));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Cancels a queue's item `id`, as `WorkQueue.cancel` does: `'removed'` (it waited), `'aborted'`
+   * (it runs: its signal aborted) or `'not-found'`. Rejects as `redrive`.
+   */
+  cancel(queue: string, id: string): Promise<CancelResult> {
+    try {
+      return this.queue('cancel', queue).cancel(this.itemId('cancel', id, true)!);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Calls `listener` with a queue's events (`'completed'`, `'failed'`, `'deadLettered'`,
+   * `'stalled'`, `'drained'`; an array of them, or `'*'` for every one) until the returned function
+   * is called: on the memory backend this process's, on BullMQ the whole cluster's (its
+   * QueueEvents). A listener may be async (it is not awaited); one that throws or rejects is logged,
+   * and the queue goes on. Throws a TypeError for a bad event name (with the closest one) or
+   * listener, `UnknownServiceError` (a 404) or `ServiceKindError` (a 409).
+   *
+   * @example
+   * ```ts
+   * const stop = this.registry.onQueueEvent('emails', 'deadLettered', (e) => this.alerts.raise(`${e.id}: ${e.error}`));
+   * ```
+   */
+  onQueueEvent(queue: string, event: QueueEventName | QueueEventName[] | '*', listener: (event: QueueEvent) => unknown): () => void {
+    const where = `HostingRegistry.onQueueEvent(${JSON.stringify(queue)})`;
+    const events = parseQueueEvents(where, event, true);
+    if (typeof listener !== 'function') throw new TypeError(INVALID_ARGUMENT(where, 'listener', 'a function', listener));
+    return this.queue('onQueueEvent', queue).subscribe(events, listener, `${where}'s listener ${listener.name || '(anonymous)'}`);
+  }
+
   /** @internal The host: how units added at run time are built, started and stopped. */
   setRunTimeUnitFactory(factory: RunTimeUnitFactory): void {
     this.factory = factory;
@@ -204,6 +288,18 @@ export class HostingRegistry {
     const unit = this.find(method, name);
     if (!unit.trigger) throw new ServiceKindError(method, name, unit.kind, 'periodic');
     return unit;
+  }
+
+  private queue(method: string, name: string): QueueUnit {
+    const unit = this.find(method, name);
+    if (!isQueueUnit(unit)) throw new ServiceKindError(method, name, unit.kind, 'queue');
+    return unit;
+  }
+
+  /** An item id argument: a non-empty string (or, unless `required`, none). */
+  private itemId(method: string, id: unknown, required: boolean): string | undefined {
+    if ((id === undefined && !required) || (typeof id === 'string' && id.length > 0)) return id as string | undefined;
+    throw new TypeError(INVALID_ARGUMENT(`HostingRegistry.${method}`, 'id', required ? 'a non-empty string' : 'a non-empty string, or undefined for every one', id));
   }
 
   private pausable(method: string, name: string): HostedUnit {

@@ -87,6 +87,16 @@ export class StatusTracker {
     this.finish(this.startedAt);
   }
 
+  /** A queue item ended neither succeeded nor failed (cancelled while it ran): finished, with its start as `itemStarted` returned it. */
+  itemStopped(started: number): void {
+    this.finish(started < 0 ? this.now() : started + CLOCK_BASE);
+  }
+
+  /** A queue item's try did not count after all (rate limited: it runs again with the same attempt number). */
+  itemNotCounted(): void {
+    this.runs--;
+  }
+
   /** `runFailed` for a queue item, with its start as `itemStarted` returned it. */
   itemFailed(error: unknown, started: number): void {
     this.runFailed(error, started < 0 ? this.now() : started + CLOCK_BASE);

@@ -276,6 +276,40 @@ describe('HostingOpenTelemetryModule metrics, scraped by Prometheus', () => {
     expect(runs(after, 'queue', 'm-drop', 'failure')).toBeUndefined();
   });
 
+  it('counts cancelled queue items and shows the dead letters kept (memory backend)', async () => {
+    @Injectable()
+    class Worker {
+      constructor(@InjectQueue('m-dead') readonly queue: WorkQueue<string>) {}
+      @QueueWorker('m-dead')
+      async handle(item: string, ctx: JobContext) {
+        if (item === 'hold') await untilAborted(ctx.signal);
+        throw new Error(`${item} fails`);
+      }
+    }
+    const { app } = await startHostingApp({ imports: [metricsModule(), HostingModule.registerQueue({ name: 'm-dead' })], providers: [Worker] });
+    try {
+      const registry = app.get(HostingRegistry);
+      const { queue } = app.get(Worker);
+      await queue.enqueue('a');
+      await queue.enqueue('b');
+      await waitFor(() => registry.get('m-dead')!.failed === 2, 10_000, 'two dead letters');
+      const hold = await queue.enqueue('hold');
+      const waiting = await queue.enqueue('waiting');
+      await waitFor(() => registry.get('m-dead')!.inFlight === 1, 10_000, "'hold' to run");
+      await expect(queue.cancel(waiting)).resolves.toBe('removed');
+      await expect(queue.cancel(hold)).resolves.toBe('aborted');
+      await waitFor(() => registry.get('m-dead')!.cancelled === 2, 10_000, 'both cancels to count');
+      let text = await scrape();
+      expect(sample(text, 'nest_hosting_queue_cancelled_total', unit('queue', 'm-dead'))).toBe(2);
+      expect(sample(text, 'nest_hosting_queue_dead_letters', unit('queue', 'm-dead'))).toBe(2);
+      await expect(registry.discard('m-dead')).resolves.toBe(2);
+      text = await scrape();
+      expect(sample(text, 'nest_hosting_queue_dead_letters', unit('queue', 'm-dead'))).toBe(0);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('shows the state of each Redis connection of a BullMQ queue (1 up, 0 down) and counts its retries', async () => {
     const redis: RedisServerHandle = await startRedisServer();
     const name = `m-bull-${process.pid}`;
@@ -365,6 +399,8 @@ describe('HostingOpenTelemetryModule metrics, scraped by Prometheus', () => {
       nest_hosting_queue_failed_total: 'counter',
       nest_hosting_queue_retried_total: 'counter',
       nest_hosting_queue_dropped_total: 'counter',
+      nest_hosting_queue_cancelled_total: 'counter',
+      nest_hosting_queue_dead_letters: 'gauge',
     };
     for (const [name, type] of Object.entries(types)) expect(text).toContain(`# TYPE ${name} ${type}`);
     expect(text).toContain('# UNIT nest_hosting_run_duration s');

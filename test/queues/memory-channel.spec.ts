@@ -620,4 +620,183 @@ describe('MemoryChannel', () => {
       );
     });
   });
+
+  describe('with priorities', () => {
+    /** Writes [item, priority] pairs with growing tags 1, 2, 3, … (as a queue's ids grow). */
+    const writeAll = (channel: MemoryChannel<string>, pairs: Array<[string, number]>) =>
+      pairs.map(([item, priority], i) => channel.tryWritePrioritized(item, i + 1, priority));
+
+    it('reads items without a priority first, then lower priority numbers first, first in first out within one', async () => {
+      const channel = new MemoryChannel<string>({ name: 'emails' });
+      writeAll(channel, [
+        ['p5-a', 5],
+        ['plain-a', 0],
+        ['p1-a', 1],
+        ['p5-b', 5],
+        ['plain-b', 0],
+        ['p1-b', 1],
+        ['p3', 3],
+      ]);
+      channel.tryWrite('plain-c', 8);
+      expect(channel.size).toBe(8);
+      expect(channel.headTag).toBe(2);
+      expect(await channel.read()).toBe('plain-a');
+      expect(shiftAllTagged(channel)).toEqual([
+        ['plain-b', 5],
+        ['plain-c', 8],
+        ['p1-a', 3],
+        ['p1-b', 6],
+        ['p3', 7],
+        ['p5-a', 1],
+        ['p5-b', 4],
+      ]);
+    });
+
+    it('keeps the order of many items in many priorities (the heap against a sort)', () => {
+      const channel = new MemoryChannel<number>({ name: 'emails' });
+      const priorities = range(1, 2_000).map((i) => (i * 7919) % 13);
+      priorities.forEach((priority, i) => channel.tryWritePrioritized(i, i + 1, priority));
+      const expected = priorities.map((priority, i) => ({ priority, i })).sort((a, b) => a.priority - b.priority || a.i - b.i);
+      expect(shiftAll(channel)).toEqual(expected.map((e) => e.i));
+    });
+
+    it('counts prioritized items against the capacity, and a waiting writer with a priority joins its rank when admitted', async () => {
+      const channel = new MemoryChannel<string>({ name: 'emails', capacity: 3 });
+      writeAll(channel, [
+        ['p2', 2],
+        ['p1', 1],
+        ['plain', 0],
+      ]);
+      expect(channel.tryWrite('late', 4)).toBe(false);
+      expect(channel.tryWritePrioritized('late-p1', 4, 1)).toBe(false);
+      const waiting = channel.write('waiting-p1', undefined, 5, 1);
+      expect(await stateOf(waiting)).toBe('pending');
+      expect(channel.shift()).toBe('plain'); // frees a slot: the writer gets it, among the priority-1 items
+      expect(await stateOf(waiting)).toBe('fulfilled');
+      expect(shiftAll(channel)).toEqual(['p1', 'waiting-p1', 'p2']);
+    });
+
+    it("dropOldest evicts the longest-waiting item whatever its priority", () => {
+      const dropped: string[] = [];
+      const channel = new MemoryChannel<string>({ name: 'emails', capacity: 3, fullMode: 'dropOldest', onDropped: (item) => dropped.push(item) });
+      writeAll(channel, [
+        ['p5', 5],
+        ['plain-a', 0],
+        ['p1', 1],
+        ['plain-b', 0], // full: the oldest is p5 (tag 1)
+        ['p2', 2], // the oldest now is plain-a (tag 2)
+      ]);
+      expect(dropped).toEqual(['p5', 'plain-a']);
+      expect(channel.size).toBe(3);
+      expect(shiftAll(channel)).toEqual(['plain-b', 'p1', 'p2']);
+    });
+
+    it("dropNewest evicts the most recently written item whatever its priority", () => {
+      const dropped: string[] = [];
+      const channel = new MemoryChannel<string>({ name: 'emails', capacity: 2, fullMode: 'dropNewest', onDropped: (item) => dropped.push(item) });
+      writeAll(channel, [
+        ['plain-a', 0],
+        ['p3', 3],
+        ['plain-b', 0], // evicts p3 (tag 2, the newest)
+        ['p1', 1], // evicts plain-b (tag 3)
+      ]);
+      expect(dropped).toEqual(['p3', 'plain-b']);
+      expect(shiftAll(channel)).toEqual(['plain-a', 'p1']);
+    });
+
+    it("dropOldest on a channel full of prioritized items only, and 'reject' counting them", () => {
+      const dropped: string[] = [];
+      const channel = new MemoryChannel<string>({ name: 'emails', capacity: 2, fullMode: 'dropOldest', onDropped: (item) => dropped.push(item) });
+      writeAll(channel, [
+        ['p1', 1],
+        ['p2', 2],
+      ]);
+      channel.tryWrite('plain', 3);
+      expect(dropped).toEqual(['p1']);
+      expect(shiftAll(channel)).toEqual(['plain', 'p2']);
+      const strict = new MemoryChannel<string>({ name: 'emails', capacity: 1, fullMode: 'reject' });
+      strict.tryWritePrioritized('p1', 1, 1);
+      expect(() => strict.tryWrite('plain', 2)).toThrow(QueueFullError);
+    });
+
+    it('drain() returns the prioritized items too, and admits waiting writers into the freed room', async () => {
+      const channel = new MemoryChannel<string>({ name: 'emails', capacity: 2 });
+      writeAll(channel, [
+        ['p1', 1],
+        ['plain', 0],
+      ]);
+      const waiting = channel.write('late', undefined, 3, 2);
+      expect(channel.drain()).toEqual(['plain', 'p1']);
+      expect(await stateOf(waiting)).toBe('fulfilled');
+      expect(shiftAll(channel)).toEqual(['late']);
+    });
+
+    it('tryWritePrioritized with priority 0 is tryWrite', () => {
+      const channel = new MemoryChannel<string>({ name: 'emails' });
+      channel.tryWritePrioritized('p1', 1, 1);
+      channel.tryWritePrioritized('plain', 2, 0);
+      expect(shiftAll(channel)).toEqual(['plain', 'p1']);
+    });
+  });
+
+  describe('offer()', () => {
+    it.each(['wait', 'dropOldest', 'dropNewest', 'reject'] as const)("returns false when full in '%s' mode, evicting and throwing nothing", (fullMode) => {
+      const dropped: string[] = [];
+      const channel = new MemoryChannel<string>({ name: 'emails', capacity: 2, fullMode, onDropped: (item) => dropped.push(item) });
+      expect(channel.offer('a', 1)).toBe(true);
+      expect(channel.offer('b', 2)).toBe(true);
+      expect(channel.offer('c', 3)).toBe(false);
+      expect(dropped).toEqual([]);
+      expect(shiftAllTagged(channel)).toEqual([
+        ['a', 1],
+        ['b', 2],
+      ]);
+    });
+
+    it('hands the item to a waiting reader, and throws QueueClosedError once completed', async () => {
+      const channel = new MemoryChannel<string>({ name: 'emails', capacity: 1 });
+      const reading = channel.read();
+      expect(channel.offer('a')).toBe(true);
+      expect(await reading).toBe('a');
+      channel.complete();
+      expect(() => channel.offer('b')).toThrow(QueueClosedError);
+    });
+  });
+
+  describe('removeWhere()', () => {
+    it('removes an item from the middle of the plain items (across segments), keeping the order and tags of the rest', () => {
+      const channel = new MemoryChannel<number>({ name: 'emails' });
+      for (const i of range(1, 3_000)) channel.tryWrite(i, 100 + i);
+      expect(channel.removeWhere((_, tag) => tag === 100 + 1_500)).toEqual({ item: 1_500, tag: 1_600 });
+      expect(channel.removeWhere((item) => item === 1)).toEqual({ item: 1, tag: 101 });
+      expect(channel.removeWhere((item) => item === 3_000)).toEqual({ item: 3_000, tag: 3_100 });
+      expect(channel.removeWhere((item) => item === 1_500)).toBeUndefined();
+      expect(channel.size).toBe(2_997);
+      const pairs = shiftAllTagged(channel);
+      expect(pairs.map(([item]) => item)).toEqual(range(2, 2_999).filter((i) => i !== 1_500));
+      expect(pairs.every(([item, tag]) => tag === 100 + item)).toBe(true);
+    });
+
+    it('removes a prioritized item, and gives the freed room to a waiting writer', async () => {
+      const channel = new MemoryChannel<string>({ name: 'emails', capacity: 2 });
+      channel.tryWritePrioritized('p1', 1, 1);
+      channel.tryWritePrioritized('p2', 2, 2);
+      const waiting = channel.write('late', undefined, 3);
+      expect(channel.removeWhere((item) => item === 'p1')).toEqual({ item: 'p1', tag: 1 });
+      expect(await stateOf(waiting)).toBe('fulfilled');
+      expect(shiftAll(channel)).toEqual(['late', 'p2']);
+    });
+
+    it('removes an item still waiting for room: its write resolves (taken in, and removed at once)', async () => {
+      const channel = new MemoryChannel<string>({ name: 'emails', capacity: 1 });
+      channel.tryWrite('a', 1);
+      const first = channel.write('b', undefined, 2);
+      const second = channel.write('c', undefined, 3);
+      expect(channel.removeWhere((_, tag) => tag === 2)).toEqual({ item: 'b', tag: 2 });
+      expect(await stateOf(first)).toBe('fulfilled');
+      expect(channel.waitingWriters).toBe(1);
+      expect(shiftAll(channel)).toEqual(['a', 'c']);
+      await second;
+    });
+  });
 });

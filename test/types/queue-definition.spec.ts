@@ -49,7 +49,7 @@ describe('defineQueue types', () => {
     expect(() =>
       // @ts-expect-error -- a typo
       HostingModule.registerQueue(EMAILS, { capacty: 10 }),
-    ).toThrow(UNKNOWN_OPTION(`HostingModule.registerQueue("${EMAILS.name}")`, 'capacty', 'capacity', ['name', 'capacity', 'fullMode', 'backend', 'onDropped', 'onFailed']));
+    ).toThrow(UNKNOWN_OPTION(`HostingModule.registerQueue("${EMAILS.name}")`, 'capacty', 'capacity', ['name', 'capacity', 'fullMode', 'backend', 'onDropped', 'onFailed', 'deadLetters']));
     // The options-with-a-name form still works, typed by its callbacks.
     HostingModule.registerQueue({ name: 'definition-plain', onDropped: (item: EmailJob) => item.to });
   });

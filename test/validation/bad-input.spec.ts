@@ -148,7 +148,7 @@ describe('@Periodic', () => {
 describe('queues', () => {
   it('a misspelled registerQueue key suggests the right one', () => {
     expect(thrownBy(() => HostingModule.registerQueue({ name: 'q', capacty: 10 } as never)).message).toBe(
-      UNKNOWN_OPTION('HostingModule.registerQueue("q")', 'capacty', 'capacity', ['name', 'capacity', 'fullMode', 'backend', 'onDropped', 'onFailed']),
+      UNKNOWN_OPTION('HostingModule.registerQueue("q")', 'capacty', 'capacity', ['name', 'capacity', 'fullMode', 'backend', 'onDropped', 'onFailed', 'deadLetters']),
     );
   });
 
@@ -168,7 +168,7 @@ describe('queues', () => {
         }
         return Worker;
       });
-    expect(worker({ concurency: 2 }).message).toBe(UNKNOWN_OPTION('@QueueWorker on Worker.handle', 'concurency', 'concurrency', ['concurrency', 'attempts', 'backoff', 'enabled']));
+    expect(worker({ concurency: 2 }).message).toBe(UNKNOWN_OPTION('@QueueWorker on Worker.handle', 'concurency', 'concurrency', ['concurrency', 'attempts', 'backoff', 'enabled', 'limiter', 'timeoutMs']));
     expect(worker({ backoff: { type: 'exponential', delay: 100 } }).message).toBe(
       UNKNOWN_OPTION('@QueueWorker on Worker.handle', 'backoff.delay', 'backoff.delayMs', ['backoff.type', 'backoff.delayMs']),
     );
@@ -212,11 +212,42 @@ describe('queues', () => {
     const { app } = await startHostingApp({ imports: [HostingModule.registerQueue({ name: 'checked' })], providers: [Producer] });
     const queue = app.get(Producer).queue;
     await expect(queue.enqueue(1, { singal: new AbortController().signal } as never)).rejects.toThrow(
-      UNKNOWN_OPTION('WorkQueue.enqueue on queue "checked"', 'singal', 'signal', ['signal']),
+      UNKNOWN_OPTION('WorkQueue.enqueue on queue "checked"', 'singal', 'signal', [
+        'signal',
+        'delayMs',
+        'runAt',
+        'priority',
+        'id',
+        'idTtlMs',
+        'attempts',
+        'backoff',
+        'timeoutMs',
+      ]),
     );
     await expect(queue.enqueue(1, { signal: 'soon' } as never)).rejects.toThrow(
       INVALID_OPTION_AT('WorkQueue.enqueue on queue "checked"', 'signal', 'an AbortSignal', 'soon'),
     );
+    const at = 'WorkQueue.enqueue on queue "checked"';
+    await expect(queue.enqueue(1, { delayMs: -1 })).rejects.toThrow(`${at}: option "delayMs"`);
+    await expect(queue.enqueue(1, { delayMs: 366 * 24 * 3600_000 })).rejects.toThrow(`${at}: option "delayMs"`);
+    await expect(queue.enqueue(1, { delayMs: 10, runAt: new Date() })).rejects.toThrow(`${at}: option "runAt" must be unset when delayMs is given`);
+    await expect(queue.enqueue(1, { runAt: new Date(Number.NaN) })).rejects.toThrow(`${at}: option "runAt" must be a valid Date`);
+    await expect(queue.enqueue(1, { priority: 1.5 })).rejects.toThrow(`${at}: option "priority" must be an integer from 0 to 2097151`);
+    await expect(queue.enqueue(1, { priority: 2_097_152 })).rejects.toThrow(`${at}: option "priority"`);
+    await expect(queue.enqueue(1, { id: '42' })).rejects.toThrow(`${at}: option "id" must be a non-empty string of at most 200 characters, not only digits`);
+    await expect(queue.enqueue(1, { id: 'a:b' })).rejects.toThrow(`${at}: option "id"`);
+    await expect(queue.enqueue(1, { id: 'x'.repeat(201) })).rejects.toThrow(`${at}: option "id"`);
+    await expect(queue.enqueue(1, { idTtlMs: 1000 })).rejects.toThrow(`${at}: option "idTtlMs" must be unset unless an id is given`);
+    await expect(queue.enqueue(1, { attempts: 0 })).rejects.toThrow(`${at}: option "attempts" must be a positive integer`);
+    await expect(queue.enqueue(1, { backoff: { type: 'linear', delayMs: 1 } as never })).rejects.toThrow(`${at}: option "backoff.type"`);
+    await expect(queue.enqueue(1, { timeoutMs: 0 })).rejects.toThrow(`${at}: option "timeoutMs"`);
+    const many = 'WorkQueue.enqueueMany on queue "checked"';
+    await expect(queue.enqueueMany(5 as never)).rejects.toThrow(INVALID_OPTION_AT(many, 'items', 'an array of items', 5));
+    await expect(queue.enqueueMany([1, 2], { id: (n) => (n === 2 ? '2' : `n-${n}`) })).rejects.toThrow(`${many}: option "id(items[1])"`);
+    await expect(queue.enqueueMany([1], { id: 'fixed' } as never)).rejects.toThrow(`${many}: option "id" must be a function`);
+    await expect(queue.cancel('' as never)).rejects.toThrow(INVALID_OPTION_AT('WorkQueue.cancel on queue "checked"', 'id', 'a non-empty string', ''));
+    // Nothing bad got in: the queue is as empty as before.
+    expect(queue.depth).toBe(0);
     await app.close();
   });
 });

@@ -8,7 +8,17 @@ import { describeDuration } from '../../validation/options-validator.js';
 import { OptionsValidator } from '../../validation/options-validator.js';
 
 /** The keys of `BullMqBackendOptions`. */
-export const BULLMQ_BACKEND_KEYS = ['type', 'connection', 'prefix', 'lockDurationMs', 'stalledIntervalMs', 'enqueueTimeoutMs', 'telemetry'] as const;
+export const BULLMQ_BACKEND_KEYS = [
+  'type',
+  'connection',
+  'prefix',
+  'lockDurationMs',
+  'stalledIntervalMs',
+  'enqueueTimeoutMs',
+  'telemetry',
+  'removeOnComplete',
+] as const;
+const RETENTION_KEYS = ['count', 'ageMs'] as const;
 
 /** How long `enqueue` waits for Redis to confirm an item before it rejects with `QueueUnavailableError`. */
 export const DEFAULT_ENQUEUE_TIMEOUT_MS = 5_000;
@@ -40,8 +50,8 @@ const TIMER_INTEGER = `an integer ${describeDuration(TIMER_RULE).replace(/^a num
  * unknown keys (with a "did you mean"), `prefix` a non-empty string, `lockDurationMs` and
  * `stalledIntervalMs` integers from 1 to 2^31−1 ms (BullMQ puts them in Node timers and in Redis
  * expiries), `enqueueTimeoutMs` from 1 to 2^31−1 ms, `connection` through `assertRedisConnection`,
- * `telemetry` of the shape of BullMQ's `Telemetry` (bullmq-otel's `BullMQOtel`).
- * Does not load bullmq.
+ * `telemetry` of the shape of BullMQ's `Telemetry` (bullmq-otel's `BullMQOtel`), `removeOnComplete`
+ * a boolean or `{ count, ageMs }` (a positive integer, a duration from 1 ms). Does not load bullmq.
  *
  * @example
  * ```ts
@@ -57,6 +67,14 @@ export function validateBullMqBackendOptions(queueName: string, backend: unknown
   check.check('stalledIntervalMs', isTimerInteger, TIMER_INTEGER);
   check.duration('enqueueTimeoutMs', TIMER_RULE);
   check.check('telemetry', isBullMqTelemetry, TELEMETRY);
+  const removeOnComplete = check.get('removeOnComplete');
+  if (removeOnComplete !== undefined && typeof removeOnComplete !== 'boolean') {
+    if (typeof removeOnComplete !== 'object' || removeOnComplete === null || Array.isArray(removeOnComplete))
+      check.fail('removeOnComplete', 'true, false or { count, ageMs }');
+    const nested = check.nested('removeOnComplete', RETENTION_KEYS);
+    nested.positiveInteger('count');
+    nested.duration('ageMs', { min: 1 });
+  }
   const connection = check.get('connection');
   if (connection !== undefined) assertRedisConnection(queueConnectionOwner(queueName), connection);
 }

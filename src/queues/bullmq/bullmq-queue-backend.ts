@@ -1,5 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
-import type { Job, JobsOptions, Queue, Telemetry, Worker } from 'bullmq';
+import type { Job, JobsOptions, KeepJobs, Queue, Telemetry, Worker } from 'bullmq';
 import { ConnectionMonitor, watchRedisEvents, type RedisEventSource } from '../../distributed/connection-monitor.js';
 import { ErrorLogThrottle } from '../../distributed/error-log-throttle.js';
 import { loadBullMq, type BullMqModule } from '../../distributed/load-optional.js';
@@ -19,18 +19,25 @@ import { errorMessage, toError } from '../../errors/thrown-value.js';
 import { QUEUE_DEADLINE_PASSED, stackOf } from '../../hosting.messages.js';
 import type { ConnectionOptions } from '../../interfaces/redis-connection.interface.js';
 import type { ConnectionStatus } from '../../interfaces/service-status.interface.js';
-import type { BullMqTelemetry } from '../../interfaces/queue-options.interface.js';
+import type { BullMqTelemetry, DeadLetter, RetentionOptions } from '../../interfaces/queue-options.interface.js';
 import { QueueClosedError } from '../errors/queue-closed.error.js';
+import { QueueItemCancelledError } from '../errors/queue-item-cancelled.error.js';
 import { ItemSignals } from '../item-signals.js';
 import { JobContext } from '../job-context.js';
 import type { CancelResult, DeadLetterPage } from '../../interfaces/queue-options.interface.js';
-import { isPending, type JobProcessor, type QueueBackend, type QueueCounts, type WorkerPolicy } from '../queue-backend.interface.js';
+import { isPending, type ItemOptions, type JobProcessor, type QueueBackend, type QueueCounts, type WorkerPolicy } from '../queue-backend.interface.js';
 import { closeOrCut, raceAbort } from './bounded-waits.js';
 import { bullMqConnections, type BullMqConnections } from './bullmq-connections.js';
 import { DEFAULT_ENQUEUE_TIMEOUT_MS, queueConnectionOwner, validateBullMqBackendOptions } from './bullmq-options.validation.js';
 import { assertJsonPayload } from './json-payload.js';
+import { carriedItemOptions, decodeItemOptions, encodeMetadata } from './item-metadata.js';
 import { PendingEnqueues } from './pending-enqueues.js';
 import { QueueUnavailableError } from './queue-unavailable.error.js';
+import type { QueueEvent } from '../../interfaces/queue-options.interface.js';
+import { QueueItemTimeoutError } from '../errors/queue-item-timeout.error.js';
+import { retryAfterOf } from '../retry-after.js';
+import { BullMqCancelChannel } from './bullmq-cancel-channel.js';
+import { BullMqQueueEvents, CANCELLED_REASON, EVENT_STREAM_MAX_LEN, RETRY_EVENT } from './bullmq-queue-events.js';
 
 /** Options of the BullMQ backend of one queue. */
 export interface BullMqQueueBackendOptions {
@@ -58,6 +65,14 @@ export interface BullMqQueueBackendOptions {
   enqueueTimeoutMs?: number;
   /** BullMQ's own telemetry (`new BullMQOtel({ tracerName: 'my-app' })` from bullmq-otel), given to its Queue and Worker. */
   telemetry?: BullMqTelemetry;
+  /**
+   * Finished jobs the worker leaves in Redis (`BullMqBackendOptions.removeOnComplete`): `true` none,
+   * `false` all. Jobs enqueued with an `id` are removed as they complete whatever this says.
+   * @default { count: 1000 }
+   */
+  removeOnComplete?: boolean | RetentionOptions;
+  /** Failed jobs (the dead letters) the worker leaves in Redis (`QueueOptions.deadLetters`): `false` none. @default { count: 10000 } */
+  deadLetters?: false | RetentionOptions;
 }
 
 /** How often cached counts are refreshed from Redis (one round trip). */
@@ -67,11 +82,41 @@ const DRAIN_POLL_MS = 50;
 /** Longest wait for the final count of undelivered jobs at shutdown. */
 const FINAL_COUNT_TIMEOUT_MS = 2_000;
 /** Jobs kept in Redis after they finish (BullMQ keeps every one by default). */
-const KEEP_COMPLETED = { count: 1_000 };
-const KEEP_FAILED = { count: 10_000 };
+const KEEP_COMPLETED: RetentionOptions = { count: 1_000 };
+const KEEP_FAILED: RetentionOptions = { count: 10_000 };
 const UNDELIVERED_STATES = ['wait', 'prioritized', 'delayed'] as const;
+/** What `refreshCounts` asks Redis for: the depth's states and the dead letters. */
+const COUNTED_STATES = [...UNDELIVERED_STATES, 'failed'] as const;
+/** States of a job `cancel` removes: it has not started, or waits out a retry's backoff (`delayed`) or is back in `wait`. */
+const CANCELLABLE_STATES: ReadonlySet<string> = new Set(['wait', 'waiting', 'delayed', 'prioritized', 'paused']);
+/** Dead letters read per round trip by `redrive()` of them all. */
+const REDRIVE_BATCH = 500;
+/**
+ * `discard()` of every dead letter cleans the failed set up to this far past this host's clock: a
+ * job's place in it is the finishing worker's clock, which may run ahead of this one's.
+ */
+const DISCARD_CLOCK_MARGIN_MS = 24 * 60 * 60 * 1000;
+/** Scripts of `removeKeepingIdTtl`: the PTTL of an id's deduplication key, and setting it back. */
+const ID_TTL_READ = 'nestHostingIdTtl';
+const ID_TTL_RESTORE = 'nestHostingIdTtlRestore';
+
+/** BullMQ's removal option for a retention: undefined keeps every job (BullMQ's default), `{ count: 0 }` none. */
+export function keepJobs(retention: boolean | RetentionOptions | undefined, fallback: RetentionOptions): KeepJobs | undefined {
+  if (retention === true) return { count: 0 };
+  if (retention === false) return undefined;
+  const { count, ageMs } = retention ?? fallback;
+  if (ageMs !== undefined) return { age: Math.ceil(ageMs / 1000), ...(count !== undefined && { count }) };
+  return count !== undefined ? { count } : undefined;
+}
 /** What `handle` returns for a delivery that succeeded synchronously: BullMQ awaits a promise. */
 const DONE: Promise<void> = Promise.resolve();
+/**
+ * The worker's limiter when `@QueueWorker` sets none: no limit in practice, but BullMQ checks its
+ * rate-limit key only for workers with a limiter, and `RateLimitedError` pauses every worker of the
+ * queue through that key (`Queue.rateLimit`). Its cost: a counter increment in the script that
+ * hands out each job (no round trip), its expiry set once a second.
+ */
+const UNLIMITED = { max: Number.MAX_SAFE_INTEGER, duration: 1_000 };
 /**
  * A worker that reports this many errors within `SPIN_WINDOW_MS` is spinning: BullMQ retries a
  * failed fetch without any delay when the error is not one of its connection errors (a replica's
@@ -99,7 +144,10 @@ interface BullRedisConnection extends RedisEventSource {
  * BullMQ's own. bullmq is loaded on first use, never by apps that do not use this backend.
  *
  * Each connection has its own state and outage log (`producer`: the `Queue`; `worker`: the
- * `Worker`'s command and blocking connections together), reported by `connections()`.
+ * `Worker`'s command and blocking connections and the cancel subscriber together; `events`: the
+ * `QueueEvents` once `subscribe` was called), reported by `connections()`. Redis connections per
+ * process and queue: 1 for a producer-only process, 4 with a worker here (producer, the worker's
+ * two, the cancel subscriber of bullmq-cancel-channel.ts), and 1 more once events are subscribed.
  */
 export class BullMqQueueBackend<T> implements QueueBackend<T> {
   /** Settles once bullmq is loaded and the producer exists; rejects with install guidance when bullmq is missing. */
@@ -144,12 +192,30 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
   private idleWaiters: Array<() => void> = [];
   private countsTimer?: NodeJS.Timeout;
   private refreshing = false;
+  /** Dead letters (the failed set) as last counted. */
+  private failedCount = 0;
+  /** `removeKeepingIdTtl`'s two scripts are defined on the producer's client. */
+  private idTtlCommands = false;
+  /** The worker's removal options: finished jobs, failed jobs (dead letters). */
+  private readonly keepCompleted?: KeepJobs;
+  private readonly keepFailed?: KeepJobs;
+  /** The deliveries running here, by job id (for `requestCancel`): one set and one delete per delivery. */
+  private readonly running = new Map<string, JobContext>();
+  /** Deliveries wait until then (epoch ms): a handler's `RateLimitedError`, or the limiter's window as Redis last said. */
+  private limitedUntil = 0;
+  /** Cancels of running jobs, heard by every process with a worker on the queue (opened with the worker). */
+  private cancels?: BullMqCancelChannel;
+  /** The queue's cluster-wide events, opened on the first `subscribe`. */
+  private events?: BullMqQueueEvents;
+  private eventsOpening?: Promise<void>;
 
   constructor(private readonly options: BullMqQueueBackendOptions) {
     this.name = options.queueName;
     this.logger = options.logger;
-    const { prefix, lockDurationMs, stalledIntervalMs, enqueueTimeoutMs, telemetry } = options;
-    validateBullMqBackendOptions(this.name, { type: 'bullmq', prefix, lockDurationMs, stalledIntervalMs, enqueueTimeoutMs, telemetry });
+    const { prefix, lockDurationMs, stalledIntervalMs, enqueueTimeoutMs, telemetry, removeOnComplete } = options;
+    validateBullMqBackendOptions(this.name, { type: 'bullmq', prefix, lockDurationMs, stalledIntervalMs, enqueueTimeoutMs, telemetry, removeOnComplete });
+    this.keepCompleted = keepJobs(removeOnComplete, KEEP_COMPLETED);
+    this.keepFailed = keepJobs(options.deadLetters === false ? true : options.deadLetters, KEEP_FAILED);
     const owner = options.connectionOwner ?? queueConnectionOwner(this.name);
     assertRedisConnection(owner, options.connection);
     this.enqueueTimeoutMs = enqueueTimeoutMs ?? DEFAULT_ENQUEUE_TIMEOUT_MS;
@@ -171,8 +237,11 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
    * Adds a job. Rejects without a Redis round trip when the item would not survive JSON (a
    * `TypeError` naming the path inside it), and with `QueueUnavailableError` at once while the
    * producer connection is down, or once `enqueueTimeoutMs` passed without Redis confirming it.
+   * `options` (validated by `WorkQueue`) become BullMQ's own job options (`delay`, `priority`,
+   * `jobId`, `deduplication`, `attempts`, `backoff`) and, for what BullMQ has no field for, the job's
+   * metadata (item-metadata.ts). An `id` already taken resolves with that id and adds nothing.
    */
-  enqueue(data: T, signal?: AbortSignal, headers?: Readonly<Record<string, string>>): Promise<string> {
+  enqueue(data: T, signal?: AbortSignal, headers?: Readonly<Record<string, string>>, itemOptions?: ItemOptions): Promise<string> {
     if (this.intakeClosed) return Promise.reject(new QueueClosedError(this.name));
     if (signal?.aborted) return Promise.reject(signal.reason);
     try {
@@ -183,14 +252,19 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     if (this.producer.isDown) return Promise.reject(new QueueUnavailableError(this.name, this.producer.lastError));
     // Headers ride in the job's `telemetry.metadata` (JSON), which BullMQ keeps with the job and
     // leaves alone with `omitContext` (its own telemetry, when given, would write its trace there).
-    const options = headers === undefined ? this.jobOptions : { ...this.jobOptions, telemetry: { metadata: JSON.stringify(headers), omitContext: true } };
+    const options =
+      itemOptions !== undefined
+        ? this.itemJobOptions(headers, itemOptions)
+        : headers === undefined
+          ? this.jobOptions
+          : { ...this.jobOptions, telemetry: { metadata: JSON.stringify(headers), omitContext: true } };
     return new Promise<string>((resolve, reject) => {
       const entry = this.pending.add(reject, signal);
       const queue = this.queue;
       (queue ? queue.add(this.name, data, options) : this.ready.then(() => this.queue!.add(this.name, data, options))).then(
         (job) => {
           if (!this.pending.settle(entry)) return;
-          this.depth++;
+          this.depth++; // a duplicate id is counted once too many until the next refresh (within a second)
           resolve(job.id!);
         },
         (error: unknown) =>
@@ -199,14 +273,200 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     });
   }
 
-  // H2a-TEMP: contract placeholders, replaced by the implementation
-  enqueueMany(): Promise<string[]> { return Promise.reject(new Error('H2a-TEMP')); }
-  cancel(): Promise<CancelResult> { return Promise.reject(new Error('H2a-TEMP')); }
-  deadLetters(): Promise<DeadLetterPage<T>> { return Promise.reject(new Error('H2a-TEMP')); }
-  redrive(): Promise<number> { return Promise.reject(new Error('H2a-TEMP')); }
-  discard(): Promise<number> { return Promise.reject(new Error('H2a-TEMP')); }
-  deadLetterCount(): number { return 0; }
-  // H2a-TEMP end
+  /**
+   * Adds `items` in one round trip (BullMQ's `addBulk`: one pipeline), each with `itemOptions` and,
+   * when given, `ids[i]` as its id. Every item is checked for JSON first (the message names
+   * `items[i]`); bounded by `enqueueTimeoutMs` as `enqueue` is. Resolves with the ids in order.
+   */
+  enqueueMany(
+    items: readonly T[],
+    itemOptions: ItemOptions | undefined,
+    ids: readonly string[] | undefined,
+    headers?: Readonly<Record<string, string>>,
+  ): Promise<string[]> {
+    if (this.intakeClosed) return Promise.reject(new QueueClosedError(this.name));
+    try {
+      for (let i = 0; i < items.length; i++) assertJsonPayload(this.name, items[i], `items[${i}]`);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (items.length === 0) return Promise.resolve([]);
+    if (this.producer.isDown) return Promise.reject(new QueueUnavailableError(this.name, this.producer.lastError));
+    const shared = this.itemJobOptions(headers, itemOptions ?? {});
+    const jobs = items.map((data, i) => ({
+      name: this.name,
+      data,
+      opts: ids === undefined ? shared : this.itemJobOptions(headers, { ...itemOptions, id: ids[i] }),
+    }));
+    return new Promise<string[]>((resolve, reject) => {
+      const entry = this.pending.add(reject);
+      this.ready
+        .then(() => this.queue!.addBulk(jobs))
+        .then(
+          (added) => {
+            if (!this.pending.settle(entry)) return;
+            this.depth += added.length;
+            resolve(added.map((job) => job.id!));
+          },
+          (error: unknown) =>
+            this.pending.fail(entry, isRedisConnectionError(error) || this.producer.isDown ? new QueueUnavailableError(this.name, error) : error),
+        );
+    });
+  }
+
+  /**
+   * Cancels job `id`: one that has not started (waiting, delayed, prioritized) or waits out a retry
+   * is removed (`'removed'`; `onCancelled` when this process has a worker); an active one is aborted
+   * on whichever process runs it (`'aborted'`); any other (finished, a dead letter, unknown) is
+   * `'not-found'`. Bounded by `enqueueTimeoutMs`.
+   */
+  async cancel(id: string): Promise<CancelResult> {
+    const queue = await this.producerQueue();
+    const state = await this.bounded(queue.getJobState(id));
+    if (state === 'active') {
+      await this.requestCancel(id);
+      return 'aborted';
+    }
+    if (!CANCELLABLE_STATES.has(state)) return 'not-found';
+    // 0: the job is locked, a worker took it in the meantime.
+    if ((await this.bounded(this.removeKeepingIdTtl(queue, id))) === 0) {
+      await this.requestCancel(id);
+      return 'aborted';
+    }
+    if (this.depth > 0) this.depth--;
+    try {
+      this.workerSpec?.policy.onCancelled(id);
+    } catch (hookError) {
+      this.workerErrors.report(hookError); // the item is removed all the same
+    }
+    return 'removed';
+  }
+
+  /**
+   * A page of the failed set, newest first, with its total. A job a cancel ended (its failedReason is
+   * `CANCELLED_REASON`) is not a dead letter: it is left out, and removed.
+   */
+  async deadLetters(offset: number, limit: number): Promise<DeadLetterPage<T>> {
+    const queue = await this.producerQueue();
+    const [total, jobs] = await this.bounded(Promise.all([queue.getFailedCount(), limit > 0 ? queue.getFailed(offset, offset + limit - 1) : []]));
+    const items: Array<DeadLetter<T>> = [];
+    let cancelled = 0;
+    for (const job of jobs) {
+      if (this.isCancelled(job)) {
+        cancelled++;
+        queue.remove(job.id!).catch((error: unknown) => this.onProducerError(error));
+        continue;
+      }
+      items.push(this.deadLetterOf(job));
+    }
+    this.failedCount = total - cancelled;
+    return { total: total - cancelled, items };
+  }
+
+  /**
+   * Puts dead letters back in the queue, attempts reset (BullMQ's `retry` of a failed job: same id,
+   * data, options and metadata): `id`'s, or every one in the failed set as this call found it.
+   * Resolves with how many went back.
+   */
+  async redrive(id?: string): Promise<number> {
+    const queue = await this.producerQueue();
+    const retry = async (job: Job | undefined): Promise<number> => {
+      if (!job || this.isCancelled(job)) return 0;
+      try {
+        await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+        return 1;
+      } catch (error) {
+        // Not (or no longer) in the failed set: redriven or discarded by someone else meanwhile.
+        if ((await queue.getJobState(job.id!)) !== 'failed') return 0;
+        throw error;
+      }
+    };
+    let moved = 0;
+    if (id !== undefined) {
+      if ((await this.bounded(queue.getJobState(id))) !== 'failed') return 0;
+      moved = await this.bounded(queue.getJob(id).then((job) => retry(job as Job | undefined)));
+    } else {
+      // The failed set as it is now (ids, oldest last), then batch by batch: jobs that fail again meanwhile are not retried twice.
+      const ids = (await this.bounded(queue.getRanges(['failed'], 0, -1))) as string[];
+      for (let start = 0; start < ids.length; start += REDRIVE_BATCH) {
+        const batch = await this.bounded(Promise.all(ids.slice(start, start + REDRIVE_BATCH).map((each) => queue.getJob(each))));
+        const counts = await this.bounded(Promise.all(batch.map((job) => retry(job as Job | undefined))));
+        moved += counts.reduce((sum, n) => sum + n, 0);
+      }
+    }
+    this.failedCount = Math.max(0, this.failedCount - moved);
+    this.depth += moved;
+    return moved;
+  }
+
+  /** Deletes dead letters: `id`'s, or every one. Resolves with how many. */
+  async discard(id?: string): Promise<number> {
+    const queue = await this.producerQueue();
+    let removed: number;
+    if (id !== undefined) {
+      if ((await this.bounded(queue.getJobState(id))) !== 'failed') return 0;
+      removed = await this.bounded(this.removeKeepingIdTtl(queue, id));
+    } else {
+      removed = (await this.bounded(queue.clean(-DISCARD_CLOCK_MARGIN_MS, 0, 'failed'))).length;
+    }
+    this.failedCount = Math.max(0, this.failedCount - removed);
+    return removed;
+  }
+
+  /** Dead letters as last counted (refreshed every second with the depth, and by `deadLetters`, `redrive`, `discard`). */
+  deadLetterCount(): number {
+    return this.failedCount;
+  }
+
+  /**
+   * The queue's events from every process (bullmq-queue-events.ts says what each is in BullMQ's
+   * terms), read by one BullMQ `QueueEvents` opened on the first subscription: one more Redis
+   * connection (blocking) per process and queue, shown as `events` in `connections()`.
+   */
+  subscribe(listener: (event: QueueEvent) => void): () => void {
+    const events = (this.events ??= new BullMqQueueEvents({
+      queueName: this.name,
+      ...(this.options.prefix !== undefined && { prefix: this.options.prefix }),
+      connection: this.clients.worker,
+      ownsConnection: this.clients.ownsWorker,
+      logger: this.logger,
+    }));
+    const unsubscribe = events.subscribe(listener);
+    this.eventsOpening ??= this.ready.then(
+      async () => {
+        if (this.disposing) return;
+        // Events from now on: after the stream's last entry, asked at once on the producer's connection
+        // (before any item enqueued after this call can have run). Without it, from the first read.
+        const from = await this.lastEventId().catch(() => undefined);
+        if (!this.disposing) events.open(this.bull!, from);
+      },
+      () => undefined,
+    );
+    return unsubscribe;
+  }
+
+  /** The id of the last entry of the queue's event stream ('0' when it has none yet). */
+  private async lastEventId(): Promise<string> {
+    const queue = this.queue!;
+    const client = (await queue.getBackend().client) as unknown as { xrevrange(key: string, end: string, start: string, count: 'COUNT', n: number): Promise<Array<[string, string[]]>> };
+    const [last] = await client.xrevrange(queue.keys.events, '+', '-', 'COUNT', 1);
+    return last?.[0] ?? '0';
+  }
+
+  /** `job.updateProgress(value)`, not awaited (its events and BullMQ's tools see it); a failure is logged at a bounded rate. */
+  progress(context: JobContext, value: number | object): void {
+    const job = context.handle as Job | undefined;
+    job?.updateProgress(value).catch((error: unknown) => this.reportWorkerError(error));
+  }
+
+  /**
+   * While tries may not start (a handler's `RateLimitedError`, or the limiter's window is full, as
+   * Redis said at the last refresh of the counts, every second): the instant they may.
+   */
+  rateLimitedUntil(): number | undefined {
+    const until = this.limitedUntil;
+    return until > Date.now() ? until : undefined;
+  }
 
   startWorker(process: JobProcessor<T>, policy: WorkerPolicy<T>): void {
     // Retries are recorded on jobs added here too, so that Redis (and dashboards) show the policy;
@@ -215,7 +475,8 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     this.jobOptions =
       policy.attempts > 1 ? { attempts: policy.attempts, backoff: { type: policy.backoff.type, delay: policy.backoff.delayMs } } : undefined;
     this.workerSpec = { process, policy };
-    this.workerMonitor = new ConnectionMonitor('worker', `Queue "${this.name}" (bullmq) worker`, this.logger, ['main', 'blocking']);
+    // The worker's connection: BullMQ's command and blocking connections, and the subscriber that hears cancels.
+    this.workerMonitor = new ConnectionMonitor('worker', `Queue "${this.name}" (bullmq) worker`, this.logger, ['main', 'blocking', 'cancel']);
     this.workerStarted = this.ready.then(() => this.createWorker()).catch((error: unknown) => this.workerNotStarted(error));
   }
 
@@ -255,10 +516,13 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     return { depth: this.depth, inFlight: this.inFlight };
   }
 
-  /** `producer`, and `worker` once a worker was started here. */
+  /** `producer`, `worker` once a worker was started here, and `events` once `subscribe` opened them. */
   connections(): ConnectionStatus[] {
     const producer = this.producer.status();
-    return this.workerMonitor ? [producer, this.workerMonitor.status()] : [producer];
+    const connections = this.workerMonitor ? [producer, this.workerMonitor.status()] : [producer];
+    const events = this.events?.status();
+    if (events) connections.push(events);
+    return connections;
   }
 
   pause(): void {
@@ -294,6 +558,8 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
         this.workerClosing ??= worker.close(force).catch((error: unknown) => this.onWorkerError(worker, error));
         await closeOrCut(worker, this.workerClosing, this.clients.ownsWorker);
       }
+      this.cancels?.close();
+      await this.events?.close();
       this.producer.close();
       if (this.queue) await closeOrCut(this.queue, this.queue.close(), this.clients.ownsProducer);
       for (const unwatch of [...this.unwatchers.splice(0), ...this.workerUnwatchers.splice(0)]) unwatch();
@@ -378,9 +644,11 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
         // BullMQ merges its defaults with Object.assign: an explicit `undefined` would replace them.
         ...(this.options.lockDurationMs !== undefined && { lockDuration: this.options.lockDurationMs }),
         ...(this.options.stalledIntervalMs !== undefined && { stalledInterval: this.options.stalledIntervalMs }),
-        removeOnComplete: KEEP_COMPLETED,
-        removeOnFail: KEEP_FAILED,
+        ...(this.keepCompleted !== undefined && { removeOnComplete: this.keepCompleted }),
+        ...(this.keepFailed !== undefined && { removeOnFail: this.keepFailed }),
         ...(this.options.telemetry !== undefined && { telemetry: this.options.telemetry as Telemetry }),
+        // BullMQ's limiter (kept in Redis: across every process of the queue).
+        limiter: policy.limiter ? { max: policy.limiter.max, duration: policy.limiter.durationMs } : UNLIMITED,
         // No `name`: with one, BullMQ writes it into every job it fetches (a `processedBy` field: a
         // larger HMSET per job, and a larger reply to decode), which raw BullMQ workers do not pay.
         autorun: !this.paused, // paused through HostingRegistry before the worker came up
@@ -394,10 +662,63 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     this.watch(backend, 'blockingConnection', this.workerMonitor!, 'blocking', worker);
     worker.on('error', (error: unknown) => this.onWorkerError(worker, error));
     worker.on('failed', (job, error) => {
-      if (!job || error instanceof WaitingError || error?.name === 'WaitingError') return;
-      if (job.attemptsMade >= policy.attempts)
+      if (!job || error instanceof WaitingError || error?.name === 'WaitingError' || error?.message === CANCELLED_REASON) return;
+      // `handle` left the job's effective attempts in its options (the item's own, or the policy's);
+      // BullMQ does not retry an UnrecoverableError (nor a job that stalled too often).
+      if (job.attemptsMade >= Math.max(job.opts.attempts ?? 1, 1) || error?.name === 'UnrecoverableError')
         policy.onFailed(job.data as T, new JobContext(this.name, job.id!, job.attemptsMade, this.itemSignals), error);
+      else this.publishRetry(job, error);
     });
+    this.listenForCancels();
+  }
+
+  /**
+   * Tells the queue's event subscribers (on every process) that a try failed and will be retried:
+   * BullMQ's own stream does not say so (one XADD on the producer's connection per retried failure).
+   */
+  private publishRetry(job: Job, error: unknown): void {
+    const fields = { event: RETRY_EVENT, jobId: job.id!, attempt: job.attemptsMade, error: errorMessage(error) };
+    this.queue?.getBackend().publishEvent(fields, EVENT_STREAM_MAX_LEN).catch((failure: unknown) => this.onProducerError(failure));
+  }
+
+  /** Subscribes to the queue's cancel channel, once per backend (a restarted worker keeps the subscriber). */
+  private listenForCancels(): void {
+    const monitor = this.workerMonitor!;
+    if (this.cancels) {
+      if (this.cancels.isReady) monitor.partUp('cancel');
+      return;
+    }
+    const channel = new BullMqCancelChannel(this.cancelChannel(), (id) => this.running.get(id)?.abort(new QueueItemCancelledError(this.name, id)));
+    this.cancels = channel;
+    this.queue!.getBackend().client.then(
+      (client) => channel.start(client, monitor, 'cancel', this.seenErrors, (error) => this.reportWorkerError(error)),
+      (error: unknown) => monitor.partDown('cancel', error),
+    );
+  }
+
+  private cancelChannel(): string {
+    return this.queue!.toKey('nest-hosting:cancel');
+  }
+
+  private reportWorkerError(error: unknown): void {
+    if (typeof error === 'object' && error !== null && this.seenErrors.has(error)) return;
+    if (isRedisConnectionError(error) && !this.workerMonitor?.isUp) return;
+    this.workerErrors.report(error);
+  }
+
+  /**
+   * Aborts the running job `id` with `QueueItemCancelledError`: here when it runs here, else on
+   * whichever process runs it, through the queue's cancel channel (bullmq-cancel-channel.ts).
+   */
+  private async requestCancel(id: string): Promise<void> {
+    const local = this.running.get(id);
+    if (local) {
+      local.abort(new QueueItemCancelledError(this.name, id));
+      return;
+    }
+    await this.ready;
+    const queue = this.queue!;
+    await BullMqCancelChannel.publish(await queue.getBackend().client, this.cancelChannel(), id);
   }
 
   private workerNotStarted(error: unknown): void {
@@ -417,18 +738,30 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     policy: WorkerPolicy<T>,
     backoff: { type: 'fixed' | 'exponential'; delay: number },
   ): Promise<void> {
-    if (this.stopping) return this.handBack(job, token);
-    // BullMQ decides retries from the job's own options: the worker's policy wins over the producer's.
-    // A job that says one try (or none: BullMQ's 0) under a one-try policy is left as it is: no retry either way.
-    if (policy.attempts > 1 || (job.opts.attempts ?? 0) > 1) {
-      job.opts.attempts = policy.attempts;
-      job.opts.backoff = backoff;
-    }
+    // Paused (HostingRegistry.pause) or stopping: a job BullMQ fetched before the worker paused goes back, unstarted.
+    if (this.stopping || this.paused) return this.handBack(job, token);
     this.inFlight++;
     if (this.depth > 0) this.depth--;
     const context = new JobContext(this.name, job.id!, job.attemptsMade + 1, this.itemSignals);
     const metadata = job.opts.telemetry?.metadata;
-    if (metadata !== undefined) context.carried = metadata;
+    if (metadata !== undefined) {
+      context.carried = metadata;
+      // The item's own attempts / backoff / timeoutMs (item-metadata.ts); a `startsWith` for jobs without.
+      context.itemOptions = decodeItemOptions(metadata);
+    }
+    context.handle = job;
+    this.running.set(job.id!, context);
+    // BullMQ decides retries from the job's own options: the item's own attempts / backoff win, else
+    // the worker's policy wins over what a producer recorded. A job that says one try (or none:
+    // BullMQ's 0) under a one-try policy is left as it is: no retry either way.
+    const own = context.itemOptions;
+    if (own !== undefined && (own.attempts !== undefined || own.backoff !== undefined)) {
+      job.opts.attempts = own.attempts ?? policy.attempts;
+      job.opts.backoff = own.backoff ? { type: own.backoff.type, delay: own.backoff.delayMs } : backoff;
+    } else if (policy.attempts > 1 || (job.opts.attempts ?? 0) > 1) {
+      job.opts.attempts = policy.attempts;
+      job.opts.backoff = backoff;
+    }
     let result: unknown;
     try {
       result = process(job.data as T, context);
@@ -436,13 +769,48 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
       return this.nacked(job, token, policy, context, thrown);
     }
     if (!isPending(result)) return this.acked(job, token, policy, context);
+    // No timer at all unless the item or the worker sets a timeout.
+    const timeoutMs = own?.timeoutMs ?? policy.timeoutMs;
+    if (timeoutMs !== undefined) return this.timed(job, token, policy, context, result, timeoutMs);
     return Promise.resolve(result).then(
       () => this.acked(job, token, policy, context),
       (thrown: unknown) => this.nacked(job, token, policy, context, thrown),
     );
   }
 
-  /** The handler returned or resolved. */
+  /**
+   * A try with a timeout: at `timeoutMs` its signal aborts with `QueueItemTimeoutError` and the try
+   * fails with it at once (BullMQ retries it or moves it to the failed set, and the worker's slot is
+   * free); what the handler does later is ignored. The timer goes when the handler settles first.
+   */
+  private timed(job: Job, token: string | undefined, policy: WorkerPolicy<T>, context: JobContext, result: PromiseLike<unknown>, timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        const error = new QueueItemTimeoutError(this.name, context.id, timeoutMs);
+        context.abort(error);
+        this.nacked(job, token, policy, context, error).then(resolve, reject);
+      }, timeoutMs);
+      Promise.resolve(result).then(
+        () => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          this.acked(job, token, policy, context).then(resolve, reject);
+        },
+        (thrown: unknown) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          this.nacked(job, token, policy, context, thrown).then(resolve, reject);
+        },
+      );
+    });
+  }
+
+  /** The handler returned or resolved (a cancelled item whose handler returned normally completed). */
   private acked(job: Job, token: string | undefined, policy: WorkerPolicy<T>, context: JobContext): Promise<void> {
     try {
       policy.onAck(context);
@@ -453,18 +821,26 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     return DONE;
   }
 
-  /** The handler threw or rejected: BullMQ gets an Error (it fails the try), or the job back when the shutdown deadline cut it off. */
+  /**
+   * The handler threw or rejected: BullMQ gets an Error (it fails the try); a cancelled try ends as
+   * cancelled, a `RateLimitedError` puts the job back; the job goes back too when the shutdown
+   * deadline cut it off.
+   */
   private nacked(job: Job, token: string | undefined, policy: WorkerPolicy<T>, context: JobContext, thrown: unknown): Promise<never> {
+    const abortedWith = context.aborted ? (context.signal.reason as unknown) : undefined;
+    if (abortedWith instanceof QueueItemCancelledError) return this.cancelled(job, policy, context);
+    const retryAfter = retryAfterOf(thrown, this.name, context.id);
+    if (typeof retryAfter === 'number') return this.rateLimited(policy, context, retryAfter);
     // BullMQ reads `.message` of what it gets: `throw undefined` would leave the job active with its
     // lock held, a string would become a null failedReason. It gets an Error, always.
-    const error = toError(thrown);
+    const error = toError(retryAfter ?? thrown);
     try {
       policy.onNack(context, error);
     } catch (hookError) {
       this.delivered(context);
       return Promise.reject(hookError as Error);
     }
-    if (!context.aborted) {
+    if (abortedWith === undefined || abortedWith instanceof QueueItemTimeoutError || !this.itemSignals.aborted) {
       this.delivered(context);
       return Promise.reject(error);
     }
@@ -472,9 +848,48 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     return this.handBack(job, token).finally(() => this.delivered(context));
   }
 
+  /**
+   * A cancelled try threw: not retried (BullMQ's UnrecoverableError) and removed as it fails (no dead
+   * letter; its id is free again).
+   */
+  private cancelled(job: Job, policy: WorkerPolicy<T>, context: JobContext): Promise<never> {
+    job.opts.removeOnFail = true;
+    try {
+      policy.onCancelled(context.id, context);
+    } catch (hookError) {
+      this.workerErrors.report(hookError);
+    }
+    this.delivered(context);
+    return Promise.reject(new this.bull!.UnrecoverableError(CANCELLED_REASON));
+  }
+
+  /**
+   * The handler threw `RateLimitedError`: every worker of the queue stops taking jobs for
+   * `retryAfterMs` (BullMQ's `Queue.rateLimit`, a key in Redis), and BullMQ puts the job back in wait
+   * with its tries unchanged (`Worker.RateLimitError`).
+   */
+  private async rateLimited(policy: WorkerPolicy<T>, context: JobContext, retryAfterMs: number): Promise<never> {
+    try {
+      await this.queue!.rateLimit(retryAfterMs);
+    } catch (error) {
+      this.onProducerError(error);
+    }
+    const until = Date.now() + retryAfterMs;
+    this.limitedUntil = Math.max(this.limitedUntil, until);
+    try {
+      policy.onRateLimited(context, until);
+    } catch (hookError) {
+      this.workerErrors.report(hookError);
+    }
+    this.delivered(context);
+    throw this.bull!.Worker.RateLimitError();
+  }
+
   /** A delivery ended. */
   private delivered(context: JobContext): void {
     context.release();
+    const id = context.id;
+    if (this.running.get(id) === context) this.running.delete(id);
     this.inFlight--;
     if (this.inFlight === 0) this.notifyIdle();
   }
@@ -555,6 +970,91 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     }
   }
 
+  /**
+   * BullMQ job options of an item enqueued with `options`: the policy's attempts/backoff recorded
+   * as for any job, then the item's own. A job with an `id` is removed as it completes (the id is
+   * free again); with `idTtlMs` BullMQ's deduplication key holds the id that long from now, even
+   * once the job is gone. Every add with an id passes BullMQ's deduplication (without `ttl` its key
+   * lives as long as the job), since only such an add looks at a key an earlier `idTtlMs` left. The item's attempts/backoff/timeoutMs also ride in the metadata, which is
+   * how the worker tells them from a policy's (item-metadata.ts).
+   */
+  private itemJobOptions(headers: Readonly<Record<string, string>> | undefined, options: ItemOptions): JobsOptions | undefined {
+    const { delayMs, priority, id, idTtlMs, attempts, backoff } = options;
+    const metadata = encodeMetadata(headers, carriedItemOptions(options));
+    if (delayMs === undefined && priority === undefined && id === undefined && attempts === undefined && backoff === undefined && metadata === undefined)
+      return this.jobOptions;
+    return {
+      ...this.jobOptions,
+      ...(delayMs !== undefined && { delay: delayMs }),
+      ...(priority !== undefined && { priority }),
+      ...(id !== undefined && { jobId: id, removeOnComplete: true }),
+      ...(id !== undefined && { deduplication: idTtlMs !== undefined ? { id, ttl: idTtlMs } : { id } }),
+      ...(attempts !== undefined && { attempts }),
+      ...(backoff !== undefined && { backoff: { type: backoff.type, delay: backoff.delayMs } }),
+      ...(metadata !== undefined && { telemetry: { metadata, omitContext: true } }),
+    };
+  }
+
+  /**
+   * `queue.remove(id)` (1 removed, 0 locked: a worker runs it), keeping what is left of an `idTtlMs`:
+   * BullMQ deletes a removed job's deduplication key, but an id enqueued with `idTtlMs` stays taken
+   * that long whatever became of its item (cancelled or discarded included).
+   */
+  private async removeKeepingIdTtl(queue: Queue, id: string): Promise<number> {
+    const key = `${queue.keys.de}:${id}`;
+    const client = await queue.getBackend().client;
+    if (!this.idTtlCommands) {
+      client.defineCommand(ID_TTL_READ, { numberOfKeys: 1, lua: "return redis.call('PTTL', KEYS[1])" });
+      client.defineCommand(ID_TTL_RESTORE, { numberOfKeys: 1, lua: "return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX')" });
+      this.idTtlCommands = true;
+    }
+    const ttl = Number(await client.runCommand(ID_TTL_READ, [key]));
+    const removed = await queue.remove(id);
+    if (removed === 1 && ttl > 0) await client.runCommand(ID_TTL_RESTORE, [key, id, ttl]);
+    return removed;
+  }
+
+  /** The producer's Queue once it exists; rejects at once while its connection is down. */
+  private async producerQueue(): Promise<Queue> {
+    await this.ready;
+    if (this.producer.isDown) throw new QueueUnavailableError(this.name, this.producer.lastError);
+    return this.queue!;
+  }
+
+  /** A Redis call of `cancel` and the dead-letter methods, bounded by `enqueueTimeoutMs` like an enqueue. */
+  private bounded<R>(call: Promise<R>): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      const entry = this.pending.add(reject);
+      call.then(
+        (value) => {
+          if (this.pending.settle(entry)) resolve(value);
+        },
+        (error: unknown) =>
+          this.pending.fail(entry, isRedisConnectionError(error) || this.producer.isDown ? new QueueUnavailableError(this.name, error) : error),
+      );
+    });
+  }
+
+  /**
+   * A failed job that a cancel ended, not a dead letter: the worker fails it with `CANCELLED_REASON`
+   * and removes it at once (`removeOnFail: true`); one a crash left in between is skipped here.
+   */
+  private isCancelled(job: Job): boolean {
+    return job.failedReason === CANCELLED_REASON;
+  }
+
+  private deadLetterOf(job: Job): DeadLetter<T> {
+    const stack = job.stacktrace?.[job.stacktrace.length - 1] ?? undefined;
+    const name = typeof stack === 'string' ? /^([A-Za-z_$][\w$]*):/.exec(stack)?.[1] : undefined;
+    return {
+      id: job.id!,
+      data: job.data as T,
+      error: { name: name ?? 'Error', message: job.failedReason ?? '', ...(typeof stack === 'string' && { stack }) },
+      attempts: job.attemptsMade,
+      failedAt: new Date(job.finishedOn ?? job.processedOn ?? job.timestamp),
+    };
+  }
+
   /** Rejects every enqueue still waiting for Redis. */
   private failPending(error: () => unknown): void {
     this.pending.failAll(error);
@@ -599,8 +1099,15 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     if (this.refreshing || !this.queue || !this.producer.isUp) return;
     this.refreshing = true;
     try {
-      const counts = await this.queue.getJobCounts(...UNDELIVERED_STATES);
+      // With a worker here, the rate limit too (the same round trip's worth: one more script call).
+      const policy = this.workerSpec?.policy;
+      const [counts, limitTtl] = await Promise.all([
+        this.queue.getJobCounts(...COUNTED_STATES),
+        policy ? this.queue.getRateLimitTtl(policy.limiter?.max ?? UNLIMITED.max) : 0,
+      ]);
+      if (policy) this.limitedUntil = limitTtl > 0 ? Date.now() + limitTtl : 0;
       this.depth = UNDELIVERED_STATES.reduce((sum, state) => sum + (counts[state] ?? 0), 0);
+      this.failedCount = counts.failed ?? 0;
     } catch (error) {
       this.onProducerError(error);
     } finally {

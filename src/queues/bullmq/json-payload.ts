@@ -8,11 +8,11 @@ import { PAYLOAD_NOT_JSON } from '../../distributed/redis.messages.js';
  *
  * Accepted: plain objects (prototype `Object.prototype` or `null`), arrays, strings, finite
  * numbers, booleans, `null`, and `undefined` as an object property (JSON leaves the key out, and
- * reading it back gives `undefined` again).
+ * reading it back gives `undefined` again). `root` names the item in the message (`items[3]` for a batch).
  */
-export function assertJsonPayload(queue: string, item: unknown): void {
-  if (item === undefined) throw new TypeError(PAYLOAD_NOT_JSON(queue, 'item', 'is undefined', 'pass null or a value'));
-  const problem = walk(item, [], []);
+export function assertJsonPayload(queue: string, item: unknown, root = 'item'): void {
+  if (item === undefined) throw new TypeError(PAYLOAD_NOT_JSON(queue, root, 'is undefined', 'pass null or a value'));
+  const problem = walk(item, [], [], root);
   if (problem) throw new TypeError(PAYLOAD_NOT_JSON(queue, problem.path, problem.what, problem.fix));
 }
 
@@ -25,8 +25,8 @@ interface Problem {
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 
 /** The path of the value `keys` lead to from the item, as code would write it: `item.lines[2]["unit price"]`. */
-function pathOf(keys: ReadonlyArray<string | number>): string {
-  let path = 'item';
+function pathOf(keys: ReadonlyArray<string | number>, root: string): string {
+  let path = root;
   for (const key of keys) path += typeof key === 'number' ? `[${key}]` : IDENTIFIER.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
   return path;
 }
@@ -36,7 +36,7 @@ function pathOf(keys: ReadonlyArray<string | number>): string {
  * the way (cycle detection). Both are pushed and popped as it goes, and the path is written only for
  * a value it refuses: every enqueue walks its item, few are refused.
  */
-function walk(value: unknown, keys: Array<string | number>, ancestors: object[]): Problem | undefined {
+function walk(value: unknown, keys: Array<string | number>, ancestors: object[], root: string): Problem | undefined {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -44,31 +44,31 @@ function walk(value: unknown, keys: Array<string | number>, ancestors: object[])
     case 'number':
       return Number.isFinite(value)
         ? undefined
-        : { path: pathOf(keys), what: `is ${value}, which JSON turns into null`, fix: 'pass a finite number, or null (or a string such as "Infinity") on purpose' };
+        : { path: pathOf(keys, root), what: `is ${value}, which JSON turns into null`, fix: 'pass a finite number, or null (or a string such as "Infinity") on purpose' };
     case 'bigint': {
-      const path = pathOf(keys);
+      const path = pathOf(keys, root);
       return { path, what: 'is a BigInt, which JSON cannot encode', fix: `pass it as a string (${path}.toString()) and BigInt(…) it in the worker` };
     }
     case 'symbol':
-      return { path: pathOf(keys), what: 'is a symbol, which JSON leaves out', fix: 'pass a string instead' };
+      return { path: pathOf(keys, root), what: 'is a symbol, which JSON leaves out', fix: 'pass a string instead' };
     case 'function':
-      return { path: pathOf(keys), what: 'is a function, which JSON leaves out', fix: 'pass data only, and let the worker hold the code' };
+      return { path: pathOf(keys, root), what: 'is a function, which JSON leaves out', fix: 'pass data only, and let the worker hold the code' };
     case 'undefined':
-      return { path: pathOf(keys), what: 'is undefined inside an array, which JSON turns into null', fix: 'pass null, or leave the element out' };
+      return { path: pathOf(keys, root), what: 'is undefined inside an array, which JSON turns into null', fix: 'pass null, or leave the element out' };
     default:
       break;
   }
   if (value === null) return undefined;
   const object = value as object;
   if (ancestors.includes(object)) {
-    return { path: pathOf(keys), what: 'refers back to an object that contains it (a cycle), which JSON cannot encode', fix: 'pass a tree: replace the back reference with an id' };
+    return { path: pathOf(keys, root), what: 'refers back to an object that contains it (a cycle), which JSON cannot encode', fix: 'pass a tree: replace the back reference with an id' };
   }
   if (Array.isArray(object)) {
-    if (Object.getPrototypeOf(object) !== Array.prototype) return classInstance(pathOf(keys), object);
+    if (Object.getPrototypeOf(object) !== Array.prototype) return classInstance(pathOf(keys, root), object);
     ancestors.push(object);
     for (let i = 0; i < object.length; i++) {
       keys.push(i);
-      const problem = walk(object[i], keys, ancestors);
+      const problem = walk(object[i], keys, ancestors, root);
       if (problem) return problem;
       keys.pop();
     }
@@ -76,16 +76,16 @@ function walk(value: unknown, keys: Array<string | number>, ancestors: object[])
     return undefined;
   }
   const proto = Object.getPrototypeOf(object) as object | null;
-  if (proto !== Object.prototype && proto !== null) return classInstance(pathOf(keys), object);
+  if (proto !== Object.prototype && proto !== null) return classInstance(pathOf(keys, root), object);
   if (Object.getOwnPropertySymbols(object).length > 0) {
-    return { path: pathOf(keys), what: 'has symbol keys, which JSON leaves out', fix: 'use string keys' };
+    return { path: pathOf(keys, root), what: 'has symbol keys, which JSON leaves out', fix: 'use string keys' };
   }
   ancestors.push(object);
   for (const key in object) {
     const child = (object as Record<string, unknown>)[key];
     if (child === undefined) continue; // left out by JSON, read back as undefined: the same
     keys.push(key);
-    const problem = walk(child, keys, ancestors);
+    const problem = walk(child, keys, ancestors, root);
     if (problem) return problem;
     keys.pop();
   }

@@ -1,6 +1,7 @@
 import { showValue } from '../../hosting.messages.js';
 import { QueueClosedError } from '../errors/queue-closed.error.js';
 import { QueueFullError } from '../errors/queue-full.error.js';
+import { RankedItems } from './ranked-items.js';
 
 /** What a bounded channel does with a new item when it is full (.NET's `BoundedChannelFullMode`). */
 export type ChannelFullMode = 'wait' | 'dropOldest' | 'dropNewest' | 'reject';
@@ -63,6 +64,12 @@ const EMPTY_SHIFT = (queue: string) =>
  * Each item can carry a numeric `tag` (the queue's item id) stored beside it, so that a queue
  * needs no record object per item: a million queued items are a million slots, not a million
  * objects for the garbage collector to move.
+ *
+ * Items written with a priority (`tryWritePrioritized`, `write(…, priority)`) wait in a structure of
+ * their own, consulted only while one is there: items without a priority are read first, then the
+ * prioritized ones, lower number first, first in first out within one priority. The capacity counts
+ * both. Across the two, the drop modes tell the longest-waiting and the most recently written item by
+ * their tags: give tags that grow with each write when you use priorities (a queue's ids do).
  */
 export class MemoryChannel<T> {
   /** Name of the queue, quoted in errors. */
@@ -75,6 +82,11 @@ export class MemoryChannel<T> {
   private readonly limit: number;
   private readonly onDropped: ((item: T) => void) | undefined;
   private readonly items: SegmentedDeque<T>;
+  private readonly ranked = new RankedItems<T>();
+  /** Room for items without a priority: `limit` less the prioritized items (one field read on the write path, as before). */
+  private plainLimit: number;
+  /** Prioritized items held (`ranked.length`, as a field: `size` is read per delivered item). */
+  private rankedCount = 0;
   private readonly readers = new WaiterQueue<T | typeof CHANNEL_DONE, undefined>();
   private readonly watchers = new WaiterQueue<boolean, undefined>();
   private readonly writers = new WaiterQueue<void, T>();
@@ -95,13 +107,13 @@ export class MemoryChannel<T> {
     this.capacity = capacity;
     this.fullMode = fullMode;
     this.onDropped = onDropped;
-    this.limit = capacity ?? Infinity;
+    this.limit = this.plainLimit = capacity ?? Infinity;
     this.items = new SegmentedDeque<T>(Math.max(MIN_SEGMENT_SLOTS, Math.min(MAX_SEGMENT_SLOTS, capacity ?? Infinity)));
   }
 
   /** Number of items queued and not yet read. */
   get size(): number {
-    return this.items.length;
+    return this.items.length + this.rankedCount;
   }
 
   /** Whether `complete()` has been called: no item is accepted any more. */
@@ -119,9 +131,9 @@ export class MemoryChannel<T> {
     return this.readers.count + this.watchers.count;
   }
 
-  /** The tag of the oldest item (what `tryWrite` / `write` was given with it); check `size > 0` first. */
+  /** The tag of the item `shift` takes next (what `tryWrite` / `write` was given with it); check `size > 0` first. */
   get headTag(): number {
-    return this.items.headTag;
+    return this.items.length > 0 ? this.items.headTag : this.ranked.headTag;
   }
 
   /**
@@ -134,10 +146,40 @@ export class MemoryChannel<T> {
     if (this.completed) throw new QueueClosedError(this.name);
     // A waiting reader means the buffer is empty: hand the item over directly.
     if (this.readers.count > 0) this.readers.shift()!.settle(item);
-    else if (this.items.length < this.limit) {
+    else if (this.items.length < this.plainLimit) {
       this.items.push(item, tag);
       if (this.watchers.count > 0) this.watchers.shift()!.settle(true);
-    } else return this.writeWhenFull(item, tag);
+    } else return this.writeWhenFull(item, tag, 0);
+    return true;
+  }
+
+  /**
+   * `tryWrite` for an item with a `priority` (a positive integer: lower is read first, after every
+   * item without one); 0 is no priority.
+   */
+  tryWritePrioritized(item: T, tag: number, priority: number): boolean {
+    if (priority === 0) return this.tryWrite(item, tag);
+    if (this.completed) throw new QueueClosedError(this.name);
+    if (this.readers.count > 0) this.readers.shift()!.settle(item);
+    else if (this.size < this.limit) {
+      this.pushRanked(item, tag, priority);
+      if (this.watchers.count > 0) this.watchers.shift()!.settle(true);
+    } else return this.writeWhenFull(item, tag, priority);
+    return true;
+  }
+
+  /**
+   * Writes `item` when there is room and returns true, or returns false when the channel is full,
+   * whatever `fullMode` (no eviction, no `QueueFullError`): .NET's `TryWrite`.
+   * @throws QueueClosedError after `complete()`.
+   */
+  offer(item: T, tag = 0): boolean {
+    if (this.completed) throw new QueueClosedError(this.name);
+    if (this.readers.count > 0) this.readers.shift()!.settle(item);
+    else if (this.items.length < this.plainLimit) {
+      this.items.push(item, tag);
+      if (this.watchers.count > 0) this.watchers.shift()!.settle(true);
+    } else return false;
     return true;
   }
 
@@ -146,14 +188,14 @@ export class MemoryChannel<T> {
    * Rejects with `signal.reason` when `signal` aborts first, with `QueueClosedError` once the channel
    * completes before the item got in, and with `QueueFullError` when full in `'reject'` mode.
    */
-  write(item: T, signal?: AbortSignal, tag = 0): Promise<void> {
+  write(item: T, signal?: AbortSignal, tag = 0, priority = 0): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     try {
-      if (this.tryWrite(item, tag)) return WRITTEN;
+      if (priority === 0 ? this.tryWrite(item, tag) : this.tryWritePrioritized(item, tag, priority)) return WRITTEN;
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.writers.wait(item, signal, tag);
+    return this.writers.wait(item, signal, tag, priority);
   }
 
   /**
@@ -161,15 +203,46 @@ export class MemoryChannel<T> {
    * @throws RangeError when the channel is empty: check `size > 0` first.
    */
   shift(): T {
-    if (this.items.length === 0) throw new RangeError(EMPTY_SHIFT(this.name));
-    const item = this.items.shift();
+    let item: T;
+    if (this.items.length > 0) item = this.items.shift();
+    else if (this.ranked.length > 0) {
+      item = this.ranked.shift();
+      this.rankedLeft();
+    } else throw new RangeError(EMPTY_SHIFT(this.name));
     // One slot was freed: the longest-waiting writer gets it.
     if (this.writers.count > 0) {
       const writer = this.writers.shift()!;
-      this.items.push(writer.item, writer.tag);
+      this.admit(writer.item, writer.tag, writer.priority);
       writer.settle(undefined);
     }
     return item;
+  }
+
+  /**
+   * Removes the first queued item (or item still waiting for room) that `match` accepts, searching
+   * the items without a priority, then the prioritized ones, then the waiting writers (whose write
+   * then resolves: the item was taken in and removed at once). O(n): for rare removals (a cancel).
+   * The room it freed goes to the longest-waiting writer. `onDropped` is not called.
+   */
+  removeWhere(match: (item: T, tag: number) => boolean): { item: T; tag: number } | undefined {
+    let removed = this.items.removeWhere(match);
+    if (removed === undefined) {
+      removed = this.ranked.removeWhere(match);
+      if (removed !== undefined) this.rankedLeft();
+    }
+    if (removed !== undefined) {
+      if (this.writers.count > 0) {
+        const writer = this.writers.shift()!;
+        this.admit(writer.item, writer.tag, writer.priority);
+        writer.settle(undefined);
+      }
+      return removed;
+    }
+    const writer = this.writers.find(match);
+    if (writer === undefined) return undefined;
+    this.writers.remove(writer);
+    writer.settle(undefined);
+    return { item: writer.item, tag: writer.tag };
   }
 
   /**
@@ -179,7 +252,7 @@ export class MemoryChannel<T> {
    */
   read(signal?: AbortSignal): Promise<T | typeof CHANNEL_DONE> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.items.length > 0) return Promise.resolve(this.shift());
+    if (this.size > 0) return Promise.resolve(this.shift());
     if (this.completed) return DONE;
     return this.readers.wait(undefined, signal, 0);
   }
@@ -191,7 +264,7 @@ export class MemoryChannel<T> {
    */
   waitToRead(signal?: AbortSignal): Promise<boolean> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.items.length > 0) return READABLE;
+    if (this.size > 0) return READABLE;
     if (this.completed) return FINISHED;
     return this.watchers.wait(undefined, signal, 0);
   }
@@ -215,33 +288,72 @@ export class MemoryChannel<T> {
    */
   drain(): T[] {
     const drained = this.items.takeAll();
+    if (this.ranked.length > 0) {
+      for (const item of this.ranked.takeAll()) drained.push(item);
+      this.plainLimit = this.limit;
+      this.rankedCount = 0;
+    }
     // The freed room goes to writers still waiting (none after complete()).
-    for (let writer; this.items.length < this.limit && (writer = this.writers.shift()) !== undefined; ) {
-      this.items.push(writer.item, writer.tag);
+    for (let writer; this.size < this.limit && (writer = this.writers.shift()) !== undefined; ) {
+      this.admit(writer.item, writer.tag, writer.priority);
       writer.settle(undefined);
     }
-    if (this.items.length > 0) for (let watcher; (watcher = this.watchers.shift()) !== undefined; ) watcher.settle(true);
+    if (this.size > 0) for (let watcher; (watcher = this.watchers.shift()) !== undefined; ) watcher.settle(true);
     return drained;
   }
 
   /** Applies `fullMode` to a write that found the channel full. */
-  private writeWhenFull(item: T, tag: number): boolean {
+  private writeWhenFull(item: T, tag: number, priority: number): boolean {
     switch (this.fullMode) {
       case 'wait':
         return false;
       case 'reject':
         throw new QueueFullError(this.name, this.limit);
       case 'dropOldest':
-        return this.replace(this.items.shift(), item, tag);
+        return this.replace(this.takeOldest(), item, tag, priority);
       case 'dropNewest':
-        return this.replace(this.items.pop(), item, tag);
+        return this.replace(this.takeNewest(), item, tag, priority);
     }
   }
 
+  /** Takes the longest-waiting item, with or without a priority (the smaller tag when both kinds wait). */
+  private takeOldest(): T {
+    const ranked = this.ranked;
+    if (ranked.length === 0 || (this.items.length > 0 && this.items.headTag <= ranked.oldestTag)) return this.items.shift();
+    this.rankedLeft();
+    return ranked.takeOldest();
+  }
+
+  /** Takes the most recently written item, with or without a priority (the larger tag when both kinds wait). */
+  private takeNewest(): T {
+    const ranked = this.ranked;
+    if (ranked.length === 0 || (this.items.length > 0 && this.items.tailTag >= ranked.newestTag)) return this.items.pop();
+    this.rankedLeft();
+    return ranked.takeNewest();
+  }
+
+  /** Queues an item where its priority puts it (the caller made room). */
+  private admit(item: T, tag: number, priority: number): void {
+    if (priority === 0) this.items.push(item, tag);
+    else this.pushRanked(item, tag, priority);
+  }
+
+  private pushRanked(item: T, tag: number, priority: number): void {
+    this.ranked.push(item, tag, priority);
+    this.plainLimit--;
+    this.rankedCount++;
+  }
+
+  /** A prioritized item left: its room is free for any item. */
+  private rankedLeft(): void {
+    this.plainLimit++;
+    this.rankedCount--;
+  }
+
   /** Queues `item` in place of the evicted one, then reports the eviction. */
-  private replace(evicted: T, item: T, tag: number): boolean {
+  private replace(evicted: T, item: T, tag: number, priority: number): boolean {
     // The channel is consistent before user code runs, even if onDropped throws or re-enters.
-    this.items.push(item, tag);
+    this.admit(item, tag, priority);
     this.onDropped?.(evicted);
     return true;
   }
@@ -282,6 +394,11 @@ class SegmentedDeque<T> {
   /** The tag of the oldest item; the caller checks `length > 0`. */
   get headTag(): number {
     return this.head.tags[this.headIndex];
+  }
+
+  /** The tag of the newest item; the caller checks `length > 0`. */
+  get tailTag(): number {
+    return this.tail.tags[this.tailIndex - 1];
   }
 
   push(item: T, tag: number): void {
@@ -341,6 +458,38 @@ class SegmentedDeque<T> {
     return item;
   }
 
+  /** Removes the oldest item that `match` accepts, if any, moving the newer ones up a slot (O(n)). */
+  removeWhere(match: (item: T, tag: number) => boolean): { item: T; tag: number } | undefined {
+    let segment = this.head;
+    let index = this.headIndex;
+    for (let i = 0; i < this.length; i++, index++) {
+      if (index === this.slots) {
+        segment = segment.next!;
+        index = 0;
+      }
+      const item = segment.items[index] as T;
+      const tag = segment.tags[index];
+      if (!match(item, tag)) continue;
+      let to = segment;
+      let toIndex = index;
+      for (let j = i + 1; j < this.length; j++) {
+        let from = to;
+        let fromIndex = toIndex + 1;
+        if (fromIndex === this.slots) {
+          from = to.next!;
+          fromIndex = 0;
+        }
+        to.items[toIndex] = from.items[fromIndex];
+        to.tags[toIndex] = from.tags[fromIndex];
+        to = from;
+        toIndex = fromIndex;
+      }
+      this.pop(); // the newest slot now holds a copy of the item before it
+      return { item, tag };
+    }
+    return undefined;
+  }
+
   /** Removes every item, oldest first, and gives back the memory a burst may have grown. */
   takeAll(): T[] {
     const all = new Array<T>(this.length);
@@ -373,6 +522,7 @@ class Waiter<R, I> {
     private readonly resolve: (result: R) => void,
     private readonly reject: (reason: unknown) => void,
     private readonly signal: AbortSignal | undefined,
+    readonly priority: number,
   ) {
     signal?.addEventListener('abort', this);
   }
@@ -402,16 +552,22 @@ class WaiterQueue<R, I> {
   private head: Waiter<R, I> | undefined;
   private tail: Waiter<R, I> | undefined;
 
-  /** Queues a waiter carrying `item` (and its tag) and returns its promise. */
-  wait(item: I, signal: AbortSignal | undefined, tag: number): Promise<R> {
+  /** Queues a waiter carrying `item` (and its tag and priority) and returns its promise. */
+  wait(item: I, signal: AbortSignal | undefined, tag: number, priority = 0): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      const waiter = new Waiter(item, tag, this, resolve, reject, signal);
+      const waiter = new Waiter(item, tag, this, resolve, reject, signal, priority);
       waiter.prev = this.tail;
       if (this.tail === undefined) this.head = waiter;
       else this.tail.next = waiter;
       this.tail = waiter;
       this.count++;
     });
+  }
+
+  /** The longest-waiting waiter whose item `match` accepts, if any. */
+  find(match: (item: I, tag: number) => boolean): Waiter<R, I> | undefined {
+    for (let waiter = this.head; waiter !== undefined; waiter = waiter.next) if (match(waiter.item, waiter.tag)) return waiter;
+    return undefined;
   }
 
   /** Takes the longest-waiting waiter, if any. */

@@ -1,0 +1,133 @@
+import type { TimeProvider, TimerHandle } from '../../time/time-provider.js';
+
+/** A delayed item: what the channel would hold (`held`), its tag, and when it becomes due (monotonic ms). */
+interface DelayedEntry<T> {
+  readonly held: T;
+  readonly tag: number;
+  readonly dueAt: number;
+  /** Order of arrival: items due at one instant come out in the order they were added. */
+  readonly seq: number;
+  /** Where the entry sits in the heap. */
+  index: number;
+}
+
+const before = <T>(a: DelayedEntry<T>, b: DelayedEntry<T>): boolean => a.dueAt < b.dueAt || (a.dueAt === b.dueAt && a.seq < b.seq);
+
+/**
+ * The memory backend's delayed items (`delayMs`, `runAt`): a min-heap by due time with one timer on
+ * the host's `TimeProvider`, armed for the earliest (not a timer per item). When it fires, every
+ * item due by then is handed to `onDue`, in due order (then order of arrival), and the timer is armed
+ * for the next.
+ */
+export class DelayedItems<T> {
+  private readonly heap: DelayedEntry<T>[] = [];
+  private seq = 0;
+  private timer?: TimerHandle;
+  /** The due time the timer is armed for. */
+  private armedFor = Infinity;
+
+  constructor(
+    private readonly time: TimeProvider,
+    private readonly onDue: (held: T, tag: number) => void,
+  ) {}
+
+  get size(): number {
+    return this.heap.length;
+  }
+
+  /** Keeps `held` until `delayMs` from now (monotonic). */
+  add(held: T, tag: number, delayMs: number): void {
+    const entry: DelayedEntry<T> = { held, tag, dueAt: this.time.monotonic() + delayMs, seq: this.seq++, index: this.heap.length };
+    this.heap.push(entry);
+    this.up(entry.index);
+    if (entry.dueAt < this.armedFor) this.arm();
+  }
+
+  /** Removes the first item (in due order of the heap's array, O(n)) that `match` accepts, if any. */
+  removeWhere(match: (held: T, tag: number) => boolean): { held: T; tag: number } | undefined {
+    const entry = this.heap.find((candidate) => match(candidate.held, candidate.tag));
+    if (entry === undefined) return undefined;
+    this.remove(entry);
+    if (this.heap.length === 0) this.disarm();
+    else if (this.heap[0].dueAt !== this.armedFor) this.arm();
+    return { held: entry.held, tag: entry.tag };
+  }
+
+  /** Removes every item (in due order) and clears the timer: at shutdown. */
+  takeAll(): T[] {
+    this.disarm();
+    return this.heap
+      .splice(0)
+      .sort((a, b) => (before(a, b) ? -1 : 1))
+      .map((entry) => entry.held);
+  }
+
+  private arm(): void {
+    this.timer?.clear();
+    const first = this.heap[0];
+    this.armedFor = first.dueAt;
+    this.timer = this.time.setTimeout(() => this.fire(), Math.max(0, Math.ceil(first.dueAt - this.time.monotonic())));
+  }
+
+  private disarm(): void {
+    this.timer?.clear();
+    this.timer = undefined;
+    this.armedFor = Infinity;
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    this.armedFor = Infinity;
+    const now = this.time.monotonic();
+    const heap = this.heap;
+    // Each item due is handed over before the next is looked at: onDue never finds the heap half-changed.
+    while (heap.length > 0 && heap[0].dueAt <= now) {
+      const entry = heap[0];
+      this.remove(entry);
+      this.onDue(entry.held, entry.tag);
+    }
+    if (heap.length > 0 && this.timer === undefined) this.arm();
+  }
+
+  private remove(entry: DelayedEntry<T>): void {
+    const heap = this.heap;
+    const last = heap.pop()!;
+    if (last === entry) return;
+    heap[entry.index] = last;
+    last.index = entry.index;
+    this.down(last.index);
+    this.up(last.index);
+  }
+
+  private up(index: number): void {
+    const heap = this.heap;
+    const entry = heap[index];
+    while (index > 0) {
+      const parentIndex = (index - 1) >> 1;
+      const parent = heap[parentIndex];
+      if (!before(entry, parent)) break;
+      heap[index] = parent;
+      parent.index = index;
+      index = parentIndex;
+    }
+    heap[index] = entry;
+    entry.index = index;
+  }
+
+  private down(index: number): void {
+    const heap = this.heap;
+    const entry = heap[index];
+    const length = heap.length;
+    for (;;) {
+      let child = 2 * index + 1;
+      if (child >= length) break;
+      if (child + 1 < length && before(heap[child + 1], heap[child])) child++;
+      if (!before(heap[child], entry)) break;
+      heap[index] = heap[child];
+      heap[index].index = index;
+      index = child;
+    }
+    heap[index] = entry;
+    entry.index = index;
+  }
+}
