@@ -6,8 +6,12 @@ export interface HostingDashboardOptions {
   path?: string;
   /**
    * When false, the page gets Run now / Pause / Resume buttons, and Restart for a faulted background
-   * service, served by `POST /<path>/services/:name/(trigger|pause|resume|restart)`. Those posts are refused (403) unless they
+   * service, served by `POST /<path>/services/:name/(trigger|pause|resume|restart)`; a queue's dead
+   * letters get Redrive / Discard (one, or all after a confirm), served by
+   * `POST /<path>/queues/:name/dead-letters/(redrive|discard)` (`{ "id": "…" }` or none for all), and its
+   * running items a Cancel button, `POST /<path>/queues/:name/cancel`. Those posts are refused (403) unless they
    * carry the `X-Hosting-Dashboard` header and come from the page's own origin (see the README).
+   * The list itself, `GET /<path>/queues/:name/dead-letters.json?offset&limit`, is served either way.
    * @default true
    */
   readOnly?: boolean;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ConnectionStatus, ServiceState, ServiceStatus } from '../interfaces/service-status.interface.js';
 import type { DashboardRun, DashboardUnitHistory } from './dashboard-history.js';
 import type { DashboardSnapshot } from './dashboard-snapshot.js';
+import { previewJson } from './dashboard-dead-letters.js';
 import { html, raw, type SafeHtml } from './html.js';
 
 /** What the page needs besides the snapshot. */
@@ -73,6 +74,22 @@ ol.runs li{display:grid;grid-template-columns:250px 70px 64px 84px minmax(0,1fr)
 ol.runs li:last-child{border-bottom:0}ol.runs .num{text-align:right;font-variant-numeric:tabular-nums}
 .outcome-success{background:var(--ok-bg);color:var(--ok)}.outcome-failure{background:var(--bad-bg);color:var(--bad)}.outcome-cancelled{background:var(--idle-bg);color:var(--idle)}
 .run-error{color:var(--bad);overflow-wrap:anywhere;white-space:pre-wrap}
+.limited{background:var(--warn-bg);color:var(--warn)}
+button.dl-toggle{display:inline-block;margin:4px 0 0;color:var(--bad);background:var(--bad-bg);border-color:#f1d5d7;font-weight:600}
+button.dl-toggle:hover,button.dl-toggle[aria-expanded="true"]{border-color:var(--bad)}
+button.danger{color:var(--bad)}button.danger:hover{border-color:var(--bad)}
+ul.progress{list-style:none;margin:4px 0 0;padding:0;font-size:12px}
+ul.progress li{display:flex;align-items:center;justify-content:flex-end;gap:6px;margin-top:2px}
+ul.progress li button{margin:0;flex:none}ul.progress progress{width:64px;height:8px}
+.progress-id{color:var(--muted);max-width:110px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.progress-json{font:11.5px ui-monospace,SFMono-Regular,Menlo,monospace;color:var(--ink);max-width:150px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.dl-head{display:flex;flex-wrap:wrap;align-items:center;gap:4px 10px;margin-bottom:6px}.dl-head h2{margin:0}.dl-head .spacer{flex:1}.dl-head button{margin:0}
+.dl-status{margin:0 0 6px}.dl-status:empty{display:none}
+ol.dead-letters{list-style:none;margin:0;padding:0;max-height:420px;overflow:auto;border:1px solid var(--line);border-radius:6px;background:#fff}
+ol.dead-letters li{padding:6px 10px;border-bottom:1px solid var(--line);font-size:12.5px}ol.dead-letters li:last-child{border-bottom:0}
+.dl-line{display:flex;flex-wrap:wrap;align-items:baseline;gap:2px 12px}.dl-id{font-weight:600;overflow-wrap:anywhere}
+.dl-data,.dl-stack{margin:4px 0 0;white-space:pre-wrap;word-break:break-all;background:#f7f8fb;border:1px solid var(--line);border-radius:4px;padding:4px 6px;font:11.5px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace;max-height:96px;overflow:auto}
+.dl-buttons{margin-top:5px}.dl-pager{display:flex;gap:6px;margin-top:6px}.dl-pager button{margin:0}
 @media (max-width:640px){
 header{padding:12px 14px;gap:8px 12px}main{padding:14px 12px 28px}
 .cards{grid-template-columns:repeat(2,minmax(0,1fr));gap:8px;margin-bottom:14px}.card{padding:10px 12px}.card .value{font-size:20px}
@@ -90,8 +107,13 @@ details summary,details pre,.conn-error{max-width:100%}
 tr.drawer{margin-top:-10px;border-top:0;border-radius:0 0 8px 8px}tr.drawer td::before{content:none}tr.drawer td:first-child{margin:0;border:0}
 .drawer-body{position:static;max-width:100%;padding:8px 12px 10px}
 ol.runs li{grid-template-columns:minmax(0,1fr) auto auto;gap:2px 8px}ol.runs .run-error,ol.runs .run-when{grid-column:1/-1}
+td[data-label="Queue"]:has(ul.progress){grid-column:1/-1}ul.progress li{justify-content:flex-start}.progress-json{min-width:0;max-width:none;flex:0 1 auto}
+.badge.limited{white-space:normal}ol.dead-letters{max-height:none}
 }
 `;
+
+/** Dead letters the page lists at a time. */
+const DEAD_LETTER_PAGE = 20;
 
 // Constant (settings come from data attributes), so that the Content-Security-Policy can pin its hash.
 const SCRIPT = `(() => {
@@ -109,6 +131,106 @@ const SCRIPT = `(() => {
     root.querySelectorAll('button[data-drawer-toggle]').forEach((b) => { if (b.dataset.drawerToggle === name) b.setAttribute('aria-expanded', String(open)); });
   };
   const toggleDrawer = (name) => { const drawer = drawerOf(document, name); if (drawer) setDrawer(document, name, drawer.hidden); };
+  const post = (url, payload) =>
+    fetch(url, { method: 'POST', headers: { '${ACTION_HEADER}': '1', 'Content-Type': 'application/json' }, body: JSON.stringify(payload) });
+  // A queue's dead letters: a drawer filled from dead-letters.json a page at a time, as text (textContent, never markup).
+  const PAGE = ${DEAD_LETTER_PAGE};
+  const canAct = body.dataset.actions === 'on';
+  const queueUrl = (name, rest) => body.dataset.base + '/queues/' + encodeURIComponent(name) + '/' + rest;
+  const dlDrawerOf = (root, name) => [...root.querySelectorAll('tr[data-dl-drawer]')].find((d) => d.dataset.dlDrawer === name);
+  const setDlDrawer = (root, name, open) => {
+    const drawer = dlDrawerOf(root, name);
+    if (!drawer) return undefined;
+    drawer.hidden = !open;
+    root.querySelectorAll('button[data-dl-toggle]').forEach((b) => { if (b.dataset.dlToggle === name) b.setAttribute('aria-expanded', String(open)); });
+    return drawer;
+  };
+  const element = (tag, className, text) => {
+    const e = document.createElement(tag);
+    if (className) e.className = className;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  const dlStatus = (name, text) => { const drawer = dlDrawerOf(document, name); if (drawer) drawer.querySelector('[data-dl-status]').textContent = text; };
+  const dlButton = (action, label, id) => {
+    const button = element('button', action === 'discard' ? 'danger' : '', label);
+    button.type = 'button';
+    button.dataset.dlAction = action;
+    button.dataset.dlId = id;
+    return button;
+  };
+  const deadLetterItem = (item) => {
+    const li = element('li', 'dead-letter');
+    li.dataset.dlId = item.id;
+    const line = element('div', 'dl-line');
+    const at = element('time', 'sub', String(item.failedAt).replace('T', ' ').slice(0, 19) + ' UTC');
+    at.dateTime = item.failedAt;
+    line.append(element('span', 'dl-id', item.id), element('span', 'badge kind', item.attempts + (item.attempts === 1 ? ' try' : ' tries')), at);
+    const name = item.error.name && item.error.name !== 'Error' ? item.error.name + ': ' : '';
+    li.append(line, element('div', 'run-error dl-error', name + item.error.message));
+    if (item.error.stack) li.append(element('pre', 'dl-stack', item.error.stack));
+    li.append(element('pre', 'dl-data', item.data + (item.dataTruncated ? ' …' : '')));
+    if (canAct) {
+      const buttons = element('div', 'dl-buttons');
+      buttons.append(dlButton('redrive', 'Redrive', item.id), dlButton('discard', 'Discard', item.id));
+      li.append(buttons);
+    }
+    return li;
+  };
+  const showDeadLetters = (drawer, page) => {
+    drawer.dataset.offset = String(page.offset);
+    drawer.dataset.loaded = String(page.total);
+    const items = page.items.map(deadLetterItem);
+    drawer.querySelector('[data-dl-list]').replaceChildren(...(items.length ? items : [element('li', 'sub dl-empty', page.total ? 'No dead letters on this page.' : 'No dead letters.')]));
+    drawer.querySelector('[data-dl-range]').textContent = page.items.length
+      ? (page.offset + 1) + '–' + (page.offset + page.items.length) + ' of ' + page.total + ', newest first'
+      : page.total + ' in all';
+    drawer.querySelector('[data-dl-page="newer"]').disabled = page.offset === 0;
+    drawer.querySelector('[data-dl-page="older"]').disabled = page.offset + page.items.length >= page.total;
+    drawer.querySelectorAll('button[data-dl-all]').forEach((b) => (b.disabled = page.total === 0));
+  };
+  async function loadDeadLetters(name, offset) {
+    try {
+      const response = await fetch(queueUrl(name, 'dead-letters.json?offset=' + offset + '&limit=' + PAGE), { cache: 'no-store' });
+      const page = await response.json();
+      if (!response.ok) throw new Error(page.message || 'HTTP ' + response.status);
+      // Past the end (the last ones went meanwhile): the last page there is.
+      if (page.items.length === 0 && page.total > 0 && offset > 0) return loadDeadLetters(name, Math.floor((page.total - 1) / PAGE) * PAGE);
+      const drawer = dlDrawerOf(document, name); // a refresh may have replaced it meanwhile
+      if (drawer) showDeadLetters(drawer, page);
+    } catch (error) {
+      dlStatus(name, 'Could not load the dead letters: ' + error.message);
+    }
+  }
+  const toggleDeadLetters = (name) => {
+    const drawer = dlDrawerOf(document, name);
+    if (!drawer) return;
+    const open = drawer.hidden;
+    setDlDrawer(document, name, open);
+    if (open) loadDeadLetters(name, Number(drawer.dataset.offset) || 0);
+  };
+  async function deadLetterAction(button) {
+    const name = button.closest('tr[data-dl-drawer]').dataset.dlDrawer;
+    const action = button.dataset.dlAction;
+    const id = button.dataset.dlId;
+    const verb = action === 'redrive' ? 'Redrive' : 'Discard';
+    if (id === undefined) {
+      const count = dlDrawerOf(document, name).dataset.loaded || '';
+      const question = verb + ' all ' + count + ' dead letter' + (count === '1' ? '' : 's') + ' of ' + name + '?';
+      if (!confirm(question + (action === 'discard' ? ' They cannot be brought back.' : ''))) return;
+    }
+    button.disabled = true;
+    try {
+      const response = await post(queueUrl(name, 'dead-letters/' + action), id === undefined ? {} : { id });
+      const result = await response.json();
+      if (!response.ok) throw new Error(result.message || 'HTTP ' + response.status);
+      dlStatus(name, (action === 'redrive' ? 'Redriven: ' : 'Discarded: ') + result.count);
+    } catch (error) {
+      dlStatus(name, verb + ' failed: ' + error.message);
+    }
+    await loadDeadLetters(name, Number(dlDrawerOf(document, name).dataset.offset) || 0);
+    refresh();
+  }
   async function refresh() {
     try {
       const response = await fetch(location.href, { headers: { Accept: 'text/html' }, cache: 'no-store' });
@@ -118,7 +240,18 @@ const SCRIPT = `(() => {
       const open = new Set([...document.querySelectorAll('details[open]')].map((d) => d.dataset.key));
       next.querySelectorAll('details').forEach((d) => { if (open.has(d.dataset.key)) d.open = true; });
       [...document.querySelectorAll('tr[data-drawer]')].filter((d) => !d.hidden).forEach((d) => setDrawer(next, d.dataset.drawer, true));
+      // Open dead-letter drawers stay open with their list as shown; reloaded when the count changed.
+      const reload = [];
+      [...document.querySelectorAll('tr[data-dl-drawer]')].filter((d) => !d.hidden).forEach((old) => {
+        const fresh = setDlDrawer(next, old.dataset.dlDrawer, true);
+        if (!fresh) return;
+        fresh.dataset.offset = old.dataset.offset || '0';
+        if (old.dataset.loaded !== undefined) fresh.dataset.loaded = old.dataset.loaded;
+        fresh.querySelector('td').replaceChildren(...old.querySelector('td').childNodes);
+        if (fresh.dataset.dlCount !== old.dataset.loaded) reload.push(fresh);
+      });
       document.querySelector('main').replaceWith(document.adoptNode(next));
+      reload.forEach((d) => loadDeadLetters(d.dataset.dlDrawer, Number(d.dataset.offset)));
       indicator.textContent = 'live';
       indicator.className = 'live';
       body.dataset.refreshes = String(Number(body.dataset.refreshes || 0) + 1);
@@ -131,6 +264,24 @@ const SCRIPT = `(() => {
   document.addEventListener('click', async (event) => {
     const toggle = event.target.closest('button[data-drawer-toggle]');
     if (toggle) return toggleDrawer(toggle.dataset.drawerToggle);
+    const dlToggle = event.target.closest('button[data-dl-toggle]');
+    if (dlToggle) return toggleDeadLetters(dlToggle.dataset.dlToggle);
+    const dlDrawer = event.target.closest('tr[data-dl-drawer]');
+    const dlClose = event.target.closest('button[data-dl-close]');
+    if (dlClose) return setDlDrawer(document, dlDrawer.dataset.dlDrawer, false);
+    const pager = event.target.closest('button[data-dl-page]');
+    if (pager) {
+      const offset = Number(dlDrawer.dataset.offset) || 0;
+      return loadDeadLetters(dlDrawer.dataset.dlDrawer, pager.dataset.dlPage === 'older' ? offset + PAGE : Math.max(0, offset - PAGE));
+    }
+    const dlAction = event.target.closest('button[data-dl-action]');
+    if (dlAction) return deadLetterAction(dlAction);
+    const cancel = event.target.closest('button[data-cancel-id]');
+    if (cancel) {
+      cancel.disabled = true;
+      try { await post(queueUrl(cancel.dataset.name, 'cancel'), { id: cancel.dataset.cancelId }); } finally { refresh(); }
+      return;
+    }
     const button = event.target.closest('button[data-action]');
     if (!button) {
       const row = event.target.closest('tr.has-history');
@@ -171,7 +322,7 @@ export function renderDashboardPage(snapshot: DashboardSnapshot, page: PageConte
 <noscript><meta http-equiv="refresh" content="${Math.max(1, Math.round(page.refreshMs / 1000))}"></noscript>
 <style>${raw(STYLE)}</style>
 </head>
-<body data-refresh-ms="${page.refreshMs}" data-base="${page.basePath}">
+<body data-refresh-ms="${page.refreshMs}" data-base="${page.basePath}"${page.readOnly ? '' : html` data-actions="on"`}>
 <header>
   <h1>${page.title}</h1>
   <span class="meta">hosted services · pid ${snapshot.host.pid}</span>
@@ -242,20 +393,74 @@ function renderRow(
   return html`<tr data-service="${s.name}"${rowClass ? html` class="${rowClass}"` : ''}>
       <td data-label="Service"><div class="name">${s.name}</div>${s.schedule ? html`<div class="sub" title="${s.schedule}">${schedule(s.schedule)}</div>` : ''}${s.backend ? html`<div class="sub">${s.backend}</div>` : ''}</td>
       <td data-label="Kind"><span class="badge kind">${s.kind}</span></td>
-      <td data-label="State"><span class="badge state-${state}"${state === s.state ? '' : html` title="started; no item in flight"`}>${state}</span>${s.paused ? html` <span class="badge paused">paused</span>` : ''}${s.late ? html` <span class="badge late" title="${lateTitle(s)}">late</span>` : ''}${connections(s.connections, now)}</td>
+      <td data-label="State"><span class="badge state-${state}"${state === s.state ? '' : html` title="started; no item in flight"`}>${state}</span>${s.paused ? html` <span class="badge paused">paused</span>` : ''}${s.late ? html` <span class="badge late" title="${lateTitle(s)}">late</span>` : ''}${rateLimited(s, now)}${connections(s.connections, now)}</td>
       <td data-label="Runs" class="num">${s.runs}${s.missedTicks ? html`<div class="sub">${s.missedTicks} missed</div>` : ''}</td>
       <td data-label="Failures" class="num">${s.failures ? html`<span class="fail">${s.failures}</span>` : '0'}${s.consecutiveFailures > 1 ? html`<div class="sub">${s.consecutiveFailures} in a row</div>` : ''}</td>
       <td data-label="Last run">${when(s.lastStartedAt, now)}</td>
       <td data-label="Duration" class="num">${s.lastDurationMs === undefined ? '—' : duration(s.lastDurationMs)}</td>
       ${history ? html`<td data-label="Recent"><button type="button" class="history-toggle" data-drawer-toggle="${s.name}" aria-expanded="false" title="History: the last ${s.kind === 'queue' ? 'deliveries' : 'runs'}, with their errors">${charts(s, history)}</button></td>` : ''}
       <td data-label="Next run">${s.nextRunAt ? when(s.nextRunAt, now) : '—'}</td>
-      <td data-label="Queue" class="num">${s.kind === 'queue' ? html`${s.depth ?? 0} queued<div class="sub">${s.inFlight ?? 0} in flight${s.processed === undefined ? '' : ` · ${s.processed} done`}</div>` : '—'}</td>
+      <td data-label="Queue" class="num">${s.kind === 'queue' ? queueCell(s, page) : '—'}</td>
       <td data-label="Last error">${
         s.lastError
           ? html`<details data-key="${s.name}"><summary title="${s.lastError.message}">${s.lastError.message}</summary><pre>${s.lastError.stack ?? s.lastError.message}</pre><div class="sub">${when(s.lastError.at, now)}</div></details>`
           : '—'
       }</td>${page.readOnly ? '' : html`<td class="actions" data-label="Actions">${actions(s, host)}</td>`}
-    </tr>${history ? drawer(s, history, now, columns) : ''}`;
+    </tr>${history ? drawer(s, history, now, columns) : ''}${s.kind === 'queue' && s.deadLetters !== undefined ? deadLetterDrawer(s, page, columns) : ''}`;
+}
+
+/** "rate limited until 12:34:56" (UTC) while a queue's deliveries wait for its limiter or a `RateLimitedError`. */
+function rateLimited(s: ServiceStatus, now: number): SafeHtml | string {
+  const until = s.rateLimitedUntil;
+  if (!until || until.getTime() <= now) return '';
+  const iso = until.toISOString();
+  return html` <span class="badge limited" data-rate-limited="${iso}" title="deliveries wait until ${iso} (${relative(until.getTime() - now)})">rate limited until ${iso.slice(11, 19)}</span>`;
+}
+
+/** A queue's counts; its dead letters (a button opening their drawer) and cancelled items when any; its items' progress. */
+function queueCell(s: ServiceStatus, page: PageContext): SafeHtml {
+  const dead = s.deadLetters ?? 0;
+  return html`${s.depth ?? 0} queued<div class="sub">${s.inFlight ?? 0} in flight${s.processed === undefined ? '' : ` · ${s.processed} done`}</div>${
+    s.cancelled ? html`<div class="sub" data-cancelled="${s.cancelled}">${s.cancelled} cancelled</div>` : ''
+  }${
+    dead
+      ? html`<button type="button" class="dl-toggle" data-dl-toggle="${s.name}" aria-expanded="false" title="Items that failed their last try: list, redrive, discard">${dead} dead letter${dead === 1 ? '' : 's'}</button>`
+      : ''
+  }${s.progress?.length ? html`<ul class="progress">${s.progress.map((p) => progressItem(s.name, p, page.readOnly))}</ul>` : ''}`;
+}
+
+const MAX_SHOWN_ID = 24;
+
+/** A running item's progress: a bar for a number from 0 to 100, the number for another, JSON (cut) for an object. */
+function progressItem(queue: string, p: NonNullable<ServiceStatus['progress']>[number], readOnly: boolean): SafeHtml {
+  const id = p.id.length > MAX_SHOWN_ID ? `${p.id.slice(0, MAX_SHOWN_ID - 1)}…` : p.id;
+  let value: SafeHtml;
+  if (typeof p.value === 'number') {
+    const shown = String(Math.round(p.value * 10) / 10);
+    value =
+      p.value >= 0 && p.value <= 100
+        ? html`<progress max="100" value="${p.value}">${shown}%</progress><span class="num">${shown}%</span>`
+        : html`<span class="num">${shown}</span>`;
+  } else {
+    const full = previewJson(p.value, 1_000);
+    const short = previewJson(p.value, 80);
+    value = html`<code class="progress-json" title="${full.text}${full.truncated ? '…' : ''}">${short.text}${short.truncated ? '…' : ''}</code>`;
+  }
+  const cancel = readOnly ? '' : html`<button type="button" class="danger" data-cancel-id="${p.id}" data-name="${queue}" title="Cancel item ${p.id}: its signal aborts">Cancel</button>`;
+  return html`<li data-progress-id="${p.id}"><span class="progress-id" title="item ${p.id}, try ${p.attempt}">${id}</span>${value}${cancel}</li>`;
+}
+
+/** A queue's dead-letter drawer (hidden until opened): the page's script fills it from `dead-letters.json`. */
+function deadLetterDrawer(s: ServiceStatus, page: PageContext, columns: number): SafeHtml {
+  const all = page.readOnly
+    ? ''
+    : html`<button type="button" data-dl-action="redrive" data-dl-all>Redrive all</button><button type="button" class="danger" data-dl-action="discard" data-dl-all>Discard all</button>`;
+  return html`<tr class="drawer dl-drawer" data-dl-drawer="${s.name}" data-dl-count="${s.deadLetters ?? 0}" hidden><td colspan="${columns}"><div class="drawer-body">
+    <div class="dl-head"><h2>Dead letters of ${s.name}</h2><span class="sub" data-dl-range>loading…</span><span class="spacer"></span>${all}<button type="button" data-dl-close>Close</button></div>
+    <p class="sub dl-status" data-dl-status role="status"></p>
+    <ol class="dead-letters" data-dl-list></ol>
+    <div class="dl-pager"><button type="button" data-dl-page="newer" disabled>Newer</button><button type="button" data-dl-page="older" disabled>Older</button></div>
+  </div></td></tr>`;
 }
 
 /** "due by …; last succeeded …": when a late task should have succeeded by, and when it last did. */

@@ -1,6 +1,7 @@
 import type { HostLifetime } from '../host/host-lifetime.js';
 import type { ServiceStatus } from '../interfaces/service-status.interface.js';
 import type { HostingRegistry } from '../registry/hosting.registry.js';
+import { previewJson } from './dashboard-dead-letters.js';
 import type { DashboardHistory, DashboardUnitHistory } from './dashboard-history.js';
 
 /** What `GET /<path>/status.json` returns. */
@@ -12,7 +13,10 @@ export interface DashboardSnapshot {
     pid: number;
     uptimeMs: number;
   };
-  /** `HostingRegistry.list()`, without `lastError.stack` unless the dashboard has `showErrorStacks: true`. */
+  /**
+   * `HostingRegistry.list()`, without `lastError.stack` unless the dashboard has `showErrorStacks: true`;
+   * a queue's `progress` value that JSON cannot write (a cycle, a BigInt) is `{ unserializable: "<as util.inspect writes it>" }`.
+   */
   services: ServiceStatus[];
   /**
    * The history of each unit `services` lists that has one (unset with `history: false`), by name;
@@ -43,11 +47,27 @@ export function takeSnapshot(registry: HostingRegistry, lifetime: HostLifetime, 
   const snapshot: DashboardSnapshot = {
     generatedAt: new Date(),
     host: { state, pid: process.pid, uptimeMs: Math.round(process.uptime() * 1000) },
-    services: showErrorStacks ? services : services.map(withoutStack),
+    services: services.map((s) => writable(showErrorStacks ? s : withoutStack(s))),
   };
   if (history) snapshot.history = history.snapshot(services.map((s) => s.name));
   return snapshot;
 }
+
+/** The status with every `progress` value one JSON can write (`status.json` must not fail on one item's report). */
+function writable(status: ServiceStatus): ServiceStatus {
+  if (!status.progress?.some(({ value }) => typeof value === 'object' && !jsonWritable(value))) return status;
+  const progress = status.progress.map((p) => (typeof p.value === 'object' && !jsonWritable(p.value) ? { ...p, value: { unserializable: previewJson(p.value, 1_000).text } } : p));
+  return { ...status, progress };
+}
+
+const jsonWritable = (value: object): boolean => {
+  try {
+    JSON.stringify(value);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 function withoutStack(status: ServiceStatus): ServiceStatus {
   if (!status.lastError) return status;

@@ -1,4 +1,6 @@
 import {
+  BadRequestException,
+  Body,
   Controller,
   ForbiddenException,
   Get,
@@ -10,13 +12,16 @@ import {
   Optional,
   Param,
   Post,
+  Query,
   Req,
   UseGuards,
   type Type,
 } from '@nestjs/common';
 import { HostLifetime } from '../host/host-lifetime.js';
+import type { CancelResult } from '../interfaces/queue-options.interface.js';
 import { HostingRegistry } from '../registry/hosting.registry.js';
-import { DASHBOARD_ACTION_HEADER_MISSING, UNKNOWN_DASHBOARD_ACTION } from './dashboard.messages.js';
+import { DASHBOARD_ACTION_HEADER_MISSING, DASHBOARD_ROUTE, UNKNOWN_DASHBOARD_ACTION } from './dashboard.messages.js';
+import { idOf, pageOf, toDashboardDeadLetters, type DashboardDeadLetters } from './dashboard-dead-letters.js';
 import { crossOriginRefusal } from './dashboard-origin.js';
 import type { ActionRequest } from './dashboard-origin.js';
 import type { ResolvedDashboardOptions } from './dashboard-options.interface.js';
@@ -32,6 +37,11 @@ interface RequestLine {
 
 const ACTIONS = ['trigger', 'pause', 'resume', 'restart'] as const;
 type Action = (typeof ACTIONS)[number];
+
+const DEAD_LETTER_ACTIONS = ['redrive', 'discard'] as const;
+type DeadLetterAction = (typeof DEAD_LETTER_ACTIONS)[number];
+
+type QueryString = Record<string, unknown>;
 
 /** The page's own path as the client sees it (global prefix included), without query or trailing slash. */
 const pathOf = (request: RequestLine): string => (request.originalUrl ?? request.url ?? '/').split('?')[0]!.replace(/\/+$/, '');
@@ -72,6 +82,22 @@ export function createDashboardControllers(options: ResolvedDashboardOptions): T
     status(): DashboardSnapshot {
       return takeSnapshot(this.registry, this.lifetime, options.showErrorStacks, this.history);
     }
+
+    /**
+     * One page of a queue's dead letters, newest first (`?offset=0&limit=20`, limit at most 100): each
+     * with its id, attempts, failedAt, error (no stack unless `showErrorStacks`) and its data as JSON
+     * text cut after 1,000 characters. 400 for a bad offset or limit, 404 for an unknown name, 409
+     * for a unit that is not a queue.
+     */
+    @Get('queues/:name/dead-letters.json')
+    @Header('Cache-Control', 'no-store')
+    @Header('X-Content-Type-Options', 'nosniff')
+    async deadLetters(@Param('name') name: string, @Query() query: QueryString): Promise<DashboardDeadLetters> {
+      const route = DASHBOARD_ROUTE('GET', options.path, 'queues/:name/dead-letters.json');
+      const { offset, limit } = asBadRequest(() => pageOf(route, query));
+      const page = await asHttpError(() => this.registry.deadLetters(name, { offset, limit }));
+      return toDashboardDeadLetters(name, page, offset, limit, options.showErrorStacks);
+    }
   }
 
   @Controller(options.path)
@@ -94,21 +120,98 @@ export function createDashboardControllers(options: ResolvedDashboardOptions): T
       @Headers(ACTION_HEADER.toLowerCase()) marker: string | undefined,
       @Req() request: ActionRequest,
     ): Promise<{ name: string; action: Action }> {
-      // CSRF: a custom header needs a CORS preflight, which a permissive CORS set-up grants; the
-      // browser's own word on where the request comes from (Sec-Fetch-Site, Origin) does not depend on it.
-      if (!marker) throw new ForbiddenException(DASHBOARD_ACTION_HEADER_MISSING(ACTION_HEADER));
-      const refusal = crossOriginRefusal(request);
-      if (refusal) throw new ForbiddenException(refusal);
+      fromThePage(marker, request);
       if (!ACTIONS.includes(action as Action)) throw new NotFoundException(UNKNOWN_DASHBOARD_ACTION(action, ACTIONS));
       if (action === 'trigger') await refusedAtOnce(this.registry.trigger(name));
       else this.registry[action as 'pause' | 'resume' | 'restart'](name); // throws UnknownServiceError / ServiceKindError / ServiceStateError
       return { name, action: action as Action };
+    }
+
+    /**
+     * Redrive (back to the queue, attempts reset) or discard the queue's dead letter `id` (JSON body
+     * `{ "id": "…" }` or `?id=…`), or every one when no id is given; answers 200 with how many. The
+     * same checks as the other actions (403), 400 for a bad body or query, 404 for an unknown name
+     * or action, 409 for a unit that is not a queue.
+     */
+    @Post('queues/:name/dead-letters/:action')
+    @HttpCode(200)
+    @Header('Cache-Control', 'no-store')
+    @Header('X-Content-Type-Options', 'nosniff')
+    async deadLetterAction(
+      @Param('name') name: string,
+      @Param('action') action: string,
+      @Body() body: unknown,
+      @Query() query: QueryString,
+      @Headers(ACTION_HEADER.toLowerCase()) marker: string | undefined,
+      @Req() request: ActionRequest,
+    ): Promise<{ name: string; action: DeadLetterAction; id?: string; count: number }> {
+      fromThePage(marker, request);
+      if (!DEAD_LETTER_ACTIONS.includes(action as DeadLetterAction)) throw new NotFoundException(UNKNOWN_DASHBOARD_ACTION(action, DEAD_LETTER_ACTIONS));
+      const id = asBadRequest(() => idOf(DASHBOARD_ROUTE('POST', options.path, `queues/:name/dead-letters/${action}`), body, query, false));
+      const count = await asHttpError(() => (action === 'redrive' ? this.registry.redrive(name, id) : this.registry.discard(name, id)));
+      return { name, action: action as DeadLetterAction, ...(id === undefined ? {} : { id }), count };
+    }
+
+    /**
+     * Cancels the queue's item `id` (JSON body `{ "id": "…" }` or `?id=…`): removed when it waits,
+     * its signal aborted when it runs (`HostingRegistry.cancel`); answers 200 with the result. Checks
+     * and errors as for dead letters.
+     */
+    @Post('queues/:name/cancel')
+    @HttpCode(200)
+    @Header('Cache-Control', 'no-store')
+    @Header('X-Content-Type-Options', 'nosniff')
+    async cancel(
+      @Param('name') name: string,
+      @Body() body: unknown,
+      @Query() query: QueryString,
+      @Headers(ACTION_HEADER.toLowerCase()) marker: string | undefined,
+      @Req() request: ActionRequest,
+    ): Promise<{ name: string; id: string; result: CancelResult }> {
+      fromThePage(marker, request);
+      const id = asBadRequest(() => idOf(DASHBOARD_ROUTE('POST', options.path, 'queues/:name/cancel'), body, query, true))!;
+      const result = await asHttpError(() => this.registry.cancel(name, id));
+      return { name, id, result };
     }
   }
 
   const controllers: Type[] = options.readOnly ? [HostingDashboardController] : [HostingDashboardController, HostingDashboardActionsController];
   if (options.guards?.length) for (const controller of controllers) UseGuards(...options.guards)(controller);
   return controllers;
+}
+
+/**
+ * Refuses (403) an action that is not from the dashboard's own page. CSRF: a custom header needs a
+ * CORS preflight, which a permissive CORS set-up grants; the browser's own word on where the request
+ * comes from (Sec-Fetch-Site, Origin) does not depend on it.
+ */
+function fromThePage(marker: string | undefined, request: ActionRequest): void {
+  if (!marker) throw new ForbiddenException(DASHBOARD_ACTION_HEADER_MISSING(ACTION_HEADER));
+  const refusal = crossOriginRefusal(request);
+  if (refusal) throw new ForbiddenException(refusal);
+}
+
+/** The dashboard's own checks of a request's input throw `TypeError`s: those are a 400. */
+function asBadRequest<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    throw error instanceof TypeError ? new BadRequestException(error.message) : error;
+  }
+}
+
+/**
+ * The registry's answer, its errors as HTTP errors: `UnknownServiceError` (404) and `ServiceKindError`
+ * (409) are Nest exceptions already; its `TypeError`s for bad input (they name `HostingRegistry.<method>`)
+ * are a 400.
+ */
+async function asHttpError<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof TypeError && error.message.startsWith('HostingRegistry.')) throw new BadRequestException(error.message);
+    throw error;
+  }
 }
 
 /**

@@ -20,3 +20,22 @@ export const DASHBOARD_FOREIGN_ORIGIN = (origin: string, own: string | undefined
 
 export const UNKNOWN_DASHBOARD_ACTION = (action: string, known: readonly string[]) =>
   `Unknown dashboard action ${showValue(action)}; known: ${known.join(', ')}`;
+
+/** How a dashboard route is named in messages: `GET /hosting/queues/:name/dead-letters.json`. */
+export const DASHBOARD_ROUTE = (method: 'GET' | 'POST', path: string, route: string) => `${method} /${path ? `${path}/` : ''}${route}`;
+
+export const DASHBOARD_INVALID_QUERY = (route: string, parameter: string, expected: string, value: unknown) =>
+  `${route}: query parameter "${parameter}" must be ${expected}, got ${showValue(value)}`;
+
+export const DASHBOARD_UNKNOWN_PARAMETER = (route: string, parameter: string, known: readonly string[]) =>
+  `${route}: unknown parameter ${showValue(parameter)}; known: ${known.join(', ')}`;
+
+export const DASHBOARD_INVALID_BODY = (route: string, value: unknown) => `${route}: the body must be a JSON object such as {"id":"…"}, got ${showValue(value)}`;
+
+export const DASHBOARD_INVALID_ID = (route: string, where: 'body' | 'query', value: unknown) =>
+  `${route}: "id" (in the ${where}) must be a string of 1 to 200 characters, got ${showValue(value)}`;
+
+export const DASHBOARD_CONFLICTING_ID = (route: string, body: string, query: string) =>
+  `${route}: two different ids, ${showValue(body)} in the body and ${showValue(query)} in the query; give one`;
+
+export const DASHBOARD_MISSING_ID = (route: string) => `${route}: needs the item's "id", in a JSON body {"id":"…"} or the query (?id=…)`;

@@ -25,7 +25,8 @@ import { OneCopy } from '../one-copy.js';
 
 /**
  * A status page of the hosted services, in the spirit of Hangfire's dashboard: `GET /<path>` (HTML,
- * refreshes itself) and `GET /<path>/status.json`. Off unless imported; read-only unless
+ * refreshes itself), `GET /<path>/status.json`, and a queue's dead letters a page at a time at
+ * `GET /<path>/queues/:name/dead-letters.json`. Off unless imported; read-only unless
  * `readOnly: false`. Needs `HostingModule.forRoot()` in the app and an HTTP platform.
  *
  * @example
