@@ -188,6 +188,10 @@ export const INVALID_PROGRESS = (queue: string, id: string, value: unknown) =>
 export const INVALID_RETRY_AFTER = (queue: string, id: string, value: unknown) =>
   `RateLimitedError thrown by the worker of queue "${queue}", item ${id}: retryAfterMs must be a number of milliseconds from 1 to ${2 ** 31 - 1} (2^31−1), got ${show(value)}; the try failed`;
 
+export const QUEUE_EVENT_UNSUPPORTED = (queue: string, event: string, backend: string, owner: string) =>
+  `${owner}: queue "${queue}" never emits '${event}' on the ${backend} backend (an item there dies with its process: nothing is left to stall); ` +
+  `listen to it on a 'bullmq' queue, or leave it out`;
+
 export const TRY_ENQUEUE_UNSUPPORTED = (queue: string, backend: string) =>
   `WorkQueue.tryEnqueue on queue "${queue}": the ${backend} backend cannot add an item without waiting for its store (every add is a round trip); use enqueue, or enqueueMany for a batch`;
 

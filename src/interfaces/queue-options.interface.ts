@@ -194,7 +194,7 @@ export interface DeadLetterPage<T = unknown> {
 /**
  * What happens to a queue's items: `completed` (a try succeeded), `failed` (a try failed; `willRetry`
  * says whether another follows), `deadLettered` (the last try failed), `stalled` (BullMQ: a worker's
- * claim lapsed, its process died; never on memory), `drained` (nothing left waiting, nothing running).
+ * claim lapsed, its process died; a memory queue never emits it, and refuses a listener that names it), `drained` (nothing left waiting, nothing running).
  * On memory these are this process's; on BullMQ the whole cluster's (BullMQ's QueueEvents).
  */
 export type QueueEventName = 'completed' | 'failed' | 'deadLettered' | 'stalled' | 'drained';

@@ -4,6 +4,7 @@ import {
   QUEUE_HOOK_FAILED,
   QUEUE_ITEM_FAILED,
   QUEUE_LISTENER_FAILED,
+  QUEUE_EVENT_UNSUPPORTED,
   QUEUE_ITEM_RETRY,
   QUEUE_STOP_FAILED,
   QUEUE_UNDELIVERED,
@@ -113,6 +114,7 @@ export class HostedQueue<T> implements QueueUnit {
 
   /** An `@OnQueueEvent` method (`owner`): subscribed when the queue starts, released when it stops. */
   bindEventListener(events: readonly QueueEventName[], listener: QueueEventListener, owner: string): void {
+    this.assertEventsSupported(events, owner);
     (this.bound ??= []).push({ events, listener, owner });
   }
 
@@ -218,6 +220,7 @@ export class HostedQueue<T> implements QueueUnit {
    * throws or rejects is logged, naming `owner`; the queue goes on.
    */
   subscribe(events: readonly QueueEventName[] | undefined, listener: QueueEventListener, owner: string): () => void {
+    if (events !== undefined) this.assertEventsSupported(events, owner);
     const subscription: Subscription = { mask: maskOf(events), listener, owner };
     if (this.backend.subscribe) {
       const { mask } = subscription;
@@ -238,6 +241,16 @@ export class HostedQueue<T> implements QueueUnit {
       this.listeners = this.listeners.filter((s) => s !== subscription);
       this.listening = this.listeners.reduce((mask, s) => mask | s.mask, 0);
     };
+  }
+
+  /**
+   * Refuses, naming the listener, an event this queue's backend never emits instead of a listener
+   * that would silently never hear it: `stalled` needs a durable backend (in memory an item dies
+   * with its process, nobody is left to see it stall). `'*'` (every event) is fine.
+   */
+  private assertEventsSupported(events: readonly QueueEventName[], owner: string): void {
+    if (this.backend.subscribe === undefined && events.includes('stalled'))
+      throw new TypeError(QUEUE_EVENT_UNSUPPORTED(this.name, 'stalled', this.backendKind, owner));
   }
 
   /** An event of item `context`, for the listeners (made only when one listens). */

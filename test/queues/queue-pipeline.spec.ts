@@ -28,6 +28,7 @@ import {
   INVALID_QUEUE_EVENTS,
   NOT_A_METHOD,
   QUEUE_EVENT_LISTENER_NOT_SINGLETON,
+  QUEUE_EVENT_UNSUPPORTED,
   UNKNOWN_OPTION,
   UNKNOWN_QUEUE,
 } from '../../src/hosting.messages.js';
@@ -98,6 +99,22 @@ describe('@OnQueueEvent: start-up', () => {
     const { app } = await compileHostingApp({ imports: [HostingModule.registerQueue({ name: 'emails' })], providers: [Listener] });
     await expect(app.init()).rejects.toThrow(UNKNOWN_QUEUE('Listener.on', 'emials', ['emails'], '@OnQueueEvent'));
     await app.close().catch(() => undefined);
+  });
+
+  it("fails for 'stalled' on a memory queue (it never stalls there), naming the listener; '*' is fine", async () => {
+    @Injectable()
+    class Listener {
+      @OnQueueEvent('emails', ['completed', 'stalled'])
+      on() {}
+    }
+    const { app } = await compileHostingApp({ imports: [HostingModule.registerQueue({ name: 'emails' })], providers: [Listener] });
+    await expect(app.init()).rejects.toThrow(new TypeError(QUEUE_EVENT_UNSUPPORTED('emails', 'stalled', 'memory', 'Listener.on')));
+    await app.close().catch(() => undefined);
+    const { app: started } = await startHostingApp({ imports: [HostingModule.registerQueue({ name: 'emails' })] });
+    const registry = started.get(HostingRegistry);
+    expect(() => registry.onQueueEvent('emails', 'stalled', () => undefined)).toThrow(QUEUE_EVENT_UNSUPPORTED('emails', 'stalled', 'memory', ''));
+    registry.onQueueEvent('emails', '*', () => undefined)();
+    await started.close();
   });
 
   it('fails for a request-scoped provider, naming it', async () => {
