@@ -1,6 +1,7 @@
 import type {
   BackoffOptions,
   CancelResult,
+  EnqueueOptions,
   DeadLetterPage,
   QueueEvent,
   QueueRateLimit,
@@ -47,15 +48,7 @@ export interface WorkerPolicy<T> {
  * turned into `delayMs`). Backends keep them with the item and show them to the delivery as
  * `JobContext.itemOptions`.
  */
-export interface ItemOptions {
-  delayMs?: number;
-  priority?: number;
-  id?: string;
-  idTtlMs?: number;
-  attempts?: number;
-  backoff?: BackoffOptions;
-  timeoutMs?: number;
-}
+export type ItemOptions = Omit<EnqueueOptions, 'signal' | 'runAt'>;
 
 /** Whether a processor's result is still running (a promise or another thenable). */
 export function isPending(result: unknown): result is PromiseLike<unknown> {

@@ -1,4 +1,5 @@
 import type { TimeProvider, TimerHandle } from '../../time/time-provider.js';
+import { IndexedHeap } from './indexed-heap.js';
 
 /** A delayed item: what the channel would hold (`held`), its tag, and when it becomes due (monotonic ms). */
 interface DelayedEntry<T> {
@@ -20,7 +21,7 @@ const before = <T>(a: DelayedEntry<T>, b: DelayedEntry<T>): boolean => a.dueAt <
  * for the next.
  */
 export class DelayedItems<T> {
-  private readonly heap: DelayedEntry<T>[] = [];
+  private readonly heap = new IndexedHeap<DelayedEntry<T>>(before);
   private seq = 0;
   private timer?: TimerHandle;
   /** The due time the timer is armed for. */
@@ -37,9 +38,8 @@ export class DelayedItems<T> {
 
   /** Keeps `held` until `delayMs` from now (monotonic). */
   add(held: T, tag: number, delayMs: number): void {
-    const entry: DelayedEntry<T> = { held, tag, dueAt: this.time.monotonic() + delayMs, seq: this.seq++, index: this.heap.length };
+    const entry: DelayedEntry<T> = { held, tag, dueAt: this.time.monotonic() + delayMs, seq: this.seq++, index: 0 };
     this.heap.push(entry);
-    this.up(entry.index);
     if (entry.dueAt < this.armedFor) this.arm();
   }
 
@@ -47,24 +47,21 @@ export class DelayedItems<T> {
   removeWhere(match: (held: T, tag: number) => boolean): { held: T; tag: number } | undefined {
     const entry = this.heap.find((candidate) => match(candidate.held, candidate.tag));
     if (entry === undefined) return undefined;
-    this.remove(entry);
+    this.heap.remove(entry);
     if (this.heap.length === 0) this.disarm();
-    else if (this.heap[0].dueAt !== this.armedFor) this.arm();
+    else if (this.heap.peek().dueAt !== this.armedFor) this.arm();
     return { held: entry.held, tag: entry.tag };
   }
 
   /** Removes every item (in due order) and clears the timer: at shutdown. */
   takeAll(): T[] {
     this.disarm();
-    return this.heap
-      .splice(0)
-      .sort((a, b) => (before(a, b) ? -1 : 1))
-      .map((entry) => entry.held);
+    return this.heap.takeAll().map((entry) => entry.held);
   }
 
   private arm(): void {
     this.timer?.clear();
-    const first = this.heap[0];
+    const first = this.heap.peek();
     this.armedFor = first.dueAt;
     this.timer = this.time.setTimeout(() => this.fire(), Math.max(0, Math.ceil(first.dueAt - this.time.monotonic())));
   }
@@ -81,53 +78,11 @@ export class DelayedItems<T> {
     const now = this.time.monotonic();
     const heap = this.heap;
     // Each item due is handed over before the next is looked at: onDue never finds the heap half-changed.
-    while (heap.length > 0 && heap[0].dueAt <= now) {
-      const entry = heap[0];
-      this.remove(entry);
+    while (heap.length > 0 && heap.peek().dueAt <= now) {
+      const entry = heap.peek();
+      heap.remove(entry);
       this.onDue(entry.held, entry.tag);
     }
     if (heap.length > 0 && this.timer === undefined) this.arm();
-  }
-
-  private remove(entry: DelayedEntry<T>): void {
-    const heap = this.heap;
-    const last = heap.pop()!;
-    if (last === entry) return;
-    heap[entry.index] = last;
-    last.index = entry.index;
-    this.down(last.index);
-    this.up(last.index);
-  }
-
-  private up(index: number): void {
-    const heap = this.heap;
-    const entry = heap[index];
-    while (index > 0) {
-      const parentIndex = (index - 1) >> 1;
-      const parent = heap[parentIndex];
-      if (!before(entry, parent)) break;
-      heap[index] = parent;
-      parent.index = index;
-      index = parentIndex;
-    }
-    heap[index] = entry;
-    entry.index = index;
-  }
-
-  private down(index: number): void {
-    const heap = this.heap;
-    const entry = heap[index];
-    const length = heap.length;
-    for (;;) {
-      let child = 2 * index + 1;
-      if (child >= length) break;
-      if (child + 1 < length && before(heap[child + 1], heap[child])) child++;
-      if (!before(heap[child], entry)) break;
-      heap[index] = heap[child];
-      heap[index].index = index;
-      index = child;
-    }
-    heap[index] = entry;
-    entry.index = index;
   }
 }

@@ -1,3 +1,5 @@
+import { IndexedHeap } from './indexed-heap.js';
+
 /** A prioritized item as `RankedItems` holds it: in the heap (by priority, then arrival) and in the list of arrival. */
 interface RankedEntry<T> {
   readonly item: T;
@@ -20,7 +22,7 @@ const before = <T>(a: RankedEntry<T>, b: RankedEntry<T>): boolean => a.priority 
  * Only items written with a priority live here; the channel's plain items never touch it.
  */
 export class RankedItems<T> {
-  private readonly heap: RankedEntry<T>[] = [];
+  private readonly heap = new IndexedHeap<RankedEntry<T>>(before);
   private oldest: RankedEntry<T> | undefined;
   private newest: RankedEntry<T> | undefined;
   private seq = 0;
@@ -31,7 +33,7 @@ export class RankedItems<T> {
 
   /** The tag of the item `shift` takes next; check `length > 0` first. */
   get headTag(): number {
-    return this.heap[0].tag;
+    return this.heap.peek().tag;
   }
 
   /** The tag of the longest-waiting item; check `length > 0` first. */
@@ -45,17 +47,16 @@ export class RankedItems<T> {
   }
 
   push(item: T, tag: number, priority: number): void {
-    const entry: RankedEntry<T> = { item, tag, priority, seq: this.seq++, index: this.heap.length, older: this.newest, newer: undefined };
+    const entry: RankedEntry<T> = { item, tag, priority, seq: this.seq++, index: 0, older: this.newest, newer: undefined };
     if (this.newest === undefined) this.oldest = entry;
     else this.newest.newer = entry;
     this.newest = entry;
     this.heap.push(entry);
-    this.up(entry.index);
   }
 
   /** Takes the first item (lowest priority number, then earliest); check `length > 0` first. */
   shift(): T {
-    return this.remove(this.heap[0]);
+    return this.remove(this.heap.peek());
   }
 
   /** Takes the longest-waiting item, whatever its priority; check `length > 0` first. */
@@ -81,7 +82,7 @@ export class RankedItems<T> {
 
   /** Takes every item, in the order `shift` would have. */
   takeAll(): T[] {
-    const all = this.heap.splice(0).sort((a, b) => (before(a, b) ? -1 : 1));
+    const all = this.heap.takeAll();
     this.oldest = this.newest = undefined;
     return all.map((entry) => entry.item);
   }
@@ -92,46 +93,7 @@ export class RankedItems<T> {
     if (entry.newer === undefined) this.newest = entry.older;
     else entry.newer.older = entry.older;
     entry.older = entry.newer = undefined;
-    const heap = this.heap;
-    const last = heap.pop()!;
-    if (last !== entry) {
-      heap[entry.index] = last;
-      last.index = entry.index;
-      this.down(last.index);
-      this.up(last.index);
-    }
+    this.heap.remove(entry);
     return entry.item;
-  }
-
-  private up(index: number): void {
-    const heap = this.heap;
-    const entry = heap[index];
-    while (index > 0) {
-      const parentIndex = (index - 1) >> 1;
-      const parent = heap[parentIndex];
-      if (!before(entry, parent)) break;
-      heap[index] = parent;
-      parent.index = index;
-      index = parentIndex;
-    }
-    heap[index] = entry;
-    entry.index = index;
-  }
-
-  private down(index: number): void {
-    const heap = this.heap;
-    const entry = heap[index];
-    const length = heap.length;
-    for (;;) {
-      let child = 2 * index + 1;
-      if (child >= length) break;
-      if (child + 1 < length && before(heap[child + 1], heap[child])) child++;
-      if (!before(heap[child], entry)) break;
-      heap[index] = heap[child];
-      heap[index].index = index;
-      index = child;
-    }
-    heap[index] = entry;
-    entry.index = index;
   }
 }
