@@ -7,25 +7,11 @@
 import { Injectable } from '@nestjs/common';
 import { HostingModule, HostingRegistry, InjectQueue, OnQueueEvent, QueueWorker, type QueueEvent, type WorkQueue } from '../../src/index.js';
 import { describeQueuePipeline } from '../queues/queue-pipeline.behaviour.js';
-import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
+import { bullmqUnderTest } from '../support/bullmq-under-test.js';
 import { startHostingApp, waitFor } from '../support/hosting-app.js';
 
-let redis: RedisServerHandle;
-beforeAll(async () => {
-  redis = await startRedisServer();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
-
-let counter = 0;
-const uniqueName = (base: string) => `${base}-${process.pid}-${++counter}`;
-describeQueuePipeline('bullmq', () => ({
-  queueOptions: () => ({ backend: 'bullmq' }),
-  hostingOptions: () => ({ redis: { host: redis.host, port: redis.port } }),
-  uniqueName,
-  durable: true,
-}));
+const { backend, redis, uniqueName } = bullmqUnderTest();
+describeQueuePipeline('bullmq', backend);
 
 describe('queue events on BullMQ are the cluster', () => {
   it("a process whose worker is disabled hears the worker process's events through @OnQueueEvent; the worker's process hears each once", async () => {
@@ -53,7 +39,7 @@ describe('queue events on BullMQ are the cluster', () => {
       return startHostingApp({
         imports: [HostingModule.registerQueue({ name, backend: 'bullmq' })],
         providers: [Listener, Worker, Producer],
-        hosting: { redis: { host: redis.host, port: redis.port } },
+        hosting: { redis: { host: redis().host, port: redis().port } },
       }).then(({ app }) => ({ app, producer: app.get(Producer).queue }));
     };
     const worker = await appOf('worker');

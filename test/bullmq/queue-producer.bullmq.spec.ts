@@ -4,20 +4,6 @@
  * real redis-server: the application code is the same as on the memory backend.
  */
 import { describeQueueProducerBehaviour } from '../queues/queue-producer.behaviour.js';
-import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
+import { bullmqUnderTest } from '../support/bullmq-under-test.js';
 
-let redis: RedisServerHandle;
-beforeAll(async () => {
-  redis = await startRedisServer();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
-
-let counter = 0;
-describeQueueProducerBehaviour('bullmq', () => ({
-  queueOptions: () => ({ backend: 'bullmq' }),
-  hostingOptions: () => ({ redis: { host: redis.host, port: redis.port } }),
-  uniqueName: (base) => `${base}-${process.pid}-${++counter}`,
-  durable: true,
-}));
+describeQueueProducerBehaviour('bullmq', bullmqUnderTest().backend);
