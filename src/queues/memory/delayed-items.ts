@@ -73,9 +73,12 @@ export class DelayedItems<T> {
   }
 
   private fire(): void {
+    // The item the timer was armed for is due even when the timer fired a hair early against the
+    // monotonic clock (Node's timers count whole milliseconds on the loop's own clock): re-arming for
+    // it would make it a millisecond late.
+    const now = Math.max(this.time.monotonic(), this.armedFor);
     this.timer = undefined;
     this.armedFor = Infinity;
-    const now = this.time.monotonic();
     const heap = this.heap;
     // Each item due is handed over before the next is looked at: onDue never finds the heap half-changed.
     while (heap.length > 0 && heap.peek().dueAt <= now) {
