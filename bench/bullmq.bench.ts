@@ -4,12 +4,17 @@
  * Throughput: N no-op jobs produced and consumed, timed together as a producer sees them: the
  * library enqueues through `WorkQueue.enqueue` (the `@InjectQueue` token of a
  * `registerQueue({ backend: { type: 'bullmq', connection } })` queue) and consumes with
- * `@QueueWorker`; raw BullMQ adds with `Queue.add` (the library has no bulk enqueue, so neither
+ * `@QueueWorker`; raw BullMQ adds with `Queue.add` (one item per call: neither
  * side batches) and consumes with a `Worker` of the same concurrency and job retention. Both
  * producers keep the same number of adds in flight. Raw and library rounds alternate (ABBA…), the
  * target is judged on the median of the per-round paired ratios (library / raw of the same pair).
  * CPU per job: `process.cpuUsage` of every process that produced or consumed (this one, and the
  * worker processes in the process rows), over the round.
+ *
+ * Enqueue options (1 process, the same method): `enqueue(item, { priority })`, `{ id }` (every id
+ * unique; and every id enqueued twice at once, half the calls duplicates), `{ delayMs: 1 }`, and
+ * `enqueueMany` in batches, each beside raw `Queue.add` / `addBulk` with the options the library
+ * hands BullMQ for them.
  *
  * Latency: jobs enqueued at a steady 200/s in this process, each carrying `performance.now()`
  * read just before the `enqueue` / `add` call; the handler (in this process too: one clock)
@@ -40,8 +45,16 @@ const WINDOW = 100;
 const RATE = 200;
 const LATENCY_SECONDS = sized(5, 0.5);
 const LATENCY_ROUNDS = sized(5, 1);
+/** Rounds per side of each enqueue-option case (1 process). */
+const OPTION_ROUNDS = sized(5, 1);
+/** Items per `enqueueMany` / `addBulk` call, and such calls kept in flight (the same items in flight as `WINDOW` single adds). */
+const BATCH = 50;
+const BATCH_WINDOW = WINDOW / BATCH;
+/** The delay of the `delayMs` case: the smallest, so that the round measures the delayed path, not the wait. */
+const DELAY_MS = 1;
 /** Targets. */
 const RATIO_TARGET = 0.95;
+const OPTION_RATIO_TARGET = 0.9;
 const LATENCY_MARGIN_MS = 0.5;
 
 const RAW_WORKER = 'bullmq-bench-raw-worker.ts';
@@ -60,6 +73,10 @@ let sink: Sink = { hit: () => undefined };
 interface Pair {
   add(item: unknown): Promise<unknown>;
   close(): Promise<void>;
+  /** The library's queue (library side). */
+  workQueue?: WorkQueue<unknown>;
+  /** BullMQ's queue (raw side). */
+  queue?: Queue;
 }
 
 let queueCounter = 0;
@@ -85,7 +102,7 @@ async function libraryPair(redis: RedisServerHandle, name: string): Promise<Pair
   class BenchModule {}
   const app = await NestFactory.createApplicationContext(BenchModule, { logger: ['error', 'warn'] });
   const queue = app.get<WorkQueue<unknown>>(getQueueToken(name));
-  return { add: (item) => queue.enqueue(item), close: () => app.close() };
+  return { add: (item) => queue.enqueue(item), close: () => app.close(), workQueue: queue };
 }
 
 /** Raw BullMQ: a `Queue` and a `Worker` with the same concurrency and retention. */
@@ -104,6 +121,7 @@ async function rawPair(redis: RedisServerHandle, name: string): Promise<Pair> {
   await Promise.all([queue.waitUntilReady(), worker.waitUntilReady()]);
   return {
     add: (item) => queue.add(name, item),
+    queue,
     close: async () => {
       await worker.close();
       await queue.close();
@@ -111,8 +129,8 @@ async function rawPair(redis: RedisServerHandle, name: string): Promise<Pair> {
   };
 }
 
-/** Calls `add(i)` for i < n with at most `WINDOW` calls in flight; resolves when every one has. */
-function produce(n: number, add: (i: number) => Promise<unknown>): Promise<void> {
+/** Calls `add(i)` for i < n with at most `window` calls in flight; resolves when every one has. */
+function produce(n: number, add: (i: number) => Promise<unknown>, window = WINDOW): Promise<void> {
   return new Promise((resolve, reject) => {
     let next = 0;
     let done = 0;
@@ -123,7 +141,7 @@ function produce(n: number, add: (i: number) => Promise<unknown>): Promise<void>
         else if (next < n) launch();
       }, reject);
     };
-    for (let k = 0; k < Math.min(WINDOW, n); k++) launch();
+    for (let k = 0; k < Math.min(window, n); k++) launch();
   });
 }
 
@@ -137,8 +155,79 @@ async function workersUp(admin: Queue, count: number): Promise<void> {
   while ((await admin.getWorkersCount()) < count) await sleep(10);
 }
 
-/** One in-process round: the side's app/worker starts, then N jobs are produced and consumed under the clock. */
-async function inProcessRound(redis: RedisServerHandle, side: Side): Promise<Round> {
+/**
+ * An enqueue-option case of the 1-process rows: producer call `i` on each side, the raw one with the
+ * options the library hands BullMQ for the library's call. A round is `JOBS` items enqueued.
+ */
+interface OptionCase {
+  /** The call on each side, as the row names it. */
+  library: string;
+  raw: string;
+  enqueue(queue: WorkQueue<unknown>, i: number): Promise<unknown>;
+  add(queue: Queue, name: string, i: number): Promise<unknown>;
+  /** Producer calls per round, and how many are kept in flight. */
+  calls: number;
+  window: number;
+  /** Jobs the handler sees per round (fewer than `JOBS` when half the enqueues are duplicates). */
+  handled: number;
+}
+
+const priorityOf = (i: number) => 1 + (i % 8);
+const batchOf = (i: number) => Array.from({ length: BATCH }, (_, k) => i * BATCH + k);
+const OPTION_CASES: OptionCase[] = [
+  {
+    library: '`enqueue(item, { priority })`',
+    raw: '`Queue.add(name, item, { priority })`',
+    enqueue: (queue, i) => queue.enqueue(i, { priority: priorityOf(i) }),
+    add: (queue, name, i) => queue.add(name, i, { priority: priorityOf(i) }),
+    calls: JOBS,
+    window: WINDOW,
+    handled: JOBS,
+  },
+  {
+    library: '`enqueue(item, { id })`, every id new',
+    raw: '`Queue.add(name, item, { jobId: id, removeOnComplete: true })`',
+    enqueue: (queue, i) => queue.enqueue(i, { id: `u-${i}` }),
+    add: (queue, name, i) => queue.add(name, i, { jobId: `u-${i}`, removeOnComplete: true }),
+    calls: JOBS,
+    window: WINDOW,
+    handled: JOBS,
+  },
+  {
+    library: '`enqueue(item, { id })`, each id enqueued twice at once (half the enqueues duplicates)',
+    raw: '`Queue.add(name, item, { jobId: id, removeOnComplete: true })`, each id twice at once',
+    enqueue: (queue, i) => Promise.all([queue.enqueue(i, { id: `d-${i}` }), queue.enqueue(i, { id: `d-${i}` })]),
+    add: (queue, name, i) =>
+      Promise.all([queue.add(name, i, { jobId: `d-${i}`, removeOnComplete: true }), queue.add(name, i, { jobId: `d-${i}`, removeOnComplete: true })]),
+    calls: JOBS / 2,
+    window: WINDOW / 2,
+    handled: JOBS / 2,
+  },
+  {
+    library: `\`enqueue(item, { delayMs: ${DELAY_MS} })\``,
+    raw: `\`Queue.add(name, item, { delay: ${DELAY_MS} })\``,
+    enqueue: (queue, i) => queue.enqueue(i, { delayMs: DELAY_MS }),
+    add: (queue, name, i) => queue.add(name, i, { delay: DELAY_MS }),
+    calls: JOBS,
+    window: WINDOW,
+    handled: JOBS,
+  },
+  {
+    library: `\`enqueueMany(items)\`, ${BATCH} items a call`,
+    raw: `\`Queue.addBulk(jobs)\`, ${BATCH} jobs a call`,
+    enqueue: (queue, i) => queue.enqueueMany(batchOf(i)),
+    add: (queue, name, i) => queue.addBulk(batchOf(i).map((data) => ({ name, data }))),
+    calls: JOBS / BATCH,
+    window: BATCH_WINDOW,
+    handled: JOBS,
+  },
+];
+
+/**
+ * One in-process round: the side's app/worker starts, then `JOBS` jobs are produced and consumed
+ * under the clock: one `enqueue` / `add` each, or `option`'s calls.
+ */
+async function inProcessRound(redis: RedisServerHandle, side: Side, option?: OptionCase): Promise<Round> {
   const name = queueName(side);
   const admin = new Queue(name, { connection: { host: redis.host, port: redis.port } });
   admin.on('error', () => undefined);
@@ -148,10 +237,16 @@ async function inProcessRound(redis: RedisServerHandle, side: Side): Promise<Rou
     let handled = 0;
     let allHandled!: () => void;
     const finished = new Promise<void>((resolve) => (allHandled = resolve));
-    sink = { hit: () => void (++handled === JOBS && allHandled()) };
+    const toHandle = option?.handled ?? JOBS;
+    sink = { hit: () => void (++handled === toHandle && allHandled()) };
+    const produced = !option
+      ? () => produce(JOBS, (i) => pair.add(i))
+      : side === 'raw'
+        ? () => produce(option.calls, (i) => option.add(pair.queue!, name, i), option.window)
+        : () => produce(option.calls, (i) => option.enqueue(pair.workQueue!, i), option.window);
     const cpu = process.cpuUsage();
     const started = performance.now();
-    await Promise.all([produce(JOBS, (i) => pair.add(i)), finished]);
+    await Promise.all([produced(), finished]);
     const seconds = (performance.now() - started) / 1_000;
     const used = process.cpuUsage(cpu);
     return { jobsPerSecond: JOBS / seconds, cpuMicrosPerJob: (used.user + used.system) / JOBS };
@@ -308,6 +403,17 @@ export async function run(): Promise<BenchResult> {
       [`\`WorkQueue.enqueue\` → \`@QueueWorker\`, 1 process`, ROUNDS, rate(inProcess.library.map((r) => r.jobsPerSecond)), pct(inRatios), cpu(inProcess.library)],
     );
 
+    // Enqueue options, 1 process: each case's rounds alternate raw and library, as above.
+    const optionRatios: number[][] = [];
+    for (const option of OPTION_CASES) {
+      const result = await alternate(OPTION_ROUNDS, (side) => inProcessRound(redis, side, option));
+      optionRatios.push(ratios(result.library, result.raw));
+      rows.push(
+        [`raw ${option.raw} → \`Worker\` (anchor), 1 process`, OPTION_ROUNDS, rate(result.raw.map((r) => r.jobsPerSecond)), '100', cpu(result.raw)],
+        [`${option.library} → \`@QueueWorker\`, 1 process`, OPTION_ROUNDS, rate(result.library.map((r) => r.jobsPerSecond)), pct(optionRatios.at(-1)!), cpu(result.library)],
+      );
+    }
+
     // Worker processes: this process produces, `count` processes consume; both sides' workers stay up across their rounds.
     const processRatios: Record<number, number[]> = {};
     for (const count of PROCESSES) {
@@ -349,12 +455,33 @@ export async function run(): Promise<BenchResult> {
     const p50Diff = median(diff('p50'));
     const p99Diff = median(diff('p99'));
     const perRound = (values: number[], f: (v: number) => string) => values.map(f).join(', ');
+    const optionMedians = optionRatios.map((r) => median(r));
+    const optionJudged = OPTION_CASES.map((option, i) => ({ option, i })).filter(({ option }) => !option.library.startsWith('`enqueueMany'));
+    const lowestOption = optionJudged.reduce((a, b) => (optionMedians[b.i] < optionMedians[a.i] ? b : a));
+    const optionMet = optionMedians[lowestOption.i] >= OPTION_RATIO_TARGET;
+    const bulk = OPTION_CASES.length - 1;
+    const bulkMet = optionMedians[bulk] >= OPTION_RATIO_TARGET;
+    const pctOf = (v: number) => `${fmt(v * 100, 1)}%`;
     const targets: BenchTarget[] = [
       {
         target: `end-to-end throughput of \`WorkQueue.enqueue\` → \`@QueueWorker\` on BullMQ ≥ ${RATIO_TARGET * 100}% of raw \`Queue.add\` → \`Worker\` (median of the per-round paired ratios, 1 process)`,
         measured: `${fmt(ratio * 100, 1)}% (rounds: ${fmt(Math.min(...inRatios) * 100, 1)}–${fmt(Math.max(...inRatios) * 100, 1)}%)`,
         met: ratio >= RATIO_TARGET,
         ...(ratio < RATIO_TARGET && { gap: `per-round ratios of this run: ${perRound(inRatios, (v) => `${fmt(v * 100, 1)}%`)}` }),
+      },
+      {
+        target:
+          `with enqueue options — \`{ priority }\`, \`{ id }\` (new ids; half duplicates), \`{ delayMs: ${DELAY_MS} }\` — each case's throughput ≥ ${OPTION_RATIO_TARGET * 100}% ` +
+          'of raw BullMQ with the same options (median of the per-round paired ratios, 1 process; judged on the lowest case)',
+        measured: `${optionJudged.map(({ option, i }) => `${option.library}: ${pctOf(optionMedians[i])}`).join('; ')}`,
+        met: optionMet,
+        ...(!optionMet && { gap: `per-round ratios of ${lowestOption.option.library}: ${perRound(optionRatios[lowestOption.i], pctOf)}` }),
+      },
+      {
+        target: `\`enqueueMany\` (${BATCH} items a call) throughput ≥ ${OPTION_RATIO_TARGET * 100}% of raw \`Queue.addBulk\` with the same batches (median of the per-round paired ratios, 1 process)`,
+        measured: `${pctOf(optionMedians[bulk])} (rounds: ${pctOf(Math.min(...optionRatios[bulk]))}–${pctOf(Math.max(...optionRatios[bulk]))})`,
+        met: bulkMet,
+        ...(!bulkMet && { gap: `per-round ratios of this run: ${perRound(optionRatios[bulk], pctOf)}` }),
       },
       {
         target: `BullMQ enqueue → handler-start latency at ${RATE} jobs/s: library p50 and p99 within ${LATENCY_MARGIN_MS} ms of raw BullMQ (median of the per-round paired differences)`,
@@ -371,13 +498,19 @@ export async function run(): Promise<BenchResult> {
       method:
         `Throughput, end to end: ${JOBS.toLocaleString('en-US')} no-op jobs per round, produced and consumed under one clock. ` +
         'The library enqueues through `WorkQueue.enqueue` (the `getQueueToken` queue of `registerQueue({ backend: { type: \'bullmq\', connection } })`) ' +
-        'and consumes with `@QueueWorker`; the anchor adds with `Queue.add` (the library has no bulk enqueue, so neither side batches) and consumes ' +
+        'and consumes with `@QueueWorker`; the anchor adds with `Queue.add` (one item per call: neither side batches) and consumes ' +
         `with a raw \`Worker\`; both at concurrency ${CONCURRENCY}, with the same job retention, each producer keeping ${WINDOW} adds in flight. ` +
         `In "1 process" rows the producer and the consumer share this process and a round ends when the handler has seen every job; ` +
         `${ROUNDS} rounds per side after one warm-up round each. In the worker-process rows this process produces and the workers ` +
         `(started once per row, kept across its ${PROCESS_ROUNDS} rounds per side) consume; a round ends when Redis holds no job waiting or active. ` +
         'Raw and library rounds alternate (ABBA…); "of raw" is the per-round paired ratio (library / raw); the throughput target is judged on its median. ' +
         'CPU µs/job: `process.cpuUsage` of every process that produced or consumed, over the round. ' +
+        `Enqueue options (1 process, the same method, ${OPTION_ROUNDS} rounds per side per case, no warm-up of their own): ` +
+        `${JOBS.toLocaleString('en-US')} items a round, the library's call beside raw BullMQ's with the options the library hands BullMQ for it ` +
+        '(an `id` is BullMQ\'s `jobId`, and a job with one is removed as it completes so that the id frees); priorities cycle through 1–8; ' +
+        `the duplicates case enqueues each id twice at once (${(WINDOW / 2).toLocaleString('en-US')} pairs in flight), its rate counting every enqueue, ` +
+        `and its round ends when the handler has seen each id once; the delay is ${DELAY_MS} ms, so the round measures BullMQ's delayed path ` +
+        `(the delayed set and its promotion), not the wait; \`enqueueMany\` and \`addBulk\` take ${BATCH} items a call, ${BATCH_WINDOW} calls in flight. ` +
         `Latency: ${RATE} jobs/s for ${LATENCY_SECONDS} s per round, ${LATENCY_ROUNDS} rounds per side alternated, producer and worker in this process ` +
         '(one clock): the job carries `performance.now()` read just before the `enqueue` / `add` call, the handler records its start minus that; ' +
         'p50/p90/p99 per round, the target judged on the median of the per-round paired differences. ' +

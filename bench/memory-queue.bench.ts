@@ -4,7 +4,8 @@
  * and peak memory with capacity 1,000 while a fast producer meets a slow consumer.
  *
  * - End to end (what a producer sees: enqueueing timed with the handling) at concurrency 1 and 8,
- *   with a no-op handler: the bare-loop target is judged on it.
+ *   with a no-op handler: the bare-loop target is judged on it; and the same with `tryEnqueue`
+ *   (library only: p-queue has no such call), judged against the bare loop and the drain figure.
  * - Bounded: the producer awaits room before each item, into capacity 1,000 — `await enqueue` on
  *   the library's side, p-queue's own `await queue.onSizeLessThan(1000)` before each `add`.
  * - Drain (information): the items are queued before the clock starts.
@@ -41,11 +42,15 @@ interface Row {
   items: number;
   /** Part of the "at least as fast as p-queue" target (the drain rows are information). */
   judged: boolean;
+  /** False: p-queue has no counterpart (`tryEnqueue`); the row is judged against the bare loop only. */
+  pQueue?: false;
 }
 
 const rows: Row[] = [
   { label: 'no-op, end to end', concurrency: 1, timing: 'end to end', work: 'no-op', items: NO_OP_ITEMS, judged: true },
   { label: 'no-op, end to end', concurrency: 8, timing: 'end to end', work: 'no-op', items: NO_OP_ITEMS, judged: true },
+  { label: 'no-op, end to end, `tryEnqueue`', concurrency: 1, timing: 'try', work: 'no-op', items: NO_OP_ITEMS, judged: false, pQueue: false },
+  { label: 'no-op, end to end, `tryEnqueue`', concurrency: 8, timing: 'try', work: 'no-op', items: NO_OP_ITEMS, judged: false, pQueue: false },
   { label: `no-op, bounded (await room, capacity ${CAPACITY.toLocaleString()})`, concurrency: 1, timing: 'bounded', work: 'no-op', items: BOUNDED_ITEMS, judged: true },
   { label: '`setImmediate` handler, end to end', concurrency: 1, timing: 'end to end', work: 'immediate', items: IMMEDIATE_ITEMS, judged: true },
   { label: '`setImmediate` handler, end to end', concurrency: 8, timing: 'end to end', work: 'immediate', items: IMMEDIATE_ITEMS, judged: true },
@@ -80,18 +85,27 @@ const e2e1 = rowIndex('end to end', 'no-op', 1);
 const e2e8 = rowIndex('end to end', 'no-op', 8);
 const timer1 = rowIndex('end to end', 'timer', 1);
 const timer8 = rowIndex('end to end', 'timer', 8);
+const try1 = rowIndex('try', 'no-op', 1);
+const try8 = rowIndex('try', 'no-op', 8);
+const drain1 = rowIndex('drain', 'no-op', 1);
+const drain8 = rowIndex('drain', 'no-op', 8);
+/** The library cases that run the extra rounds beside the bare loop: what the bare-loop and drain-figure targets are judged on. */
+const bareJudged = [e2e1, e2e8, try1, try8, drain1, drain8];
 
 export async function run(): Promise<BenchResult> {
   const measured: Measured[] = rows.map(() => ({ library: [], anchor: [], libraryCold: [] }));
   const bare: number[] = [];
   const bareCold: number[] = [];
   const putBare = (r: CaseRate) => (bare.push(r.rate), bareCold.push(r.coldRate!));
-  const putLibrary = (i: number) => (r: CaseRate) => (measured[i].library.push(r.rate), r.coldRate !== undefined && measured[i].libraryCold.push(r.coldRate));
+  let refused = 0;
+  const putLibrary = (i: number) => (r: CaseRate) => (
+    measured[i].library.push(r.rate), r.coldRate !== undefined && measured[i].libraryCold.push(r.coldRate), (refused += r.refused ?? 0)
+  );
   for (let round = 0; round < ROUNDS; round++) {
     // Every case once; the order reversed every other round, so that library and anchor alternate.
     const order: Array<{ which: QueueCase; put: (r: CaseRate) => void }> = [{ which: bareCase, put: putBare }];
     rows.forEach((row, i) => {
-      order.push({ which: caseOf(row, 'p-queue'), put: (r) => measured[i].anchor.push(r.rate) });
+      if (row.pQueue !== false) order.push({ which: caseOf(row, 'p-queue'), put: (r) => measured[i].anchor.push(r.rate) });
       order.push({ which: caseOf(row, 'hosted'), put: putLibrary(i) });
     });
     if (round % 2 === 1) order.reverse();
@@ -101,7 +115,7 @@ export async function run(): Promise<BenchResult> {
   for (let round = 0; round < EXTRA_BARE_ROUNDS; round++) {
     // After the full rounds, so that the first ROUNDS values of every list are paired by round.
     const order: Array<{ which: QueueCase; put: (r: CaseRate) => void }> = [{ which: bareCase, put: putBare }];
-    for (const i of [e2e1, e2e8]) order.push({ which: caseOf(rows[i], 'hosted'), put: putLibrary(i) });
+    for (const i of bareJudged) order.push({ which: caseOf(rows[i], 'hosted'), put: putLibrary(i) });
     if (round % 2 === 0) order.reverse();
     const results = await measure(order.map((o) => o.which));
     results.forEach((result, i) => order[i].put(result as CaseRate));
@@ -121,6 +135,13 @@ export async function run(): Promise<BenchResult> {
   const bare1 = median(vsBare[e2e1]);
   const bare8 = median(vsBare[e2e8]);
   const bareMet = Math.min(bare1, bare8) >= 0.5;
+  const tryBare1 = median(vsBare[try1]);
+  const tryBare8 = median(vsBare[try8]);
+  const tryHalfMet = Math.min(tryBare1, tryBare8) >= 0.5;
+  const drainBare1 = median(vsBare[drain1]);
+  const drainBare8 = median(vsBare[drain8]);
+  const tryDrainMet = tryBare1 >= drainBare1 && tryBare8 >= drainBare8;
+  const allRounds = ROUNDS + EXTRA_BARE_ROUNDS;
   const perRound = (values: number[]) => values.map((v) => fmt(v)).join(', ');
 
   return {
@@ -131,12 +152,16 @@ export async function run(): Promise<BenchResult> {
       'untimed under one rule for every side (warm-up: with the no-op handler, full-size runs until at least three ran and a second ' +
       'passed, at most ten, so that the timed run is a warm process\'s, as in a server that has served a while; the first of them is ' +
       'kept as the cold figure; with the yielding handlers, one run of a tenth), then a full GC before the timed run. ' +
-      `The three cases the bare-loop target is judged on (the bare loop, the library end to end at concurrency 1 and 8) run ${EXTRA_BARE_ROUNDS} ` +
-      `more rounds after those, ${ROUNDS + EXTRA_BARE_ROUNDS} in all; the ratios to p-queue are over the ${ROUNDS} rounds that measured it. ` +
+      `The cases the bare-loop targets are judged on (the bare loop; the library end to end with \`enqueue\` and with \`tryEnqueue\`, and drain, ` +
+      `at concurrency 1 and 8) run ${EXTRA_BARE_ROUNDS} more rounds after those, ${allRounds} in all; the ratios to p-queue are over the ${ROUNDS} rounds that measured it. ` +
       'The library is a static `@QueueWorker` on the ' +
       'memory backend; the anchor is `p-queue` with the same concurrency and the same handler body, and, for the no-op handler, a bare ' +
       '`for … await handle(item)` loop over an array built before its clock starts. "End to end": the producer calls `enqueue` ' +
-      '(`add`) for every item without awaiting, and the clock runs until the last item is handled. "Bounded": the producer awaits ' +
+      '(`add`) for every item without awaiting, and the clock runs until the last item is handled. ' +
+      '"End to end, `tryEnqueue`" (library only: p-queue has no such call) is the same with the producer calling `queue.tryEnqueue(i)` for ' +
+      'every item into the unbounded queue (a call that returns false is counted and its item not waited for), judged per round against ' +
+      'the bare loop like the end-to-end rows, and its median per-round ratio to the bare loop against the drain rows\' one. ' +
+      '"Bounded": the producer awaits ' +
       `room before each item, \`await enqueue\` into capacity ${CAPACITY.toLocaleString()} (\`fullMode: 'wait'\`) beside p-queue's own ` +
       `\`await queue.onSizeLessThan(${CAPACITY})\` before each \`add\`. "Drain" (information): the items are queued before the clock starts ` +
       '(the worker paused through `HostingRegistry`, p-queue with `autoStart: false`). Handlers: an async no-op ' +
@@ -154,8 +179,8 @@ export async function run(): Promise<BenchResult> {
             row.label,
             row.concurrency,
             k(measured[i].library),
-            k(measured[i].anchor),
-            spread(vsAnchor[i]),
+            row.pQueue === false ? '' : k(measured[i].anchor),
+            row.pQueue === false ? '' : spread(vsAnchor[i]),
             row.work === 'no-op' && row.timing !== 'bounded' ? spread(vsBare[i]) : '',
           ]),
         ],
@@ -163,6 +188,10 @@ export async function run(): Promise<BenchResult> {
       `\n\nEnd to end (\`enqueue\` timed too, as a producer sees it), per-round ratio to the bare loop: concurrency 1 ${spread(vsBare[e2e1])}, ` +
       `concurrency 8 ${spread(vsBare[e2e8])}. The first run in each fresh process (cold JIT, not judged), ` +
       `per-round ratio of the library's first run to the bare loop's first run: concurrency 1 ${spread(coldVsBare(e2e1))}, concurrency 8 ${spread(coldVsBare(e2e8))}.` +
+      `\n\nEnd to end with \`tryEnqueue\`, per-round ratio to the bare loop: concurrency 1 ${spread(vsBare[try1])}, concurrency 8 ${spread(vsBare[try8])}; ` +
+      `drain, per-round ratio to the bare loop over the same ${allRounds} rounds: concurrency 1 ${spread(vsBare[drain1])}, concurrency 8 ${spread(vsBare[drain8])}; ` +
+      `per-round ratio \`tryEnqueue\` ÷ \`enqueue\`, end to end: concurrency 1 ${spread(ratios(measured[try1].library, measured[e2e1].library))}, ` +
+      `concurrency 8 ${spread(ratios(measured[try8].library, measured[e2e8].library))}. \`tryEnqueue\` calls that returned false, over every run: ${refused.toLocaleString()}.` +
       `\n\nConcurrency 8 ÷ concurrency 1 with the 1 ms timer handler (per round): \`@QueueWorker\` ${spread(speedUp('library'))}×, ` +
       `\`p-queue\` ${spread(speedUp('anchor'))}×.` +
       `\n\nPeak RSS with capacity ${CAPACITY.toLocaleString()} (fast producer, slow consumer): ${fmt(memory.peakMb, 1)} MB from ${fmt(memory.baseMb, 1)} MB ` +
@@ -185,6 +214,23 @@ export async function run(): Promise<BenchResult> {
         measured: `median per-round ratio ${fmt(bare1, 3)}× (concurrency 1), ${fmt(bare8, 3)}× (concurrency 8)`,
         met: bareMet,
         gap: bareMet ? undefined : `per-round ratios: concurrency 1 ${perRound(vsBare[e2e1])}; concurrency 8 ${perRound(vsBare[e2e8])}`,
+      },
+      {
+        target: 'at least half the rate of a bare `for … await` loop, end to end with `tryEnqueue`, concurrency 1 and 8',
+        measured: `median per-round ratio ${fmt(tryBare1, 3)}× (concurrency 1), ${fmt(tryBare8, 3)}× (concurrency 8)`,
+        met: tryHalfMet,
+        gap: tryHalfMet ? undefined : `per-round ratios: concurrency 1 ${perRound(vsBare[try1])}; concurrency 8 ${perRound(vsBare[try8])}`,
+      },
+      {
+        target:
+          '`tryEnqueue` end to end at least the drain figure\'s ratio to the bare loop: median per-round ratio (`tryEnqueue` end to end ÷ bare loop) ' +
+          '≥ median per-round ratio (drain ÷ bare loop), same rounds, at concurrency 1 and at concurrency 8',
+        measured: `concurrency 1 ${fmt(tryBare1, 3)}× against drain ${fmt(drainBare1, 3)}×; concurrency 8 ${fmt(tryBare8, 3)}× against drain ${fmt(drainBare8, 3)}×`,
+        met: tryDrainMet,
+        gap: tryDrainMet
+          ? undefined
+          : `per-round ratios to the bare loop: \`tryEnqueue\` concurrency 1 ${perRound(vsBare[try1])}, drain concurrency 1 ${perRound(vsBare[drain1])}; ` +
+            `\`tryEnqueue\` concurrency 8 ${perRound(vsBare[try8])}, drain concurrency 8 ${perRound(vsBare[drain8])}`,
       },
       {
         target: `memory bounded with capacity ${CAPACITY.toLocaleString()}`,

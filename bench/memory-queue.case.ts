@@ -19,9 +19,11 @@ import { sized, sleep } from './bench-result.js';
  *   awaiting (as `p-queue.add` is used);
  * - `drain`: the items are queued before the clock starts (worker paused, p-queue not started);
  * - `bounded`: the producer awaits room before each item: `await enqueue` into capacity 1,000
- *   (`fullMode: 'wait'`), and p-queue's own pattern, `await queue.onSizeLessThan(1000)` before each `add`.
+ *   (`fullMode: 'wait'`), and p-queue's own pattern, `await queue.onSizeLessThan(1000)` before each `add`;
+ * - `try`: as `end to end`, the producer calling the library's `tryEnqueue` (no promise, no id) for
+ *   every item (the library only: p-queue has no such call).
  */
-export type Timing = 'end to end' | 'drain' | 'bounded';
+export type Timing = 'end to end' | 'drain' | 'bounded' | 'try';
 /** What the handler does: nothing (the queue's own cost), one `setImmediate`, or one 1 ms timer. */
 export type Work = 'no-op' | 'immediate' | 'timer';
 
@@ -64,6 +66,8 @@ export interface CaseRate {
   rate: number;
   /** The first full-size run in the fresh process (a cold JIT), no-op handler only. */
   coldRate?: number;
+  /** `try` only: `tryEnqueue` calls that returned false, over every run of the process (an unbounded queue: none). */
+  refused?: number;
 }
 
 /** Untimed warm-up with the no-op handler: at least this many full-size runs (the first is the cold one) and this long, at most MAX. */
@@ -126,6 +130,9 @@ async function pQueue(concurrency: number, timing: Timing, work: Work, items: nu
 /** The library: a static `@QueueWorker` whose method runs the same body as `works[work]`. */
 async function hosted(concurrency: number, timing: Timing, work: Work, items: number): Promise<CaseRate> {
   let done = 0;
+  /** Items the timed run waits for: `items`, less those `tryEnqueue` refused. */
+  let expected = items;
+  let refused = 0;
   let finish!: () => void;
   let finished!: Promise<void>;
   const handle = works[work];
@@ -135,7 +142,7 @@ async function hosted(concurrency: number, timing: Timing, work: Work, items: nu
     @QueueWorker('bench', { concurrency })
     async handle(item: number) {
       sink += item;
-      if (++done === items) finish();
+      if (++done === expected) finish();
     }
   }
   @Injectable()
@@ -143,7 +150,7 @@ async function hosted(concurrency: number, timing: Timing, work: Work, items: nu
     @QueueWorker('bench', { concurrency })
     async handle(item: number) {
       await handle(item);
-      if (++done === items) finish();
+      if (++done === expected) finish();
     }
   }
   const capacity = timing === 'bounded' ? CAPACITY : undefined;
@@ -157,13 +164,22 @@ async function hosted(concurrency: number, timing: Timing, work: Work, items: nu
   const registry = app.get(HostingRegistry);
   const once = async (size: number): Promise<number> => {
     items = size;
+    expected = size;
     done = 0;
     finished = new Promise<void>((resolve) => (finish = resolve));
     if (timing === 'drain') registry.pause('bench');
     gc();
     let t0 = performance.now();
     if (timing === 'bounded') for (let i = 0; i < items; i++) await queue.enqueue(i); // waits for room when full
-    else for (let i = 0; i < items; i++) void queue.enqueue(i);
+    else if (timing === 'try') {
+      let refusedNow = 0;
+      for (let i = 0; i < items; i++) if (!queue.tryEnqueue(i)) refusedNow++; // false: full (never, unbounded)
+      if (refusedNow > 0) {
+        refused += refusedNow;
+        expected = items - refusedNow;
+        if (done === expected) finish();
+      }
+    } else for (let i = 0; i < items; i++) void queue.enqueue(i);
     if (timing === 'drain') {
       await sleep(20); // let the enqueue promises settle
       gc();
@@ -175,7 +191,7 @@ async function hosted(concurrency: number, timing: Timing, work: Work, items: nu
   };
   const result = await warmThenTime(once, work, items);
   await app.close();
-  return result;
+  return timing === 'try' ? { ...result, refused } : result;
 }
 
 /** Fast producer, slow consumer (1 ms per item), capacity 1,000: memory must stay bounded. */
