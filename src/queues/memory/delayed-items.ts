@@ -63,7 +63,9 @@ export class DelayedItems<T> {
     this.timer?.clear();
     const first = this.heap.peek();
     this.armedFor = first.dueAt;
-    this.timer = this.time.setTimeout(() => this.fire(), Math.max(0, Math.ceil(first.dueAt - this.time.monotonic())));
+    // Rounded, as a `setTimeout` of the whole delay would be: Node's timers count whole milliseconds,
+    // and the item a timer was armed for is due when it fires (see `fire`), a fraction early or late.
+    this.timer = this.time.setTimeout(() => this.fire(), Math.max(0, Math.round(first.dueAt - this.time.monotonic())));
   }
 
   private disarm(): void {
