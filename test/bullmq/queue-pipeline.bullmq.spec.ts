@@ -6,7 +6,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { HostingModule, HostingRegistry, InjectQueue, OnQueueEvent, QueueWorker, type QueueEvent, type WorkQueue } from '../../src/index.js';
-import { describeQueuePipeline } from '../queues/queue-pipeline.behaviour.js';
+import { describeQueuePipeline, eventsOpen } from '../queues/queue-pipeline.behaviour.js';
 import { bullmqUnderTest } from '../support/bullmq-under-test.js';
 import { startHostingApp, waitFor } from '../support/hosting-app.js';
 
@@ -45,6 +45,8 @@ describe('queue events on BullMQ are the cluster', () => {
     const worker = await appOf('worker');
     const listener = await appOf('listener');
     try {
+      await eventsOpen(worker.app, name);
+      await eventsOpen(listener.app, name);
       // Enqueued on the process without the worker, handled on the other.
       const good = await listener.producer.enqueue('good');
       const bad = await listener.producer.enqueue('bad');

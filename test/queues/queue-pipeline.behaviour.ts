@@ -5,7 +5,7 @@
  * progress, rateLimitedUntil) and the registry's dead letters (list, page, redrive, discard) and
  * cancel. Real time with generous margins (BullMQ has no virtual clock).
  */
-import { Injectable, type DynamicModule } from '@nestjs/common';
+import { Injectable, type DynamicModule, type INestApplicationContext } from '@nestjs/common';
 import {
   HostingModule,
   HostingRegistry,
@@ -27,6 +27,17 @@ const withoutAt = ({ at, ...rest }: QueueEvent): Omit<QueueEvent, 'at'> => {
   expect(at).toBeInstanceOf(Date);
   return rest;
 };
+
+/**
+ * Resolves once the queue's event reader is open: at once in memory; on BullMQ once its QueueEvents
+ * reader was opened (listed in the queue's connections), after which no event of an item enqueued
+ * from here on can be missed. Opening it takes a round trip after the first subscription (its
+ * starting point in the stream), so a test that enqueues at once could beat it.
+ */
+export async function eventsOpen(app: INestApplicationContext, queue: string): Promise<void> {
+  const registry = app.get(HostingRegistry);
+  await waitFor(() => registry.get(queue)?.backend !== 'bullmq' || registry.get(queue)?.connections?.some((c) => c.name === 'events') === true, 15_000, `the event reader of queue "${queue}"`);
+}
 
 export function describeQueuePipeline(label: string, backend: () => BackendUnderTest): void {
   describe(`queue pipeline (${label} backend)`, () => {
@@ -61,6 +72,7 @@ export function describeQueuePipeline(label: string, backend: () => BackendUnder
       const { app } = await startHostingApp({ imports: [queue(name)], providers: [Listener, Worker, Producer], hosting: hosting() });
       const registry = app.get(HostingRegistry);
       registry.onQueueEvent(name, '*', (event) => everything.push(event));
+      await eventsOpen(app, name);
       const before = Date.now();
       const good = await app.get(Producer).queue.enqueue('good');
       const bad = await app.get(Producer).queue.enqueue('bad');
@@ -113,6 +125,7 @@ export function describeQueuePipeline(label: string, backend: () => BackendUnder
       const rejecting = (): Promise<void> => Promise.reject(new Error('listener rejected'));
       registry.onQueueEvent(name, ['completed'], rejecting);
       registry.onQueueEvent(name, 'completed', (event) => counted.push(event.id!));
+      await eventsOpen(app, name);
       const ids: string[] = [];
       for (let i = 0; i < 3; i++) ids.push(await app.get(Producer).queue.enqueue(i));
       await waitFor(() => counted.length === 3, 15_000, 'three completed events');
@@ -150,6 +163,7 @@ export function describeQueuePipeline(label: string, backend: () => BackendUnder
       const unsubscribe = registry.onQueueEvent(name, 'completed', (event) => first.push(event.id!));
       registry.onQueueEvent(name, 'deadLettered', (event) => failures.push(event.name));
       registry.onQueueEvent(name, 'completed', (event) => kept.push(event.id!));
+      await eventsOpen(app, name);
       const one = await app.get(Producer).queue.enqueue('one');
       await waitFor(() => kept.length === 1, 15_000, 'the first completed event');
       unsubscribe();
