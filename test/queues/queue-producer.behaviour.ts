@@ -20,6 +20,7 @@ import {
 import type { TestingModule } from '@nestjs/testing';
 import { sleep, startHostingApp, waitFor } from '../support/hosting-app.js';
 import type { BackendUnderTest } from './work-queue.behaviour.js';
+import { eventsOpen } from './queue-pipeline.behaviour.js';
 
 /** Apps a test started and did not close (it failed first): closed after it, so that no host keeps the process alive. */
 const openApps = new Set<TestingModule>();
@@ -81,6 +82,7 @@ export function describeQueueProducerBehaviour(label: string, backend: () => Bac
       const registry = app.get(HostingRegistry);
       const events: QueueEvent[] = [];
       registry.onQueueEvent(name, '*', (event) => events.push(event));
+      await eventsOpen(app, name); // on BullMQ: an item that ran before the event reader opened would go unheard
       const items = () => seen.map((delivery) => delivery.item);
       /** Enqueues a marker and waits until it ran: every item enqueued before it and deliverable has run by then (FIFO). */
       const settleWith = async (marker: T) => {
