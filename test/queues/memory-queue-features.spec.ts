@@ -19,8 +19,7 @@ import {
 } from '../../src/index.js';
 import { MemoryQueueBackend } from '../../src/queues/memory/memory-queue-backend.js';
 import { VirtualTime } from '../../src/testing/index.js';
-import type { TestingModule } from '@nestjs/testing';
-import { startHostingApp, waitFor } from '../support/hosting-app.js';
+import { closeLeftOpenApps, startHostingApp, waitFor } from '../support/hosting-app.js';
 import { describeQueueProducerBehaviour } from './queue-producer.behaviour.js';
 
 let counter = 0;
@@ -30,23 +29,7 @@ describeQueueProducerBehaviour('memory', () => ({
   uniqueName: (base) => `${base}-${++counter}`,
 }));
 
-/** Apps a test started and did not close (it failed first): closed after it, so that no host keeps the process alive. */
-const openApps = new Set<TestingModule>();
-afterEach(async () => {
-  for (const app of [...openApps]) await app.close().catch(() => undefined);
-  openApps.clear();
-});
-
-/** Tracks `app` until its `close()` is called. */
-function tracked(app: TestingModule): TestingModule {
-  openApps.add(app);
-  const close = app.close.bind(app);
-  app.close = () => {
-    openApps.delete(app);
-    return close();
-  };
-  return app;
-}
+const tracked = closeLeftOpenApps();
 
 interface Seen<T> {
   item: T;

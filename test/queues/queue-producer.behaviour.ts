@@ -17,28 +17,9 @@ import {
   type QueueWorkerOptions,
   type WorkQueue,
 } from '../../src/index.js';
-import type { TestingModule } from '@nestjs/testing';
-import { sleep, startHostingApp, waitFor } from '../support/hosting-app.js';
+import { closeLeftOpenApps, sleep, startHostingApp, waitFor } from '../support/hosting-app.js';
 import type { BackendUnderTest } from './work-queue.behaviour.js';
 import { eventsOpen } from './queue-pipeline.behaviour.js';
-
-/** Apps a test started and did not close (it failed first): closed after it, so that no host keeps the process alive. */
-const openApps = new Set<TestingModule>();
-const closeOpenApps = async () => {
-  for (const app of [...openApps]) await app.close().catch(() => undefined);
-  openApps.clear();
-};
-
-/** Tracks `app` until its `close()` is called. */
-function tracked(app: TestingModule): TestingModule {
-  openApps.add(app);
-  const close = app.close.bind(app);
-  app.close = () => {
-    openApps.delete(app);
-    return close();
-  };
-  return app;
-}
 
 /** One delivery as the worker saw it. */
 interface Delivery<T> {
@@ -50,7 +31,7 @@ interface Delivery<T> {
 
 export function describeQueueProducerBehaviour(label: string, backend: () => BackendUnderTest): void {
   describe(`WorkQueue producer behaviour (${label} backend)`, () => {
-    afterEach(closeOpenApps);
+    const tracked = closeLeftOpenApps();
 
     /**
      * A real app with one queue and a worker that records each delivery and then runs `handle`

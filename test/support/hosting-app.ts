@@ -72,3 +72,25 @@ export function within<T, U>(promise: Promise<T>, ms: number, otherwise: U): Pro
   const late = new Promise<U>((resolve) => (timer = setTimeout(() => resolve(otherwise), ms)));
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * Closes, after each test of the enclosing `describe` (or file), the apps it started and did not
+ * close (it failed first), so that no host keeps the process alive. Returns `tracked(app)`, which
+ * registers an app until its own `close()` is called.
+ */
+export function closeLeftOpenApps(): (app: TestingModule) => TestingModule {
+  const open = new Set<TestingModule>();
+  afterEach(async () => {
+    for (const app of [...open]) await app.close().catch(() => undefined);
+    open.clear();
+  });
+  return (app) => {
+    open.add(app);
+    const close = app.close.bind(app);
+    app.close = () => {
+      open.delete(app);
+      return close();
+    };
+    return app;
+  };
+}
