@@ -261,18 +261,11 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
         : headers === undefined
           ? this.jobOptions
           : { ...this.jobOptions, telemetry: { metadata: JSON.stringify(headers), omitContext: true } };
-    return new Promise<string>((resolve, reject) => {
-      const entry = this.pending.add(reject, signal);
-      const queue = this.queue;
-      (queue ? queue.add(this.name, data, options) : this.ready.then(() => this.queue!.add(this.name, data, options))).then(
-        (job) => {
-          if (!this.pending.settle(entry)) return;
-          this.depth++; // a duplicate id is counted once too many until the next refresh (within a second)
-          resolve(job.id!);
-        },
-        (error: unknown) =>
-          this.pending.fail(entry, isRedisConnectionError(error) || this.producer.isDown ? new QueueUnavailableError(this.name, error) : error),
-      );
+    const queue = this.queue;
+    const added = queue ? queue.add(this.name, data, options) : this.ready.then(() => this.queue!.add(this.name, data, options));
+    return this.bounded(added, signal, (job) => {
+      this.depth++; // a duplicate id is counted once too many until the next refresh (within a second)
+      return job.id!;
     });
   }
 
@@ -301,20 +294,14 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
       data,
       opts: ids === undefined ? shared : this.itemJobOptions(headers, { ...itemOptions, id: ids[i] }),
     }));
-    return new Promise<string[]>((resolve, reject) => {
-      const entry = this.pending.add(reject);
-      this.ready
-        .then(() => this.queue!.addBulk(jobs))
-        .then(
-          (added) => {
-            if (!this.pending.settle(entry)) return;
-            this.depth += added.length;
-            resolve(added.map((job) => job.id!));
-          },
-          (error: unknown) =>
-            this.pending.fail(entry, isRedisConnectionError(error) || this.producer.isDown ? new QueueUnavailableError(this.name, error) : error),
-        );
-    });
+    return this.bounded(
+      this.ready.then(() => this.queue!.addBulk(jobs)),
+      undefined,
+      (added) => {
+        this.depth += added.length;
+        return added.map((job) => job.id!);
+      },
+    );
   }
 
   /**
@@ -1043,13 +1030,18 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     return this.queue!;
   }
 
-  /** A Redis call of `cancel` and the dead-letter methods, bounded by `enqueueTimeoutMs` like an enqueue. */
-  private bounded<R>(call: Promise<R>): Promise<R> {
-    return new Promise<R>((resolve, reject) => {
-      const entry = this.pending.add(reject);
+  /**
+   * A Redis call (an add, a batch, `cancel`'s and the dead-letter methods' calls) bounded by
+   * `enqueueTimeoutMs` and cancelled by `signal` (`PendingEnqueues`): resolves with `accept(value)`
+   * (the value itself without it) unless the wait ended first; a connection error, or any error while
+   * the producer is down, becomes `QueueUnavailableError`.
+   */
+  private bounded<R, V = R>(call: Promise<R>, signal?: AbortSignal, accept?: (value: R) => V): Promise<V> {
+    return new Promise<V>((resolve, reject) => {
+      const entry = this.pending.add(reject, signal);
       call.then(
         (value) => {
-          if (this.pending.settle(entry)) resolve(value);
+          if (this.pending.settle(entry)) resolve(accept ? accept(value) : (value as unknown as V));
         },
         (error: unknown) =>
           this.pending.fail(entry, isRedisConnectionError(error) || this.producer.isDown ? new QueueUnavailableError(this.name, error) : error),
