@@ -12,14 +12,9 @@ interface PubSubClient {
   disconnect(): void;
 }
 
-/** A pause message's prefix: job ids never contain `:` (BullMQ refuses them, and so does `enqueue`'s `id`). */
-const PAUSE_PREFIX = 'nest-hosting:pause-until:';
-
 /**
  * How `WorkQueue.cancel(id)` reaches the process that runs job `id`: a Redis pub/sub channel per
- * queue (`<prefix>:<queue>:nest-hosting:cancel`, the message is the job id). It also carries a
- * handler's `RateLimitedError` pause to the other worker processes (BullMQ looks at its rate-limit
- * key only in workers that have a limiter, which cost a Redis counter per job). Every process with a
+ * queue (`<prefix>:<queue>:nest-hosting:cancel`, the message is the job id). Every process with a
  * worker on the queue subscribes on ONE connection of its own (a duplicate of the queue's producer
  * connection, in subscriber mode: one more Redis connection per process and queue with a worker);
  * cancelling publishes on the producer's connection (no new one). The channel carries nothing but
@@ -37,8 +32,6 @@ export class BullMqCancelChannel {
     readonly channel: string,
     /** Called with each cancelled job id published on the channel (by any process, this one included). */
     private readonly onCancel: (id: string) => void,
-    /** Called when a process's handler threw `RateLimitedError`: the queue delivers nothing until `until` (epoch ms). */
-    private readonly onPause: (until: number) => void = () => undefined,
   ) {}
 
   /** True while the subscriber is connected. */
@@ -57,11 +50,7 @@ export class BullMqCancelChannel {
     this.subscriber = subscriber;
     this.unwatch = watchRedisEvents(subscriber, () => subscriber.status, monitor, part, seen, onError);
     subscriber.on('message', (channel, message) => {
-      if (channel !== this.channel) return;
-      if (message.startsWith(PAUSE_PREFIX)) {
-        const until = Number(message.slice(PAUSE_PREFIX.length));
-        if (Number.isFinite(until)) this.onPause(until);
-      } else this.onCancel(message);
+      if (channel === this.channel) this.onCancel(message);
     });
     subscriber.subscribe(this.channel).then(
       () => {
@@ -76,11 +65,6 @@ export class BullMqCancelChannel {
   /** Publishes a cancel of `id` on `channel` through `client` (the producer's connection: no subscriber needed). */
   static async publish(client: unknown, channel: string, id: string): Promise<void> {
     await (client as PubSubClient).publish(channel, id);
-  }
-
-  /** Publishes "deliver nothing until `until`" (a handler's `RateLimitedError`) to every worker process of the queue. */
-  static async publishPause(client: unknown, channel: string, until: number): Promise<void> {
-    await (client as PubSubClient).publish(channel, `${PAUSE_PREFIX}${until}`);
   }
 
   close(): void {

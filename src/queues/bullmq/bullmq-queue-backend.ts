@@ -113,11 +113,12 @@ const DONE: Promise<void> = Promise.resolve();
 /**
  * The worker's limiter when `@QueueWorker` sets none: no limit in practice, but BullMQ checks its
  * rate-limit key only for workers with a limiter, and `RateLimitedError` pauses every worker of the
- * queue through that key (`Queue.rateLimit`). Its cost: a counter increment in the script that
- * hands out each job (no round trip), its expiry set once a second.
+ * queue through that key (`Queue.rateLimit`), atomically with the fetch. Its cost: a counter
+ * increment in the script that hands out each job (no round trip; figure 5b puts it at a few percent
+ * of raw throughput). Carrying the pause to the other processes by pub/sub instead left a window in
+ * which a process that had not heard yet started a job inside the pause.
  */
-/** `getRateLimitTtl`'s bound for a worker without a limiter: only a `Queue.rateLimit` key (a RateLimitedError) counts. */
-const NO_LIMIT = Number.MAX_SAFE_INTEGER;
+const UNLIMITED = { max: Number.MAX_SAFE_INTEGER, duration: 1_000 };
 /**
  * A worker that reports this many errors within `SPIN_WINDOW_MS` is spinning: BullMQ retries a
  * failed fetch without any delay when the error is not one of its connection errors (a replica's
@@ -185,8 +186,6 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
   private spinCount = 0;
   private disposing?: Promise<void>;
   private jobOptions?: JobsOptions;
-  /** Until when (epoch ms) another process's RateLimitedError holds this worker's deliveries back; 0: not. */
-  private pausedUntil = 0;
   private intakeClosed = false;
   private stopping = false;
   private paused = false;
@@ -637,10 +636,8 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
         ...(this.keepCompleted !== undefined && { removeOnComplete: this.keepCompleted }),
         ...(this.keepFailed !== undefined && { removeOnFail: this.keepFailed }),
         ...(this.options.telemetry !== undefined && { telemetry: this.options.telemetry as Telemetry }),
-        // BullMQ's limiter (kept in Redis: across every process of the queue). None unless asked for:
-        // with one, BullMQ's fetch script counts every job in Redis (a RateLimitedError's pause reaches
-        // the other processes through the cancel channel instead: see `rateLimited`).
-        ...(policy.limiter && { limiter: { max: policy.limiter.max, duration: policy.limiter.durationMs } }),
+        // BullMQ's limiter (kept in Redis: across every process of the queue).
+        limiter: policy.limiter ? { max: policy.limiter.max, duration: policy.limiter.durationMs } : UNLIMITED,
         // No `name`: with one, BullMQ writes it into every job it fetches (a `processedBy` field: a
         // larger HMSET per job, and a larger reply to decode), which raw BullMQ workers do not pay.
         autorun: !this.paused, // paused through HostingRegistry before the worker came up
@@ -680,13 +677,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
       if (this.cancels.isReady) monitor.partUp('cancel');
       return;
     }
-    const channel = new BullMqCancelChannel(
-      this.cancelChannel(),
-      (id) => this.running.get(id)?.abort(new QueueItemCancelledError(this.name, id)),
-      (until) => {
-        if (until > this.pausedUntil) this.pausedUntil = until;
-      },
-    );
+    const channel = new BullMqCancelChannel(this.cancelChannel(), (id) => this.running.get(id)?.abort(new QueueItemCancelledError(this.name, id)));
     this.cancels = channel;
     this.queue!.getBackend().client.then(
       (client) => channel.start(client, monitor, 'cancel', this.seenErrors, (error) => this.reportWorkerError(error)),
@@ -738,12 +729,6 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
   ): Promise<void> {
     // Paused (HostingRegistry.pause) or stopping: a job BullMQ fetched before the worker paused goes back, unstarted.
     if (this.stopping || this.paused) return this.handBack(job, token);
-    // Another process's handler threw RateLimitedError: back to wait, the try not counted, and BullMQ
-    // waits here for the rate-limit key's time before it fetches again.
-    if (this.pausedUntil !== 0) {
-      if (Date.now() < this.pausedUntil) return Promise.reject(this.bull!.Worker.RateLimitError());
-      this.pausedUntil = 0;
-    }
     this.inFlight++;
     if (this.depth > 0) this.depth--;
     const context = new JobContext(this.name, job.id!, job.attemptsMade + 1, this.itemSignals);
@@ -880,11 +865,6 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     }
     const until = Date.now() + retryAfterMs;
     this.limitedUntil = Math.max(this.limitedUntil, until);
-    // The other processes' workers (BullMQ checks the key only for workers with a limiter): they hand
-    // back what they fetch until then, and BullMQ has them wait out the key's time.
-    this.queue!.getBackend()
-      .client.then((client) => BullMqCancelChannel.publishPause(client, this.cancelChannel(), until))
-      .catch((error: unknown) => this.onProducerError(error));
     try {
       policy.onRateLimited(context, until);
     } catch (hookError) {
@@ -1117,7 +1097,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
       const policy = this.workerSpec?.policy;
       const [counts, limitTtl] = await Promise.all([
         this.queue.getJobCounts(...COUNTED_STATES),
-        policy ? this.queue.getRateLimitTtl(policy.limiter?.max ?? NO_LIMIT) : 0,
+        policy ? this.queue.getRateLimitTtl(policy.limiter?.max ?? UNLIMITED.max) : 0,
       ]);
       if (policy) this.limitedUntil = limitTtl > 0 ? Date.now() + limitTtl : 0;
       this.depth = UNDELIVERED_STATES.reduce((sum, state) => sum + (counts[state] ?? 0), 0);
