@@ -57,23 +57,35 @@ describe('scheduledAt is the instant the slot falls on, not a rounding of it', (
 
 describe('TimeProvider.system: where the monotonic clock starts on the wall clock', () => {
   it('is performance.timeOrigin to a fraction of a millisecond while Date.now() agrees with it', () => {
-    const offset = TimeProvider.system.wallClockOffset();
-    const coarse = Date.now() - performance.now();
-    expect(offset).toBeGreaterThanOrEqual(coarse - 1);
-    expect(offset).toBeLessThanOrEqual(coarse + 1);
-    if (Math.abs(coarse - performance.timeOrigin) < 0.5) expect(offset).toBe(performance.timeOrigin);
+    // Both clocks held still (read at two instants, Date.now() may tick between them), on the
+    // wall-clock millisecond that performance.timeOrigin gives.
+    const monotonic = performance.now();
+    const wall = Math.floor(performance.timeOrigin + monotonic);
+    const wallSpy = jest.spyOn(Date, 'now').mockReturnValue(wall);
+    const monotonicSpy = jest.spyOn(performance, 'now').mockReturnValue(monotonic);
+    try {
+      expect(TimeProvider.system.wallClockOffset()).toBe(performance.timeOrigin);
+    } finally {
+      wallSpy.mockRestore();
+      monotonicSpy.mockRestore();
+    }
   });
 
   it('follows the wall clock when it was set (it stays within the millisecond Date.now() proves)', () => {
-    const realNow = Date.now.bind(Date);
-    const spy = jest.spyOn(Date, 'now').mockImplementation(() => realNow() + 3_600_000);
+    // Both clocks held still, so that the millisecond Date.now() proves is the same for the library
+    // and for this test (read at two instants, Date.now() may tick between them).
+    const monotonic = performance.now();
+    const wall = Math.floor(performance.timeOrigin + monotonic) + 3_600_000;
+    const wallSpy = jest.spyOn(Date, 'now').mockReturnValue(wall);
+    const monotonicSpy = jest.spyOn(performance, 'now').mockReturnValue(monotonic);
     try {
       const offset = TimeProvider.system.wallClockOffset();
-      const coarse = Date.now() - performance.now();
+      const coarse = wall - monotonic;
       expect(offset).toBeGreaterThanOrEqual(coarse);
       expect(offset).toBeLessThanOrEqual(coarse + 1);
     } finally {
-      spy.mockRestore();
+      wallSpy.mockRestore();
+      monotonicSpy.mockRestore();
     }
   });
 });
