@@ -81,6 +81,7 @@ export type {
   QueueWorkerOptions,
 } from './interfaces/queue-options.interface.js';
 export type { ConnectionOptions, RedisClient, RedisConnectionOptions } from './interfaces/redis-connection.interface.js';
+export type { PostgresConnectionOptions, PostgresPool, PostgresPoolOptions } from './interfaces/postgres-connection.interface.js';
 export { SystemdNotifier } from './systemd/systemd-notifier.js';
 export { TimeProvider } from './time/time-provider.js';
 export type { SystemTimeOptions, TimerHandle, WallClockJumpListener } from './time/time-provider.js';

@@ -1,5 +1,6 @@
 import type { Type } from '@nestjs/common';
 import type { WorkInterceptor } from '../interception/work-interceptor.js';
+import type { PostgresConnectionOptions } from './postgres-connection.interface.js';
 import type { ConnectionOptions } from './redis-connection.interface.js';
 import type { TimeProvider } from '../time/time-provider.js';
 
@@ -53,6 +54,14 @@ export interface HostingOptions {
    * (a `redis://` URL, ioredis options, or an ioredis instance). Needs `bullmq` and `ioredis` installed.
    */
   redis?: ConnectionOptions;
+  /**
+   * The PostgreSQL that queues with `backend: { type: 'bullmq', postgres }` (or `backend: 'bullmq'`
+   * when `redis` is not set) and `@Periodic({ exclusive: true })` tasks (when `redis` is not set) use
+   * (a `postgres://` URL, `pg` pool options, or a `pg.Pool`). Needs `bullmq` and `pg` installed.
+   * With both `redis` and `postgres` set, Redis is the default and a queue picks PostgreSQL with
+   * `backend: { type: 'bullmq', postgres: true }` or its own connection.
+   */
+  postgres?: PostgresConnectionOptions;
   /**
    * The clock of every slot, timer and timestamp of the host (also injectable as `TimeProvider`).
    * Tests pass a `VirtualTime` from `nest-hosting/testing` (or `overrideProvider(TimeProvider)`).

@@ -1,13 +1,20 @@
+import type { PostgresConnectionOptions } from './postgres-connection.interface.js';
 import type { ConnectionOptions } from './redis-connection.interface.js';
 
 /** What a bounded memory queue does when it is full (.NET's BoundedChannelFullMode). */
 export type QueueFullMode = 'wait' | 'dropOldest' | 'dropNewest' | 'reject';
 
-/** The durable backend of a queue: BullMQ on Redis. */
+/** The durable backend of a queue: BullMQ, on Redis or on PostgreSQL. */
 export interface BullMqBackendOptions {
   type: 'bullmq';
-  /** Redis connection; defaults to `HostingOptions.redis`. */
+  /** Redis connection; defaults to `HostingOptions.redis`. Not with `postgres`. */
   connection?: ConnectionOptions;
+  /**
+   * BullMQ on PostgreSQL (BullMQ's own PostgreSQL backend, `createPostgresBackend`) instead of Redis:
+   * a connection, or `true` for `HostingOptions.postgres`. Not with `connection`. A queue without
+   * either uses `HostingOptions.redis`, else `HostingOptions.postgres`.
+   */
+  postgres?: true | PostgresConnectionOptions;
   /** Key prefix of BullMQ's keys. @default 'bull' */
   prefix?: string;
   /**

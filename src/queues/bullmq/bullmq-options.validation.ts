@@ -3,6 +3,7 @@
  * backend so that validating options never loads bullmq.
  */
 import { MAX_TIMER_DELAY_MS } from '../../hosting.constants.js';
+import { assertPostgresConnection } from '../../distributed/postgres-connection.js';
 import { assertRedisConnection } from '../../distributed/redis-connection.js';
 import { describeDuration } from '../../validation/options-validator.js';
 import { OptionsValidator } from '../../validation/options-validator.js';
@@ -11,6 +12,7 @@ import { OptionsValidator } from '../../validation/options-validator.js';
 export const BULLMQ_BACKEND_KEYS = [
   'type',
   'connection',
+  'postgres',
   'prefix',
   'lockDurationMs',
   'stalledIntervalMs',
@@ -28,6 +30,9 @@ export const queueOptionsOwner = (queueName: string): string => `HostingModule.r
 
 /** Who a queue's own connection belongs to, for `assertRedisConnection`. */
 export const queueConnectionOwner = (queueName: string): string => `${queueOptionsOwner(queueName)}: option "backend.connection"`;
+
+/** Who a queue's own PostgreSQL connection belongs to, for `assertPostgresConnection`. */
+export const queuePostgresOwner = (queueName: string): string => `${queueOptionsOwner(queueName)}: option "backend.postgres"`;
 
 const TIMER_RULE = { min: 1, max: MAX_TIMER_DELAY_MS };
 
@@ -77,4 +82,9 @@ export function validateBullMqBackendOptions(queueName: string, backend: unknown
   }
   const connection = check.get('connection');
   if (connection !== undefined) assertRedisConnection(queueConnectionOwner(queueName), connection);
+  const postgres = check.get('postgres');
+  if (postgres !== undefined) {
+    if (connection !== undefined) check.fail('postgres', 'left out when backend.connection (Redis) is given: a queue lives in one store');
+    if (postgres !== true) assertPostgresConnection(queuePostgresOwner(queueName), postgres);
+  }
 }
