@@ -3,6 +3,11 @@
  * `npm run sample` starts the sample shop (sample-app/main.ts: HTTP + background work) on its
  * embedded defaults: a SQLite file under sample-app/data, in-memory queues, no Redis.
  * `npm run sample -- worker` starts sample-app/worker.ts instead (background work, no HTTP).
+ * `npm run sample -- --postgres` (or SAMPLE_POSTGRES=1) first starts a local PostgreSQL (Debian's
+ * server binaries: `apt-get install -y postgresql`), its cluster kept in DATA_DIR/postgres across
+ * runs, and runs the same sample with POSTGRES_URL pointing at it: the emails queue on BullMQ's
+ * PostgreSQL backend and the exclusive tasks on PostgreSQL. The server dies with this process.
+ * A POSTGRES_URL already set is used as it is (no server is started).
  *
  * The sample is compiled with tsc (type-checked, decorator metadata emitted: Nest's constructor
  * injection needs it) into node_modules/.cache/nest-hosting-sample, incrementally, then loaded
@@ -25,7 +30,14 @@ import { fileURLToPath } from 'node:url';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = path.join(repoRoot, 'node_modules', '.cache', 'nest-hosting-sample');
-const entry = process.argv[2] ?? 'main';
+const args = process.argv.slice(2);
+const postgres = args.includes('--postgres') || process.env.SAMPLE_POSTGRES === '1';
+const unknownFlag = args.find((arg) => arg.startsWith('--') && arg !== '--postgres');
+if (unknownFlag) {
+  console.error(`sample: unknown option "${unknownFlag}"; the only option is --postgres`);
+  process.exit(2);
+}
+const entry = args.find((arg) => !arg.startsWith('--')) ?? 'main';
 if (!['main', 'worker'].includes(entry)) {
   console.error(`sample: unknown entry "${entry}"; use "main" (default) or "worker"`);
   process.exit(2);
@@ -44,4 +56,17 @@ if (compiled.status !== 0) {
 
 process.chdir(repoRoot); // the default DATA_DIR (sample-app/data) is relative to the repository
 process.env.DATA_DIR ??= path.join(repoRoot, 'sample-app', 'data');
-createRequire(import.meta.url)(path.join(outDir, 'sample-app', `${entry}.js`));
+const require = createRequire(import.meta.url);
+if (postgres && !process.env.POSTGRES_URL) {
+  // The test suite's harness (TypeScript, through the repo's loader): initdb once, then the server
+  // on a free loopback port, as the postgres user when this runs as root.
+  require(path.join(repoRoot, 'test', 'support', 'child-loader', 'register-cjs.cjs'));
+  const { startPostgresServer } = require(path.join(repoRoot, 'test', 'support', 'postgres-server.ts'));
+  const server = await startPostgresServer({ dir: path.join(process.env.DATA_DIR, 'postgres') }).catch((error) => {
+    console.error(`sample: could not start PostgreSQL: ${error.message}`);
+    process.exit(1);
+  });
+  process.env.POSTGRES_URL = server.url;
+  console.log(`sample: PostgreSQL ${server.url} (cluster in ${server.dir})`);
+}
+require(path.join(outDir, 'sample-app', `${entry}.js`));

@@ -34,6 +34,14 @@ export interface PostgresServerOptions {
   startTimeoutMs?: number;
   /** Extra settings, e.g. `{ max_connections: '50' }` (`-c name=value`). */
   settings?: Record<string, string>;
+  /**
+   * A directory to keep the server in across runs (`npm run sample -- --postgres`): initdb only when
+   * it holds no cluster yet, and destroy() stops the server but leaves the directory. Default: a
+   * fresh temp directory, removed by destroy().
+   */
+  dir?: string;
+  /** Port to listen on; default: a free port. */
+  port?: number;
 }
 
 export interface PostgresServerHandle {
@@ -59,7 +67,7 @@ export interface PostgresServerHandle {
   kill(): Promise<void>;
   /** Start it again on the same port and data after stop()/kill(); waits until it accepts connections. */
   start(): Promise<void>;
-  /** stop() and remove the directory. */
+  /** stop() and remove the directory (unless it was given as `dir`). */
   destroy(): Promise<void>;
   /** What the server printed so far. */
   output(): string;
@@ -146,6 +154,7 @@ class PostgresServer implements PostgresServerHandle {
     private readonly user: { uid: number; gid: number } | undefined,
     private readonly settings: Record<string, string>,
     private readonly startTimeoutMs: number,
+    private readonly kept = false,
   ) {}
 
   get url(): string {
@@ -176,8 +185,9 @@ class PostgresServer implements PostgresServerHandle {
     return path.join(this.dir, 'socket');
   }
 
-  /** initdb into `dir/data` (once). */
+  /** initdb into `dir/data`, unless a cluster is there already. */
   init(): void {
+    if (fs.existsSync(path.join(this.dataDir, 'PG_VERSION'))) return;
     for (const sub of ['', 'data', 'socket']) {
       const dir = path.join(this.dir, sub);
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -289,7 +299,7 @@ class PostgresServer implements PostgresServerHandle {
 
   async destroy(): Promise<void> {
     await this.stop();
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    if (!this.kept) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
@@ -299,9 +309,10 @@ export async function startPostgresServer(opts: PostgresServerOptions = {}): Pro
   if (!binDir) throw new Error(POSTGRES_MISSING_MESSAGE);
   const user = serverUser();
   let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'nest-hosting-pg-'));
-    const server = new PostgresServer(await getFreePort(), dir, binDir, user, opts.settings ?? {}, opts.startTimeoutMs ?? 30_000);
+  for (let attempt = 0; attempt < (opts.port === undefined ? 3 : 1); attempt++) {
+    const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'nest-hosting-pg-'));
+    const port = opts.port ?? (await getFreePort());
+    const server = new PostgresServer(port, path.resolve(dir), binDir, user, opts.settings ?? {}, opts.startTimeoutMs ?? 30_000, opts.dir !== undefined);
     try {
       server.init();
       await server.start();
