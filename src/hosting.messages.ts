@@ -268,7 +268,7 @@ export const QUEUE_UNDELIVERED = (name: string, count: number, durable: boolean)
   (durable ? '; they stay in Redis for the next worker' : ' and handed to onDropped');
 
 export const EXCLUSIVE_NEEDS_REDIS = (owner: string) =>
-  `@Periodic on ${owner}: { exclusive: true } needs a shared Redis: set HostingModule.forRoot({ redis })`;
+  `@Periodic on ${owner}: { exclusive: true } needs a store shared by the instances: set HostingModule.forRoot({ redis }) or HostingModule.forRoot({ postgres })`;
 
 /** `ServiceStatus.lastError` of a unit while connections of it are down. */
 export const CONNECTIONS_DOWN = (down: ReadonlyArray<{ name: string; since: Date; lastError?: string }>) =>

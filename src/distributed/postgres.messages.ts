@@ -38,3 +38,37 @@ export const POSTGRES_UNREACHABLE = (subject: string, error: unknown) =>
   `${subject}: PostgreSQL is unreachable (${reason(error)}); retrying with backoff until it is back`;
 
 export const POSTGRES_RECOVERED = (subject: string, downMs: number) => `${subject}: PostgreSQL is reachable again after ${downMs} ms`;
+
+// Exclusive periodic tasks on PostgreSQL (distributed/postgres-exclusive-tick-gate.ts).
+
+export const EXCLUSIVE_TICK_SKIPPED_POSTGRES = (subject: string, error: unknown, unreachable: boolean) =>
+  `${subject}: ${unreachable ? 'PostgreSQL is unreachable' : 'PostgreSQL refused its claim'} (${reason(error)}), so its ticks are skipped ` +
+  `on this instance until ${unreachable ? 'it is back' : 'a claim succeeds'} (an exclusive tick never runs unguarded)`;
+
+export const EXCLUSIVE_CLAIMS_WORK_AGAIN = (subject: string, downMs: number) => `${subject}: ticks are claimed on PostgreSQL again after ${downMs} ms`;
+
+export const POSTGRES_GATE_FAILING = (subject: string, error: unknown) =>
+  `${subject}: PostgreSQL error: ${reason(error)}; ticks are skipped on this instance, and the statement is retried with backoff until it succeeds`;
+
+export const POSTGRES_GATE_WORKS_AGAIN = (subject: string, downMs: number) =>
+  `${subject}: PostgreSQL accepts the gate's statements again after ${downMs} ms`;
+
+export const EXCLUSIVE_LEASE_LOST_POSTGRES = (task: string, error: unknown) =>
+  `Exclusive periodic task "${task}": could not renew its run lease on PostgreSQL (${reason(error)}); ` +
+  `another instance may start the next tick before this run ends`;
+
+export const EXCLUSIVE_LEASE_TAKEN_OVER = (task: string, leaseMs: number) =>
+  `Exclusive periodic task "${task}": its run lease on PostgreSQL lapsed (not renewed within ${leaseMs} ms: ` +
+  `a blocked event loop, or the database was unreachable) and another instance holds it now, so runs may overlap`;
+
+export const EXCLUSIVE_TABLES_REFUSED = (role: string, error: unknown, sql: string) =>
+  `Exclusive periodic tasks: the PostgreSQL role "${role}" cannot create the gate's tables (${reason(error)}). ` +
+  `Have a role with the rights run this once, and grant "${role}" SELECT, INSERT, UPDATE and DELETE on both tables, then start again:\n${sql}`;
+
+export const EXCLUSIVE_TABLES_NOT_GRANTED = (role: string, missing: readonly string[], sql: string) =>
+  `Exclusive periodic tasks: the PostgreSQL role "${role}" lacks ${missing.join(', ')} on the gate's tables; ` +
+  `have the tables' owner run this, then start again:\n${sql}`;
+
+export const POSTGRES_NO_CONNECTION_WITHIN = (ms: number) => `PostgreSQL is unreachable (no connection within ${ms} ms)`;
+
+export const POSTGRES_NO_ANSWER_WITHIN = (ms: number) => `PostgreSQL did not answer within ${ms} ms`;

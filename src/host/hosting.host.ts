@@ -39,6 +39,7 @@ import type { PeriodicTaskDefinition } from '../scheduling/periodic-task-definit
 import type { ExclusiveTickGate } from '../distributed/exclusive-tick-gate.js';
 import { exclusiveTickRunner } from '../distributed/exclusive-tick-runner.js';
 import { RedisExclusiveTickGate } from '../distributed/redis-exclusive-tick-gate.js';
+import { PostgresExclusiveTickGate } from '../distributed/postgres-exclusive-tick-gate.js';
 import { ScopeEndHooks } from '../scopes/scope-end-hooks.js';
 import { createInvoker } from '../scopes/scoped-invoker.js';
 import { afterAppBootstrap } from './after-app-bootstrap.js';
@@ -76,7 +77,7 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
   private keepAlive?: NodeJS.Timeout;
   /** Stops a virtual clock from awaiting this host's work (it is registered at start). */
   private untrackIdle?: () => void;
-  /** The Redis lock of `@Periodic({ exclusive: true })` tasks, created when there is one. */
+  /** The lock of `@Periodic({ exclusive: true })` tasks (Redis, else PostgreSQL), created when there is one. */
   private exclusiveGate?: ExclusiveTickGate & { ready: Promise<void> };
   /** Missed-run alerts: one watcher over every periodic task, while the host runs. */
   private lateTasks?: LateTaskWatcher;
@@ -127,7 +128,7 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
       this.registerQueues();
       const disabled = this.registry.units().filter((unit) => unit instanceof DisabledUnit);
       if (disabled.length) this.logger.log(UNITS_DISABLED(disabled.map((unit) => unit.name)));
-      await this.exclusiveGate?.ready; // ioredis missing: fail at start-up, with install guidance
+      await this.exclusiveGate?.ready; // ioredis or pg missing, or tables the role may not create: fail at start-up, with guidance
     } catch (error) {
       // Nest runs no shutdown hook after a failed init (and app.close() rethrows), so the Redis
       // connections opened so far would keep reconnecting for the life of the process: close them.
@@ -182,14 +183,18 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
 
   /** The timer of one periodic task (with the exclusive gate when it is exclusive). */
   private createPeriodicTimer(definition: PeriodicTaskDefinition, invoke: TickRunner): PeriodicTimer {
-    if (definition.exclusive && !this.options.redis) throw new Error(EXCLUSIVE_NEEDS_REDIS(definition.owner));
+    const { redis, postgres } = this.options;
+    if (definition.exclusive && !redis && !postgres) throw new Error(EXCLUSIVE_NEEDS_REDIS(definition.owner));
     // Exclusive tasks tick on a grid anchored at epoch 0, so that every instance computes the same slots.
     const schedule = definition.createSchedule(this.time);
     let run = invoke;
     let lastRunSlot: (() => Promise<number | undefined>) | undefined;
     let clusterSucceededAt: (() => Promise<number | undefined>) | undefined;
     if (definition.exclusive) {
-      const gate = (this.exclusiveGate ??= new RedisExclusiveTickGate({ connection: this.options.redis!, logger: this.logger }));
+      // Redis when it is set (the default store of exclusive tasks), else PostgreSQL.
+      const gate = (this.exclusiveGate ??= redis
+        ? new RedisExclusiveTickGate({ connection: redis, logger: this.logger })
+        : new PostgresExclusiveTickGate({ connection: postgres!, logger: this.logger }));
       const { onMissed } = definition;
       const catchUpWindowMs = typeof onMissed === 'object' ? onMissed.windowMs : undefined;
       run = exclusiveTickRunner({ name: definition.name, schedule, jitterMs: definition.jitterMs, catchUpWindowMs, now: () => this.time.now() }, gate, run, this.logger);
