@@ -86,8 +86,6 @@ export interface SoakResult {
   longestGapAtS: number | null;
   emailLatencyS: { p50: number; p99: number; max: number };
   storedWithoutAnswer: { orders: number; emailsSent: number };
-  /** Accepted orders whose enqueue failed (Redis down, web stopping): their email went through the sample's outbox. */
-  viaOutbox: number;
   faults: Record<FaultKind, number>;
   faultLog: FaultRecord[];
   webExitCodes: Array<number | null>;
@@ -297,7 +295,6 @@ function summaryTables(r: SoakResult): string {
       ['duplicated (emails delivered more than once)', `${int(r.duplicatedOrders)} order(s), ${int(r.extraDeliveries)} extra delivery(ies)`],
       ['longest gap in processing', `${fmt(r.longestGapS, 2)} s${r.longestGapAtS === null ? '' : ` (from t = ${fmt(r.longestGapAtS)} s)`}`],
       ['order → email sent, accepted orders', `p50 ${fmt(r.emailLatencyS.p50, 2)} s, p99 ${fmt(r.emailLatencyS.p99, 2)} s, max ${fmt(r.emailLatencyS.max, 2)} s`],
-      ['accepted while the enqueue failed (Redis down, web stopping): email queued later from the outbox', int(r.viaOutbox)],
       ['orders stored without a 2xx answer', `${int(r.storedWithoutAnswer.orders)} (emails sent: ${int(r.storedWithoutAnswer.emailsSent)})`],
       ['drain after the load', `${fmt(r.drainS)} s (limit ${fmt(r.drainLimitS, 0)} s)${r.drainComplete ? '' : ' **timed out**'}`],
       ['Redis persistence', r.persistence],
@@ -512,7 +509,6 @@ async function main(): Promise<void> {
       longestGapAtS: gap.at === null ? null : (gap.at - t0) / 1_000,
       emailLatencyS: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: latencies.at(-1) ?? 0 },
       storedWithoutAnswer: { orders: unanswered.length, emailsSent: unanswered.filter((id) => state.sentAt.get(id)).length },
-      viaOutbox: new Set([...web.output().matchAll(/Order #(\d+): .*its email waits in the outbox/g)].map((m) => Number(m[1])).filter((id) => accepted.has(id))).size,
       faults: Object.fromEntries(FAULT_KINDS.map((k) => [k, faultLog.filter((f) => f.kind === k).length])) as Record<FaultKind, number>,
       faultLog,
       webExitCodes,

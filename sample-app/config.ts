@@ -13,6 +13,11 @@ export const config = {
   dataDir: path.resolve(process.env.DATA_DIR ?? path.join('sample-app', 'data')),
   /** With a Redis URL, the emails queue lives in Redis (BullMQ) and every process shares it. */
   redisUrl: process.env.REDIS_URL || undefined,
+  /**
+   * Whether this process relays the outbox (hands committed emails to the queue). `OUTBOX_RELAY=off`
+   * in a process that only writes (a web process beside worker.ts processes, which relay).
+   */
+  outboxRelay: process.env.OUTBOX_RELAY !== 'off',
   /** How long a graceful stop waits for in-flight work. */
   shutdownTimeoutMs: Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 10_000),
   /** How long "sending" one email takes (a stand-in for an SMTP call). */

@@ -24,6 +24,7 @@ import { SystemdNotifier } from './systemd/systemd-notifier.js';
 import { OneCopy } from './one-copy.js';
 import { TimeProvider } from './time/time-provider.js';
 import { WorkInterceptors } from './interception/work-interceptors.js';
+import { Outbox } from './outbox/outbox.js';
 
 /**
  * The hosted-services module. Import it once, in the root module; it is global. Decorated
@@ -48,9 +49,10 @@ import { WorkInterceptors } from './interception/work-interceptors.js';
     QueueManager,
     SystemdNotifier,
     WorkInterceptors,
+    Outbox,
     { provide: TimeProvider, useFactory: (options?: HostingOptions) => options?.timeProvider ?? TimeProvider.system, inject: [HOSTING_OPTIONS] },
   ],
-  exports: [HostingRegistry, HostLifetime, ScopeFactory, QueueManager, SystemdNotifier, TimeProvider],
+  exports: [HostingRegistry, HostLifetime, ScopeFactory, QueueManager, SystemdNotifier, TimeProvider, Outbox],
 })
 export class HostingModule extends HostingConfigurableModule {
   /** Registers the host with `options` (all optional); bad options fail here, naming the option and the value. */
@@ -102,7 +104,18 @@ export class HostingModule extends HostingConfigurableModule {
     const token = getQueueToken(options.name);
     return {
       module: HostingQueueModule,
-      providers: [{ provide: token, useFactory: (queues: QueueManager) => queues.create(options, site), inject: [QueueManager] }],
+      providers: [
+        {
+          provide: token,
+          useFactory: async (queues: QueueManager, outbox?: Outbox) => {
+            const queue = await queues.create(options, site);
+            // `enqueue(item, { transaction })` writes to the app's outbox, when forRoot has one.
+            if (outbox?.configured) queue.useOutbox(outbox);
+            return queue;
+          },
+          inject: [QueueManager, { token: Outbox, optional: true }],
+        },
+      ],
       exports: [token],
     };
   }

@@ -85,3 +85,13 @@ export type { PostgresConnectionOptions, PostgresPool, PostgresPoolOptions } fro
 export { SystemdNotifier } from './systemd/systemd-notifier.js';
 export { TimeProvider } from './time/time-provider.js';
 export type { SystemTimeOptions, TimerHandle, WallClockJumpListener } from './time/time-provider.js';
+export { OUTBOX_RELAY_NAME } from './outbox/outbox.constants.js';
+export type {
+  OutboxOptions,
+  OutboxRelayStatus,
+  OutboxStatus,
+  OutboxTransaction,
+  OutboxTransactionHost,
+  PostgresTransactionClient,
+  SqliteDatabase,
+} from './interfaces/outbox-options.interface.js';

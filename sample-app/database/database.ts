@@ -19,12 +19,9 @@ CREATE TABLE IF NOT EXISTS emails (
   queued_at  TEXT    NOT NULL,
   sent_at    TEXT
 );
--- The outbox: an email stored with its order and not handed to the queue yet. The row goes once the
--- email is queued; one left behind (Redis unreachable, shutting down, a crash) is queued by emails.redeliver.
-CREATE TABLE IF NOT EXISTS email_outbox (
-  order_id  INTEGER PRIMARY KEY REFERENCES emails(order_id) ON DELETE CASCADE,
-  stored_at TEXT    NOT NULL
-);
+-- The email's job is written with the order, in the same transaction, to the library's outbox table
+-- (nest_hosting_outbox, made by HostingModule.forRoot({ outbox })); this hand-written one is gone.
+DROP TABLE IF EXISTS email_outbox;
 -- One row per delivery of an email (the SMTP call went out): more than one for an order is a duplicate.
 CREATE TABLE IF NOT EXISTS email_deliveries (
   id           INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -1,6 +1,4 @@
-import { BadRequestException, Body, Controller, Get, HttpCode, Logger, NotFoundException, Param, ParseIntPipe, Post } from '@nestjs/common';
-import { InjectQueue, QueueClosedError, QueueUnavailableError, WorkQueue } from '../../src/index.js';
-import { EMAILS_QUEUE, type EmailJob } from './email-job.js';
+import { BadRequestException, Body, Controller, Get, HttpCode, NotFoundException, Param, ParseIntPipe, Post } from '@nestjs/common';
 import { OrdersRepository, type Order, type OrderLine } from './orders.repository.js';
 
 interface PlaceOrderBody {
@@ -10,29 +8,19 @@ interface PlaceOrderBody {
 
 @Controller('orders')
 export class OrdersController {
-  private readonly logger = new Logger(OrdersController.name);
+  constructor(private readonly orders: OrdersRepository) {}
 
-  constructor(
-    private readonly orders: OrdersRepository,
-    @InjectQueue(EMAILS_QUEUE) private readonly emails: WorkQueue<EmailJob>,
-  ) {}
-
-  /** Stores the order, queues its confirmation email and answers at once: the email goes out in the background. */
+  /**
+   * Stores the order with its confirmation email's job (one transaction, through the outbox) and
+   * answers at once: the email goes out in the background. Nothing here waits for the queue, so a
+   * Redis outage or a shutdown in progress does not fail the order.
+   */
   @Post()
   @HttpCode(202)
-  async place(@Body() body: PlaceOrderBody): Promise<Order> {
+  place(@Body() body: PlaceOrderBody): Order {
     const { customerEmail, lines } = validate(body);
     const placed = this.orders.place(customerEmail, lines);
     if ('unknownSkus' in placed) throw new BadRequestException(`Unknown SKU(s): ${placed.unknownSkus.join(', ')}`);
-    try {
-      await this.emails.enqueue({ orderId: placed.orderId });
-      this.orders.markQueued(placed.orderId);
-    } catch (error) {
-      // Shutting down, or Redis unreachable: the order is placed all the same. Its email stays in the
-      // outbox (the database is the source of truth), and emails.redeliver queues it within a minute.
-      if (!(error instanceof QueueClosedError || error instanceof QueueUnavailableError)) throw error;
-      this.logger.warn(`Order #${placed.orderId}: ${error.message}; its email waits in the outbox`);
-    }
     return this.orders.find(placed.orderId)!;
   }
 

@@ -3,17 +3,20 @@ import { HostingModule } from '../../src/index.js';
 import { config } from '../config.js';
 import { ConfirmationEmailSender } from './confirmation-email.sender.js';
 import { EMAILS_QUEUE } from './email-job.js';
-import { EmailRedeliveryJob } from './email-redelivery.job.js';
+import { EmailRecoveryJob } from './email-recovery.job.js';
 import { OrdersRepository } from './orders.repository.js';
 
-/** Orders and their confirmation emails: in memory by default, in Redis (shared by every process) with REDIS_URL. */
+/**
+ * Orders and their confirmation emails: in memory by default, in Redis (shared by every process) with
+ * REDIS_URL. Emails are enqueued through the outbox (HostingModule.forRoot({ outbox }) in worker.module.ts).
+ */
 const emailsQueue = config.redisUrl
   ? HostingModule.registerQueue({ name: EMAILS_QUEUE, backend: 'bullmq' })
   : HostingModule.registerQueue({ name: EMAILS_QUEUE, capacity: 1_000, fullMode: 'wait' });
 
 @Module({
   imports: [emailsQueue],
-  providers: [OrdersRepository, ConfirmationEmailSender, EmailRedeliveryJob],
+  providers: [OrdersRepository, ConfirmationEmailSender, EmailRecoveryJob],
   exports: [OrdersRepository, emailsQueue],
 })
 export class OrdersModule {}

@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
+import { InjectQueue, WorkQueue } from '../../src/index.js';
 import { Database } from '../database/database.js';
+import { EMAILS_QUEUE, type EmailJob } from './email-job.js';
 
 export interface OrderLine {
   sku: string;
@@ -21,6 +23,9 @@ export interface PendingEmail {
   subject: string;
 }
 
+/** The id of an order's email job: one job per order while it waits or runs (the queue refuses a second), whoever enqueues it. */
+export const emailJobId = (orderId: number): string => `order-${orderId}`;
+
 interface OrderRow {
   id: number;
   customer_email: string;
@@ -35,11 +40,18 @@ interface OrderRow {
 /** Orders and their confirmation emails, on the shared connection (each call is its own transaction). */
 @Injectable()
 export class OrdersRepository {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly db: Database,
+    @InjectQueue(EMAILS_QUEUE) private readonly emails: WorkQueue<EmailJob>,
+  ) {}
 
   /**
-   * Stores the order, its pending email and the email's outbox row in one transaction: no order
-   * ever lacks its email, and an email that never reaches the queue is still found (`markQueued`).
+   * Stores the order, its pending email and the email's job in one transaction: the job goes to the
+   * library's outbox table (`enqueue` with `transaction`), and the outbox relay hands it to the emails
+   * queue once the transaction has committed. So no order ever lacks its email, whatever happens next
+   * (a crash, a Redis outage, a shutdown), and no email goes out for an order that rolled back.
+   * better-sqlite3 transactions are synchronous: `enqueue` writes the row before it returns (not
+   * awaited here), and throws, rolling the order back, if it cannot.
    * `.immediate()` takes the write lock before the first read: a deferred transaction that
    * reads, then writes after another process (worker.ts) wrote, fails at once with
    * SQLITE_BUSY_SNAPSHOT, which busy_timeout does not cover.
@@ -61,7 +73,7 @@ export class OrdersRepository {
       connection
         .prepare('INSERT INTO emails (order_id, recipient, subject, queued_at) VALUES (?, ?, ?, ?)')
         .run(orderId, customerEmail, `Your order #${orderId} is confirmed`, now.toISOString());
-      connection.prepare('INSERT INTO email_outbox (order_id, stored_at) VALUES (?, ?)').run(orderId, now.toISOString());
+      void this.emails.enqueue({ orderId }, { transaction: connection, id: emailJobId(orderId) });
       return { orderId };
     }).immediate();
   }
@@ -100,14 +112,8 @@ export class OrdersRepository {
     const connection = this.db.connection;
     return connection.transaction(() => {
       connection.prepare('INSERT INTO email_deliveries (order_id, delivered_at) VALUES (?, ?)').run(orderId, at.toISOString());
-      connection.prepare('DELETE FROM email_outbox WHERE order_id = ?').run(orderId);
       return connection.prepare('UPDATE emails SET sent_at = ? WHERE order_id = ? AND sent_at IS NULL').run(at.toISOString(), orderId).changes === 1;
     }).immediate();
-  }
-
-  /** The email is in the queue now: out of the outbox. */
-  markQueued(orderId: number): void {
-    this.db.connection.prepare('DELETE FROM email_outbox WHERE order_id = ?').run(orderId);
   }
 
   /** Orders whose email is still pending and was queued before `before`. */
@@ -115,18 +121,6 @@ export class OrdersRepository {
     return (
       this.db.connection
         .prepare('SELECT order_id FROM emails WHERE sent_at IS NULL AND queued_at < ? ORDER BY queued_at LIMIT ?')
-        .all(before.toISOString(), limit) as Array<{ order_id: number }>
-    ).map((r) => r.order_id);
-  }
-
-  /** Orders whose pending email was stored before `before` and never handed to the queue (still in the outbox). */
-  unqueuedEmailsStoredBefore(before: Date, limit = 500): number[] {
-    return (
-      this.db.connection
-        .prepare(
-          `SELECT x.order_id FROM email_outbox x JOIN emails e ON e.order_id = x.order_id
-           WHERE e.sent_at IS NULL AND x.stored_at < ? ORDER BY x.stored_at LIMIT ?`,
-        )
         .all(before.toISOString(), limit) as Array<{ order_id: number }>
     ).map((r) => r.order_id);
   }

@@ -2,10 +2,11 @@ import { DEFAULT_SHUTDOWN_TIMEOUT_MS, MAX_STALE_AFTER_PERIODS } from '../hosting
 import { assertPostgresConnection } from '../distributed/postgres-connection.js';
 import { assertRedisConnection } from '../distributed/redis-connection.js';
 import type { HostingOptions } from '../interfaces/hosting-options.interface.js';
+import { validateOutboxOptions } from '../outbox/outbox-options.validation.js';
 import { ERROR_BEHAVIORS } from '../validation/background-service-options.validation.js';
 import { bindBoolean, bindNumber, OptionsValidator, type OptionsSource } from '../validation/options-validator.js';
 
-const HOSTING_KEYS = ['shutdownTimeoutMs', 'onServiceError', 'exitAfterSignal', 'redis', 'postgres', 'timeProvider', 'enabled', 'interceptors', 'staleAfterPeriods'] as const;
+const HOSTING_KEYS = ['shutdownTimeoutMs', 'onServiceError', 'exitAfterSignal', 'redis', 'postgres', 'timeProvider', 'enabled', 'interceptors', 'staleAfterPeriods', 'outbox'] as const;
 const ENABLED_KEYS = ['periodic', 'delayed', 'background', 'queueWorkers'] as const;
 const TIME_PROVIDER_METHODS = ['now', 'monotonic', 'setTimeout', 'onWallClockJump'] as const;
 const isTimeProvider = (value: unknown): boolean =>
@@ -59,6 +60,7 @@ export function bindHostingOptions(
   check.check('timeProvider', isTimeProvider, `a TimeProvider (TimeProvider.system, TimeProvider.createSystem(…), a VirtualTime from 'nest-hosting/testing', or an object with ${TIME_PROVIDER_METHODS.join(', ')})`);
   if (options?.redis !== undefined) assertRedisConnection(`${where}({ redis })`, options.redis);
   if (options?.postgres !== undefined) assertPostgresConnection(`${where}({ postgres })`, options.postgres);
+  if (options?.outbox !== undefined) bound.outbox = validateOutboxOptions(where, options.outbox, source, options);
   check.check(
     'interceptors',
     (value) => Array.isArray(value) && value.every((entry) => typeof entry === 'function' || (typeof entry === 'object' && entry !== null && typeof (entry as { intercept?: unknown }).intercept === 'function')),

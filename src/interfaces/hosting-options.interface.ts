@@ -1,5 +1,6 @@
 import type { Type } from '@nestjs/common';
 import type { WorkInterceptor } from '../interception/work-interceptor.js';
+import type { OutboxOptions } from './outbox-options.interface.js';
 import type { PostgresConnectionOptions } from './postgres-connection.interface.js';
 import type { ConnectionOptions } from './redis-connection.interface.js';
 import type { TimeProvider } from '../time/time-provider.js';
@@ -91,4 +92,10 @@ export interface HostingOptions {
    * @default []
    */
   interceptors?: Array<Type<WorkInterceptor> | WorkInterceptor>;
+  /**
+   * The transactional outbox: `WorkQueue.enqueue(item, { transaction })` writes the item in the app's
+   * own transaction (a table in the app's SQLite or PostgreSQL database), and a relay (the hosted
+   * background service `outbox.relay`) hands committed rows to their queues.
+   */
+  outbox?: OutboxOptions;
 }

@@ -1,3 +1,4 @@
+import type { OutboxTransaction } from './outbox-options.interface.js';
 import type { PostgresConnectionOptions } from './postgres-connection.interface.js';
 import type { ConnectionOptions } from './redis-connection.interface.js';
 
@@ -170,10 +171,28 @@ export interface EnqueueOptions {
   backoff?: BackoffOptions;
   /** Longest one try of this item may run; wins over the worker's `timeoutMs`. */
   timeoutMs?: number;
+  /**
+   * The transactional outbox (`HostingModule.forRoot({ outbox })`): the app's transaction to write
+   * the item in, as a row of the outbox table; the item reaches the queue once (and only if) that
+   * transaction commits, handed over by the relay with the options above (a delay counts from this
+   * call) and the headers of enqueue interceptors. SQLite: the better-sqlite3 `Database` inside
+   * `db.transaction(() => …)`; the row is written before `enqueue` returns, and errors throw (rolling
+   * the transaction back) rather than reject. PostgreSQL: the `pg` client the app ran `BEGIN` on;
+   * await `enqueue` before `COMMIT`. `'ambient'`: the current transaction of `@nestjs-cls/transactional`
+   * (or pass a `TransactionHost`). Not with `signal`.
+   */
+  transaction?: OutboxTransaction;
+  /**
+   * With `transaction`: rows of one queue and ordering key reach the queue one at a time, in the order
+   * their transactions committed (on PostgreSQL, writers of one key wait for each other until commit);
+   * a row that cannot be handed to the queue holds back that key's later rows, and only those.
+   * Rows without a key have no order among themselves. A non-empty string of at most 200 characters.
+   */
+  orderingKey?: string;
 }
 
-/** Options of `WorkQueue.enqueueMany`: those of `enqueue`, the same for every item; `id` derives each item's id. */
-export interface EnqueueManyOptions<T> extends Omit<EnqueueOptions, 'id'> {
+/** Options of `WorkQueue.enqueueMany`: those of `enqueue`, the same for every item; `id` derives each item's id. No outbox (`transaction`). */
+export interface EnqueueManyOptions<T> extends Omit<EnqueueOptions, 'id' | 'transaction' | 'orderingKey'> {
   id?: (item: T, index: number) => string;
 }
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { BackoffOptions, CancelResult, EnqueueManyOptions, EnqueueOptions } from '../interfaces/queue-options.interface.js';
 import { INVALID_OPTION_AT, TRY_ENQUEUE_UNSUPPORTED, TRY_ENQUEUE_ASYNC_INTERCEPTOR } from '../hosting.messages.js';
 import { OptionsValidator } from '../validation/options-validator.js';
@@ -6,8 +7,18 @@ import { OneCopy } from '../one-copy.js';
 import type { WorkInterceptors } from '../interception/work-interceptors.js';
 import { TimeProvider } from '../time/time-provider.js';
 import { checkBackoff, TIMER_RULE } from './queue-options.validation.js';
+import type { OutboxEntry, OutboxWriter } from '../interfaces/outbox-options.interface.js';
+import { assertJsonPayload } from './bullmq/json-payload.js';
+import {
+  OUTBOX_ASYNC_INTERCEPTOR,
+  OUTBOX_KEY_WITHOUT_TRANSACTION,
+  OUTBOX_MANY_WITH_TRANSACTION,
+  OUTBOX_NOT_CONFIGURED,
+  OUTBOX_PAYLOAD_NOT_JSON,
+  OUTBOX_SIGNAL_WITH_TRANSACTION,
+} from './outbox-enqueue.messages.js';
 
-const ENQUEUE_KEYS = ['signal', 'delayMs', 'runAt', 'priority', 'id', 'idTtlMs', 'attempts', 'backoff', 'timeoutMs'] as const;
+const ENQUEUE_KEYS = ['signal', 'delayMs', 'runAt', 'priority', 'id', 'idTtlMs', 'attempts', 'backoff', 'timeoutMs', 'transaction', 'orderingKey'] as const;
 const isAbortSignal = (value: unknown): boolean =>
   typeof value === 'object' && value !== null && typeof (value as AbortSignal).aborted === 'boolean' && typeof (value as AbortSignal).addEventListener === 'function';
 /** BullMQ's highest priority (its priorities are 21 bits); 0 means none. */
@@ -25,6 +36,10 @@ const ITEM_ID = `a non-empty string of at most ${MAX_ID_LENGTH} characters, not 
 const isPriority = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= MAX_PRIORITY;
 const isValidDate = (value: unknown): boolean => value instanceof Date && !Number.isNaN(value.getTime());
 const NO_ITEMS: readonly string[] = [];
+const MAX_ORDERING_KEY_LENGTH = 200;
+const isOrderingKey = (value: unknown): boolean => typeof value === 'string' && value.length > 0 && value.length <= MAX_ORDERING_KEY_LENGTH;
+/** How the JSON check's message reads (worded for BullMQ), cut into its problem and its fix, to be worded for the outbox. */
+const JSON_PROBLEM = /^[^:]*\(bullmq\): ([\s\S]*)\. BullMQ stores items as JSON, so it would not reach the worker as it was given; ([\s\S]*)$/;
 
 /**
  * The producer side of a queue (.NET's ChannelWriter). Inject it with `@InjectQueue(name)`;
@@ -51,14 +66,27 @@ export class WorkQueue<T = unknown> {
     private readonly backendKind = 'memory',
   ) {}
 
+  /** The app's transactional outbox, when `forRoot` has one (set by `registerQueue`). */
+  private outbox?: OutboxWriter;
+
   /**
    * Adds an item and resolves with its id once the queue accepted it. When a bounded memory queue
    * is full: `'wait'` waits for room (cancel with `signal`), `'reject'` rejects with
    * `QueueFullError`, the drop modes evict an item. After shutdown began: rejects with `QueueClosedError`.
    * With `id`, an item of that id still in the queue makes this a no-op that resolves with the id.
    * Bad options reject with a TypeError naming the queue and the option.
+   *
+   * With `transaction` (the transactional outbox, `HostingModule.forRoot({ outbox })`), the item is
+   * written as a row of the outbox table in that transaction, and nothing touches the queue: the
+   * relay hands it to the queue once the transaction committed (never, if it rolled back). It
+   * resolves with the item's id (`id`, or a new UUID) once the row is written. On SQLite the row is
+   * written before `enqueue` returns (better-sqlite3 transactions are synchronous: call it inside
+   * `db.transaction(() => …)` without awaiting), and whatever goes wrong throws instead of rejecting,
+   * so that the throw rolls the transaction back; on PostgreSQL bad input throws too, and the write's
+   * own failure rejects (await it before COMMIT).
    */
   enqueue(item: T, options?: EnqueueOptions): Promise<string> {
+    if (options?.transaction !== undefined) return this.enqueueInTransaction(item, options);
     let itemOptions: ItemOptions | undefined;
     if (options !== undefined) {
       try {
@@ -139,6 +167,79 @@ export class WorkQueue<T = unknown> {
     return written;
   }
 
+  /** @internal `HostingModule.registerQueue`: the app's outbox, for `enqueue(item, { transaction })`. */
+  useOutbox(outbox: OutboxWriter): void {
+    this.outbox = outbox;
+  }
+
+  /**
+   * `enqueue` with a transaction: the item becomes an outbox row written with the app's transaction
+   * handle (through the enqueue interceptors, whose headers the row keeps). Bad input throws a
+   * TypeError at once (inside `db.transaction`, the throw rolls it back); SQLite writes synchronously
+   * (and throws what the write throws), PostgreSQL resolves once its INSERT has run.
+   */
+  private enqueueInTransaction(item: T, options: EnqueueOptions): Promise<string> {
+    const where = `WorkQueue.enqueue on queue "${this.name}"`;
+    const outbox = this.outbox;
+    if (!outbox) throw new TypeError(OUTBOX_NOT_CONFIGURED(where));
+    const entry = this.outboxEntry(where, item, options, outbox.now());
+    const writer = outbox.handle(where, options.transaction);
+    const interceptors = this.interceptors;
+    if (!interceptors?.interceptsEnqueue) {
+      const written = writer.write(entry);
+      return typeof written === 'string' ? Promise.resolve(written) : written;
+    }
+    const withHeaders = (headers: Record<string, string> | undefined): OutboxEntry => (headers === undefined ? entry : { ...entry, headers: JSON.stringify(headers) });
+    if (!writer.synchronous) return interceptors.enqueue(this.name, item, (headers) => Promise.resolve(writer.write(withHeaders(headers))));
+    // SQLite: the row must be written before enqueue returns, so the chain must reach its end synchronously (as for tryEnqueue).
+    let written: string | undefined;
+    let thrown: { error: unknown } | undefined;
+    let returned = false;
+    const result = interceptors.enqueue(this.name, item, (headers) => {
+      if (returned) return Promise.reject(new TypeError(OUTBOX_ASYNC_INTERCEPTOR(where)));
+      try {
+        written = writer.write(withHeaders(headers)) as string;
+      } catch (error) {
+        thrown = { error };
+        return Promise.reject(error);
+      }
+      return Promise.resolve(written);
+    });
+    returned = true;
+    result.catch(() => undefined);
+    if (thrown) throw thrown.error;
+    if (written === undefined) throw new TypeError(OUTBOX_ASYNC_INTERCEPTOR(where));
+    return result;
+  }
+
+  /** The outbox row of `item`: its options checked as `enqueue` checks them, a delay as an instant, an id (given, or a new UUID). */
+  private outboxEntry(where: string, item: T, options: EnqueueOptions, now: number): OutboxEntry {
+    if (options.signal !== undefined) throw new TypeError(OUTBOX_SIGNAL_WITH_TRANSACTION(where));
+    const itemOptions = this.itemOptions('enqueue', options, false);
+    const orderingKey = OptionsValidator.for(where, { orderingKey: options.orderingKey }, ['orderingKey']).check<string>(
+      'orderingKey',
+      isOrderingKey,
+      `a non-empty string of at most ${MAX_ORDERING_KEY_LENGTH} characters`,
+    );
+    try {
+      assertJsonPayload(this.name, item);
+    } catch (error) {
+      const parts = JSON_PROBLEM.exec((error as Error).message);
+      throw parts ? new TypeError(OUTBOX_PAYLOAD_NOT_JSON(where, parts[1]!, parts[2]!)) : error;
+    }
+    const { delayMs, id, ...stored } = itemOptions ?? {};
+    const hasStored = Object.keys(stored).length > 0;
+    return {
+      queue: this.name,
+      itemId: id ?? randomUUID(),
+      ...(orderingKey !== undefined && { orderingKey }),
+      payload: JSON.stringify(item),
+      ...(hasStored && { options: JSON.stringify(stored) }),
+      ...(delayMs !== undefined && { runAt: now + delayMs }),
+      createdAt: now,
+    };
+  }
+
   /**
    * Cancels item `id`: a waiting (or delayed, or retry-waiting) item is removed and never runs
    * (`'removed'`); a running one has its `ctx.signal` aborted with `QueueItemCancelledError`
@@ -172,6 +273,12 @@ export class WorkQueue<T = unknown> {
   private itemOptions(method: string, options: EnqueueOptions | EnqueueManyOptions<T>, many: boolean): ItemOptions | undefined {
     const where = `WorkQueue.${method} on queue "${this.name}"`;
     const check = OptionsValidator.for(where, options, ENQUEUE_KEYS);
+    if (many) {
+      for (const option of ['transaction', 'orderingKey'] as const)
+        if ((options as Record<string, unknown>)[option] !== undefined) throw new TypeError(OUTBOX_MANY_WITH_TRANSACTION(where, option));
+    } else if ((options as EnqueueOptions).orderingKey !== undefined && (options as EnqueueOptions).transaction === undefined) {
+      throw new TypeError(OUTBOX_KEY_WITHOUT_TRANSACTION(where));
+    }
     check.check('signal', isAbortSignal, 'an AbortSignal');
     let delayMs = check.duration('delayMs', DELAY_RULE);
     const runAt = check.check<Date>('runAt', isValidDate, 'a valid Date');

@@ -2,8 +2,12 @@ import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
+import { Test, type TestingModule } from '@nestjs/testing';
+import { HostingModule } from '../../src/index.js';
 import { Database } from '../../sample-app/database/database.js';
+import { EMAILS_QUEUE } from '../../sample-app/orders/email-job.js';
 import { OrdersRepository } from '../../sample-app/orders/orders.repository.js';
+import { CaptureLogger } from '../support/capture-logger.js';
 import { fromRoot } from '../support/paths.js';
 import { sleep, tempDataDir } from './sample-process.js';
 
@@ -18,9 +22,12 @@ describe("the sample's OrdersRepository beside another writing process", () => {
   afterAll(() => jest.restoreAllMocks());
   let writer: ChildProcess | undefined;
   let db: Database | undefined;
+  let app: TestingModule | undefined;
   afterEach(async () => {
     writer?.kill('SIGKILL');
     writer = undefined;
+    await app?.close();
+    app = undefined;
     db?.connection.close();
     db = undefined;
   });
@@ -44,10 +51,18 @@ describe("the sample's OrdersRepository beside another writing process", () => {
     });
   }
 
-  it('places every order while another process writes to the same file', async () => {
+  it('places every order, its email job in the outbox with it, while another process writes to the same file', async () => {
     const file = path.join(tempDataDir(), 'shop.sqlite');
     db = new Database(file);
-    const orders = new OrdersRepository(db);
+    // The repository as the sample builds it: its emails queue writes to the outbox in the order's transaction (nothing relays here).
+    app = await Test.createTestingModule({
+      imports: [HostingModule.forRoot({ outbox: { sqlite: db.connection, relay: false } }), HostingModule.registerQueue({ name: EMAILS_QUEUE })],
+      providers: [{ provide: Database, useValue: db }, OrdersRepository],
+    })
+      .setLogger(new CaptureLogger())
+      .compile();
+    await app.init();
+    const orders = app.get(OrdersRepository);
     writer = await startWriter(file);
 
     const failures: string[] = [];
@@ -62,5 +77,8 @@ describe("the sample's OrdersRepository beside another writing process", () => {
     }
     expect(failures).toEqual([]);
     expect(db.connection.prepare('SELECT count(*) AS n FROM orders').get()).toEqual({ n: 400 });
+    const jobs = db.connection.prepare("SELECT queue, payload FROM nest_hosting_outbox ORDER BY id").all() as Array<{ queue: string; payload: string }>;
+    expect(jobs).toHaveLength(400);
+    expect(jobs.every((job, n) => job.queue === EMAILS_QUEUE && JSON.parse(job.payload).orderId === n + 1)).toBe(true);
   });
 });

@@ -43,13 +43,14 @@ describe('sample app (main.ts as a real process)', () => {
 
     const health = await sample.get('/health');
     expect(health.status).toBe(200);
-    expect(health.body.details.hosting).toEqual({ status: 'up', services: 5 });
+    expect(health.body.details.hosting).toEqual({ status: 'up', services: 6 });
     expect((await sample.get('/health/ready')).body.details.lifetime.status).toBe('up');
 
     const { body: status } = await sample.get('/hosting/status.json');
     const byName = Object.fromEntries(status.services.map((s: { name: string }) => [s.name, s]));
     expect(byName.emails).toMatchObject({ kind: 'queue', processed: 5, depth: 0 });
     expect(byName['catalog.sync']).toMatchObject({ kind: 'background', state: 'running' });
+    expect(byName['outbox.relay']).toMatchObject({ kind: 'background', state: 'running', runs: 5, outbox: { store: 'sqlite', leader: true, relayed: 5 } });
     expect(byName['reports.daily']).toMatchObject({ kind: 'periodic', schedule: 'cron 0 0 6 * * * (UTC)' });
     const page = await sample.get('/hosting');
     expect(page.status).toBe(200);

@@ -104,7 +104,7 @@ describe('sample app entries', () => {
       expect(isRunning(appPid)).toBe(false);
       await expect(fetch(`http://127.0.0.1:${port}/health`)).rejects.toThrow(); // nothing serves the port any more
       expect(output).toMatch(
-        /Host stopped gracefully in \d+ ms: 1 background service, 3 periodic tasks, 1 queue \(\d+ items? drained, 0 left undelivered\)/,
+        /Host stopped gracefully in \d+ ms: 2 background services, 3 periodic tasks, 1 queue \(\d+ items? drained, 0 left undelivered\)/,
       );
     } finally {
       proc.kill('SIGKILL');

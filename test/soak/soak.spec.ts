@@ -10,8 +10,8 @@ import { fromRoot, repoRoot } from '../support/paths.js';
  *
  * The time is mostly the drain: the jobs a SIGKILLed worker had in hand stay claimed until
  * BullMQ's lock lapses (30 s) and its stalled-job check (every 30 s) hands them back, and emails
- * whose enqueue failed (Redis down, web shutting down) wait in the outbox for the next
- * `emails.redeliver` tick (every minute).
+ * the outbox relay could not hand over (Redis down) wait in the outbox for its retry (1 s, doubling
+ * to 30 s).
  */
 jest.setTimeout(600_000);
 

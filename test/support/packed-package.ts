@@ -260,7 +260,7 @@ const NEST_LINKED = [
   'rxjs',
   'reflect-metadata',
 ];
-const ROOT_LINKED = ['cron', 'bullmq', 'ioredis', 'typescript', '@types/node', 'express', '@opentelemetry', 'bullmq-otel', 'nestjs-cls'];
+const ROOT_LINKED = ['cron', 'bullmq', 'ioredis', 'typescript', '@types/node', 'express', '@opentelemetry', 'bullmq-otel', 'nestjs-cls', 'better-sqlite3', '@types/better-sqlite3', 'pg', '@types/pg'];
 
 function consumerTsconfig(kind: ConsumerKind, resolution: ConsumerModuleResolution): object {
   const esm = kind === 'esm-nest12';

@@ -27,7 +27,7 @@ function thrownBy(define: () => unknown): Error {
   throw new Error('expected it to throw');
 }
 
-const HOSTING_KEYS = ['shutdownTimeoutMs', 'onServiceError', 'exitAfterSignal', 'redis', 'timeProvider', 'enabled', 'interceptors', 'staleAfterPeriods', 'isGlobal'];
+const HOSTING_KEYS = ['shutdownTimeoutMs', 'onServiceError', 'exitAfterSignal', 'redis', 'postgres', 'timeProvider', 'enabled', 'interceptors', 'staleAfterPeriods', 'outbox', 'isGlobal'];
 
 describe('HostingModule.forRoot / forRootAsync', () => {
   it('null options: a clear error, not "Cannot convert undefined or null to object"', () => {
@@ -222,6 +222,8 @@ describe('queues', () => {
         'attempts',
         'backoff',
         'timeoutMs',
+        'transaction',
+        'orderingKey',
       ]),
     );
     await expect(queue.enqueue(1, { signal: 'soon' } as never)).rejects.toThrow(
