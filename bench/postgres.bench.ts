@@ -21,8 +21,12 @@
 import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import BetterSqlite3 from 'better-sqlite3';
 import { createPostgresBackend, Queue, Worker } from 'bullmq';
-import { cpus, loadavg } from 'node:os';
+import * as fs from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import * as path from 'node:path';
+import pg from 'pg';
 import { getQueueToken, HostingModule, QueueWorker, type WorkQueue } from '../src/index.js';
 import { startPostgresServer, type PostgresServerHandle } from '../test/support/postgres-server.js';
 import { startRedisServer, type RedisServerHandle } from '../test/support/redis-server.js';
@@ -168,14 +172,17 @@ interface Latency {
 }
 
 /** Steady `RATE` jobs/s for `LATENCY_SECONDS`: each job's handler start minus the instant before `send(i, t)`. */
-async function steadyLatency(send: (i: number, t: number) => Promise<unknown>): Promise<Latency> {
+async function steadyLatency(
+  send: (i: number, t: number) => Promise<unknown>,
+  startOf: (item: unknown) => number = (item) => (item as { t: number }).t,
+): Promise<Latency> {
   const total = Math.max(2, Math.round(RATE * LATENCY_SECONDS));
   const latencies: number[] = [];
   let allHandled!: () => void;
   const finished = new Promise<void>((resolve) => (allHandled = resolve));
   sink = {
     hit: (item) => {
-      latencies.push(performance.now() - (item as { t: number }).t);
+      latencies.push(performance.now() - startOf(item));
       if (latencies.length === total) allHandled();
     },
   };
@@ -202,6 +209,76 @@ async function latencyRound(servers: Servers, store: Store, side: Side): Promise
     return await steadyLatency((i, t) => pair.add({ i, t }));
   } finally {
     await pair.close();
+  }
+}
+
+type OutboxStore = 'sqlite' | 'postgres';
+/** How the job is enqueued: through the outbox, in the transaction; or directly after COMMIT (the anchor: not atomic). */
+type OutboxSide = 'outbox' | 'after-commit';
+
+/**
+ * One outbox round: `RATE` orders/s for `LATENCY_SECONDS`, each an INSERT and its job committed
+ * together (or, for the anchor, the job enqueued right after COMMIT); the job's handler start minus
+ * the instant read just before COMMIT. A memory queue, so that what is measured is the outbox.
+ */
+async function outboxRound(servers: Servers, store: OutboxStore, side: OutboxSide): Promise<Latency> {
+  const name = `bench-outbox-${++queueCounter}`;
+  const dir = store === 'sqlite' ? fs.mkdtempSync(path.join(tmpdir(), 'nest-hosting-bench-outbox-')) : undefined;
+  const db = dir ? new BetterSqlite3(path.join(dir, 'shop.sqlite')) : undefined;
+  const pool = store === 'postgres' ? new pg.Pool({ connectionString: servers.pgUrl, max: 4 }) : undefined;
+  pool?.on('error', () => undefined);
+  if (db) {
+    db.pragma('journal_mode = WAL');
+    db.exec('CREATE TABLE bench_orders (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
+  } else await pool!.query('CREATE TABLE IF NOT EXISTS bench_orders (id serial PRIMARY KEY, n integer NOT NULL)');
+  @Injectable()
+  class OutboxWorker {
+    @QueueWorker(name, { concurrency: CONCURRENCY })
+    handle(item: unknown): void {
+      sink.hit(item);
+    }
+  }
+  @Module({
+    imports: [HostingModule.forRoot({ outbox: db ? { sqlite: db } : { postgres: servers.pgUrl } }), HostingModule.registerQueue({ name })],
+    providers: [OutboxWorker],
+  })
+  class OutboxModule {}
+  const app = await NestFactory.createApplicationContext(OutboxModule, { logger: ['error', 'warn'] });
+  const queue = app.get<WorkQueue<{ i: number }>>(getQueueToken(name));
+  const committedAt = new Map<number, number>();
+  const insert = db?.prepare('INSERT INTO bench_orders (n) VALUES (?)');
+  const order = async (i: number): Promise<void> => {
+    if (db) {
+      db.transaction(() => {
+        insert!.run(i);
+        if (side === 'outbox') void queue.enqueue({ i }, { transaction: db });
+        committedAt.set(i, performance.now()); // the function returns: better-sqlite3 commits
+      })();
+      if (side === 'after-commit') await queue.enqueue({ i });
+      return;
+    }
+    const client = await pool!.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('INSERT INTO bench_orders (n) VALUES ($1)', [i]);
+      if (side === 'outbox') await queue.enqueue({ i }, { transaction: client });
+      committedAt.set(i, performance.now());
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    if (side === 'after-commit') await queue.enqueue({ i });
+  };
+  try {
+    return await steadyLatency(
+      (i) => order(i),
+      (item) => committedAt.get((item as { i: number }).i)!,
+    );
+  } finally {
+    await app.close();
+    await pool?.end();
+    db?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -257,6 +334,21 @@ export async function run(): Promise<BenchResult> {
       latencyRows.push([`${storeName}: library − raw (per-round paired difference)`, LATENCY_ROUNDS, ms(diffs[store].p50), ms(diffs[store].p99)]);
     }
 
+    // Outbox: commit → handler start, through the outbox and (the anchor) enqueued right after COMMIT.
+    const outboxRows: Array<Array<string | number>> = [];
+    for (const store of ['sqlite', 'postgres'] as const) {
+      const results: Record<OutboxSide, Latency[]> = { outbox: [], 'after-commit': [] };
+      for (let r = 0; r < LATENCY_ROUNDS; r++) {
+        const order: OutboxSide[] = r % 2 === 0 ? ['after-commit', 'outbox'] : ['outbox', 'after-commit'];
+        for (const side of order) results[side].push(await outboxRound(servers, store, side));
+      }
+      const storeName = store === 'sqlite' ? 'SQLite (better-sqlite3, same process)' : 'PostgreSQL (pg, LISTEN/NOTIFY)';
+      outboxRows.push(
+        [`${storeName}: \`enqueue\` right after COMMIT (anchor: not atomic)`, LATENCY_ROUNDS, ms(results['after-commit'].map((l) => l.p50)), ms(results['after-commit'].map((l) => l.p99))],
+        [`${storeName}: \`enqueue(item, { transaction })\` through the outbox`, LATENCY_ROUNDS, ms(results.outbox.map((l) => l.p50)), ms(results.outbox.map((l) => l.p99))],
+      );
+    }
+
     const ratio = median(ratios);
     const signed = (v: number) => `${v >= 0 ? '+' : ''}${fmt(v)}`;
     const targets: BenchTarget[] = [
@@ -278,6 +370,10 @@ export async function run(): Promise<BenchResult> {
         'alternated (ABBA…); "of raw" is the per-round paired ratio (library / raw), the target judged on its median; CPU µs/job is `process.cpuUsage` over the round. ' +
         `Latency: ${RATE} jobs/s for ${LATENCY_SECONDS} s per round, ${LATENCY_ROUNDS} rounds per side alternated, on PostgreSQL and on Redis, producer and worker in this process ` +
         '(one clock): the job carries `performance.now()` read just before the `enqueue` / `add` call, the handler records its start minus that. ' +
+        `Outbox: ${RATE} orders/s for ${LATENCY_SECONDS} s per round, ${LATENCY_ROUNDS} rounds per side alternated: each order is an INSERT and its job in one transaction ` +
+        '(`forRoot({ outbox: { sqlite: db } })` with `db.transaction(…)`, or `forRoot({ outbox: { postgres } })` with a `pg` client between BEGIN and COMMIT), ' +
+        'the latency is the handler\'s start minus `performance.now()` read just before COMMIT; the anchor enqueues the same job right after COMMIT instead ' +
+        '(what an app without an outbox does: fast, but a crash in between loses the job). A memory queue at concurrency 16, so that the figure is the outbox\'s. ' +
         `One local PostgreSQL ${'(Debian\'s server, started by the test harness: fsync off)'} and one local redis-server on 127.0.0.1; Node ${process.version}, ` +
         `${cpus().length} CPUs shared by the servers and this process; load average ${fmt(load)} at the start. Cells: median (min–max) over the rounds.`,
       markdown: [
@@ -289,6 +385,10 @@ export async function run(): Promise<BenchResult> {
         '',
         `PostgreSQL library − raw: p50 ${signed(median(diffs.postgres.p50))} ms, p99 ${signed(median(diffs.postgres.p99))} ms; ` +
           `Redis library − raw: p50 ${signed(median(diffs.redis.p50))} ms, p99 ${signed(median(diffs.redis.p99))} ms (medians of the paired differences).`,
+        '',
+        `Transactional outbox, COMMIT → handler start at ${RATE} orders/s, a memory queue (ms):`,
+        '',
+        table(['path', 'rounds', 'p50', 'p99'], outboxRows),
       ].join('\n'),
       targets,
     };

@@ -14,6 +14,15 @@ export const config = {
   /** With a Redis URL, the emails queue lives in Redis (BullMQ) and every process shares it. */
   redisUrl: process.env.REDIS_URL || undefined,
   /**
+   * With a PostgreSQL URL (and no Redis URL), the emails queue lives in PostgreSQL (BullMQ's PostgreSQL
+   * backend) and the periodic tasks are exclusive on it; `npm run sample -- --postgres` starts one and sets it.
+   */
+  postgresUrl: process.env.POSTGRES_URL || undefined,
+  /** The store that processes share (Redis, else PostgreSQL), if any: the queue is durable and the periodic tasks exclusive. */
+  get sharedStore(): 'Redis' | 'PostgreSQL' | undefined {
+    return this.redisUrl ? 'Redis' : this.postgresUrl ? 'PostgreSQL' : undefined;
+  },
+  /**
    * Whether this process relays the outbox (hands committed emails to the queue). `OUTBOX_RELAY=off`
    * in a process that only writes (a web process beside worker.ts processes, which relay).
    */

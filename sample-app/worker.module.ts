@@ -18,6 +18,7 @@ import { OrdersModule } from './orders/orders.module.js';
       useFactory: (database: Database) => ({
         shutdownTimeoutMs: config.shutdownTimeoutMs,
         redis: config.redisUrl,
+        postgres: config.postgresUrl,
         outbox: { sqlite: database.connection, relay: config.outboxRelay },
       }),
     }),

@@ -12,7 +12,7 @@ async function bootstrap(): Promise<void> {
   app.enableShutdownHooks();
   await app.init();
   const logger = new Logger('Worker');
-  logger.log(`Worker running (emails queue: ${config.redisUrl ? 'Redis' : 'in memory'})`);
+  logger.log(`Worker running (emails queue: ${config.sharedStore ?? 'in memory'})`);
   logger.log(`Metrics: ${telemetry.metrics}`);
   logger.log(`Traces: ${telemetry.traces}`);
 }

@@ -13,7 +13,7 @@ export class CleanupJob {
 
   constructor(private readonly work: UnitOfWork) {}
 
-  @Periodic({ every: config.cleanupEveryMs, name: 'orders.cleanup', exclusive: config.redisUrl !== undefined })
+  @Periodic({ every: config.cleanupEveryMs, name: 'orders.cleanup', exclusive: config.sharedStore !== undefined })
   purge(ctx: TickContext): void {
     const cutoff = new Date(ctx.scheduledAt.getTime() - config.retentionDays * 86_400_000).toISOString();
     const db = this.work.connection;

@@ -10,7 +10,7 @@ export class DailyReportJob {
 
   constructor(private readonly db: Database) {}
 
-  @Periodic({ cron: config.reportCron, timeZone: config.timeZone, name: 'reports.daily', exclusive: config.redisUrl !== undefined })
+  @Periodic({ cron: config.reportCron, timeZone: config.timeZone, name: 'reports.daily', exclusive: config.sharedStore !== undefined })
   report(ctx: TickContext): void {
     const end = new Date(Date.UTC(ctx.scheduledAt.getUTCFullYear(), ctx.scheduledAt.getUTCMonth(), ctx.scheduledAt.getUTCDate()));
     const start = new Date(end.getTime() - 86_400_000);

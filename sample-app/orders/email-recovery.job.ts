@@ -26,7 +26,7 @@ export class EmailRecoveryJob {
     @InjectQueue(EMAILS_QUEUE) private readonly emails: WorkQueue<EmailJob>,
   ) {}
 
-  @Periodic({ every: 60_000, runOnStart: true, name: 'emails.recover', exclusive: config.redisUrl !== undefined })
+  @Periodic({ every: 60_000, runOnStart: true, name: 'emails.recover', exclusive: config.sharedStore !== undefined })
   async recover(ctx: TickContext): Promise<void> {
     const cutoff = new Date(Math.max(STARTED_AT.getTime(), Date.now() - STALE_AFTER_MS));
     const orderIds = this.orders.pendingEmailsQueuedBefore(cutoff);

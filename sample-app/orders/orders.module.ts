@@ -7,10 +7,11 @@ import { EmailRecoveryJob } from './email-recovery.job.js';
 import { OrdersRepository } from './orders.repository.js';
 
 /**
- * Orders and their confirmation emails: in memory by default, in Redis (shared by every process) with
- * REDIS_URL. Emails are enqueued through the outbox (HostingModule.forRoot({ outbox }) in worker.module.ts).
+ * Orders and their confirmation emails: in memory by default; with REDIS_URL in Redis, else with
+ * POSTGRES_URL in PostgreSQL (BullMQ either way: 'bullmq' takes forRoot's redis, else its postgres),
+ * shared by every process. Emails are enqueued through the outbox (HostingModule.forRoot({ outbox }) in worker.module.ts).
  */
-const emailsQueue = config.redisUrl
+const emailsQueue = config.sharedStore
   ? HostingModule.registerQueue({ name: EMAILS_QUEUE, backend: 'bullmq' })
   : HostingModule.registerQueue({ name: EMAILS_QUEUE, capacity: 1_000, fullMode: 'wait' });
 

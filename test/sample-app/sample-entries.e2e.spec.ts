@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { listenForNotifications, type NotifyListener } from '../systemd/notify-listener.js';
 import { spawnChildApp, type ChildApp } from '../support/child-app.js';
@@ -111,7 +112,61 @@ describe('sample app entries', () => {
       if (appPid && isRunning(appPid)) process.kill(appPid, 'SIGKILL');
     }
   }, E2E_TIMEOUT_MS);
+
+  // `npm run sample -- --postgres`: the script starts a local PostgreSQL (kept in DATA_DIR/postgres)
+  // and the same shop runs its emails queue on BullMQ's PostgreSQL backend, its periodic tasks
+  // exclusive on it; the server dies with the app.
+  (process.env.NEST_MAJOR === '12' ? it.skip : it)('npm run sample -- --postgres runs the shop on a PostgreSQL the script starts', async () => {
+    const [port, metricsPort] = await getFreePorts(2);
+    const dataDir = tempDataDir();
+    const proc = spawn('npm', ['run', 'sample', '--', '--postgres'], {
+      cwd: repoRoot,
+      env: { ...process.env, PORT: String(port), METRICS_PORT: String(metricsPort), DATA_DIR: dataDir, NO_COLOR: '1', NODE_OPTIONS: '', POSTGRES_URL: '', REDIS_URL: '', EMAIL_SEND_MS: '50', ...NO_TRACES },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    proc.stdout.on('data', (chunk) => (output += chunk));
+    proc.stderr.on('data', (chunk) => (output += chunk));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+    let appPid: number | undefined;
+    try {
+      await eventually(() => output.includes(`Metrics: http://127.0.0.1:${metricsPort}/metrics`), 180_000, `npm run sample -- --postgres to listen; output:\n${output}`);
+      expect(output).toMatch(new RegExp(`sample: PostgreSQL postgres://postgres@127\\.0\\.0\\.1:\\d+/postgres \\(cluster in ${path.join(dataDir, 'postgres').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`));
+      appPid = Number(/\[Nest\] (\d+)/.exec(output)?.[1]);
+      const placed = await fetch(`http://127.0.0.1:${port}/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ customerEmail: 'pg@example.com', items: [{ sku: 'TEA-01', quantity: 1 }] }),
+      });
+      expect(placed.status).toBe(202);
+      const { id } = (await placed.json()) as { id: number };
+      await eventually(() => output.includes(`Sent confirmation of order #${id}`), 60_000, `the email of order #${id} to be sent; output:\n${output}`);
+      // The queue and the exclusive tasks are on PostgreSQL, as the registry tells.
+      const status = (await (await fetch(`http://127.0.0.1:${port}/hosting/status.json`)).json()) as { services: Array<{ name: string; kind: string; connections?: Array<{ name: string; state: string }> }> };
+      const emails = status.services.find((service) => service.name === 'emails');
+      expect(emails?.connections?.length).toBeGreaterThan(0);
+      expect(emails?.connections?.every((c) => c.state === 'up')).toBe(true);
+      const cleanup = status.services.find((service) => service.name === 'orders.cleanup');
+      expect(cleanup?.connections).toEqual([expect.objectContaining({ name: 'postgres', state: 'up' })]);
+      proc.kill('SIGTERM');
+      expect(await exited).toEqual({ code: 0, signal: null });
+      await eventually(() => !isPostgresRunning(dataDir), 30_000, 'the PostgreSQL server to stop with the app');
+    } finally {
+      proc.kill('SIGKILL');
+      if (appPid && isRunning(appPid)) process.kill(appPid, 'SIGKILL');
+    }
+  }, E2E_TIMEOUT_MS);
 });
+
+/** Whether the PostgreSQL server in DATA_DIR/postgres still runs (its postmaster.pid names it). */
+function isPostgresRunning(dataDir: string): boolean {
+  try {
+    const pid = Number(fs.readFileSync(path.join(dataDir, 'postgres', 'data', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return pid > 0 && isRunning(pid);
+  } catch {
+    return false;
+  }
+}
 
 /** Whether a process with this pid exists (signal 0 checks without sending anything). */
 function isRunning(pid: number): boolean {
