@@ -127,10 +127,15 @@ describe('sample app entries', () => {
     let output = '';
     proc.stdout.on('data', (chunk) => (output += chunk));
     proc.stderr.on('data', (chunk) => (output += chunk));
+    let gone = false;
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+    void exited.then(() => (gone = true));
     let appPid: number | undefined;
     try {
-      await eventually(() => output.includes(`Metrics: http://127.0.0.1:${metricsPort}/metrics`), 180_000, `npm run sample -- --postgres to listen; output:\n${output}`);
+      await eventually(() => output.includes(`Metrics: http://127.0.0.1:${metricsPort}/metrics`) || gone, 180_000, 'npm run sample -- --postgres to listen')
+        .then(() => expect(gone).toBe(false)).catch((error: Error) => {
+        throw new Error(`${error.message}; output:\n${output}`);
+      });
       expect(output).toMatch(new RegExp(`sample: PostgreSQL postgres://postgres@127\\.0\\.0\\.1:\\d+/postgres \\(cluster in ${path.join(dataDir, 'postgres').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`));
       appPid = Number(/\[Nest\] (\d+)/.exec(output)?.[1]);
       const placed = await fetch(`http://127.0.0.1:${port}/orders`, {
@@ -140,7 +145,9 @@ describe('sample app entries', () => {
       });
       expect(placed.status).toBe(202);
       const { id } = (await placed.json()) as { id: number };
-      await eventually(() => output.includes(`Sent confirmation of order #${id}`), 60_000, `the email of order #${id} to be sent; output:\n${output}`);
+      await eventually(() => output.includes(`Sent confirmation of order #${id}`), 60_000, `the email of order #${id} to be sent`).catch((error: Error) => {
+        throw new Error(`${error.message}; output:\n${output}`);
+      });
       // The queue and the exclusive tasks are on PostgreSQL, as the registry tells.
       const status = (await (await fetch(`http://127.0.0.1:${port}/hosting/status.json`)).json()) as { services: Array<{ name: string; kind: string; connections?: Array<{ name: string; state: string }> }> };
       const emails = status.services.find((service) => service.name === 'emails');

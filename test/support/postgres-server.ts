@@ -187,6 +187,7 @@ class PostgresServer implements PostgresServerHandle {
 
   /** initdb into `dir/data`, unless a cluster is there already. */
   init(): void {
+    if (this.user) this.letServerUserIn();
     if (fs.existsSync(path.join(this.dataDir, 'PG_VERSION'))) return;
     for (const sub of ['', 'data', 'socket']) {
       const dir = path.join(this.dir, sub);
@@ -200,6 +201,19 @@ class PostgresServer implements PostgresServerHandle {
     );
     if (result.status !== 0) {
       throw new Error(`initdb failed (exit ${result.status}): ${result.error?.message ?? ''}\n${result.stdout}\n${result.stderr}`);
+    }
+  }
+
+  /**
+   * As root, the server runs as the postgres user, which must be able to walk down to its directory:
+   * a parent that others may not enter (a `mkdtemp` directory is 0700) gets the "search" bit for
+   * others (o+x: enter, not list or read).
+   */
+  private letServerUserIn(): void {
+    for (let dir = path.dirname(this.dir); ; dir = path.dirname(dir)) {
+      const stat = fs.statSync(dir);
+      if ((stat.mode & 0o001) === 0) fs.chmodSync(dir, (stat.mode & 0o7777) | 0o001);
+      if (path.dirname(dir) === dir) break;
     }
   }
 
