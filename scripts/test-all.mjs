@@ -53,10 +53,17 @@ delete process.env.NOTIFY_SOCKET;
 delete process.env.WATCHDOG_USEC;
 delete process.env.WATCHDOG_PID;
 
-// What the tests run besides Node: a real redis-server (BullMQ), Debian's chromium (the dashboard
-// in a browser) and systemd-notify (the systemd integration). A fresh machine gets them from apt.
+// What the tests run besides Node: a real redis-server (BullMQ), Debian's PostgreSQL server
+// (initdb + postgres, in /usr/lib/postgresql/<major>/bin: test/support/postgres-server.ts), Debian's
+// chromium (the dashboard in a browser) and systemd-notify (the systemd integration). A fresh
+// machine gets them from apt.
+const hasPostgres = () =>
+  Boolean(process.env.POSTGRES_BIN_DIR) ||
+  onPath('initdb') ||
+  (fs.existsSync('/usr/lib/postgresql') && fs.readdirSync('/usr/lib/postgresql').some((v) => fs.existsSync(`/usr/lib/postgresql/${v}/bin/initdb`)));
 const systemPackages = [
   { cmd: 'redis-server', pkg: 'redis-server', skip: Boolean(process.env.REDIS_SERVER_BIN) },
+  { cmd: 'initdb', pkg: 'postgresql', skip: hasPostgres() },
   { cmd: 'chromium', pkg: 'chromium' },
   { cmd: 'systemd-notify', pkg: 'systemd' },
 ].filter((p) => !p.skip && !onPath(p.cmd));
