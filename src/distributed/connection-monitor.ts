@@ -6,10 +6,22 @@ import { REDIS_CONNECTION_LOST, REDIS_RECOVERED, REDIS_UNREACHABLE } from './red
 
 type PartState = 'connecting' | 'up' | 'down';
 
+/** The two lines of an outage, worded for the store the connection goes to. */
+export interface OutageMessages {
+  /** Logged (as an error) when the connection goes down. */
+  unreachable(subject: string, error: unknown): string;
+  /** Logged when it is back, `downMs` later. */
+  recovered(subject: string, downMs: number): string;
+}
+
+/** Outage lines of a connection to Redis. */
+export const REDIS_OUTAGE: OutageMessages = { unreachable: REDIS_UNREACHABLE, recovered: REDIS_RECOVERED };
+
 /**
  * The state of one named connection of a hosted unit (a BullMQ queue's `producer` or `worker`, the
  * `redis` of exclusive tasks), as `ServiceStatus.connections` reports it, and its outage log: one
- * line when it goes down, one when it is back (`<subject>: Redis is reachable again after N ms`).
+ * line when it goes down, one when it is back (`<subject>: Redis is reachable again after N ms`;
+ * `messages` words them for another store, such as PostgreSQL).
  *
  * A connection can be made of parts (the BullMQ worker's command and blocking connections): it is
  * up when every part is up, down while any part is down. `hold` keeps it down whatever its parts
@@ -32,6 +44,7 @@ export class ConnectionMonitor {
     private readonly subject: string,
     private readonly logger: LoggerService,
     partNames: readonly string[] = ['main'],
+    private readonly messages: OutageMessages = REDIS_OUTAGE,
   ) {
     for (const part of partNames) this.parts.set(part, 'connecting');
   }
@@ -110,9 +123,9 @@ export class ConnectionMonitor {
     if (next === 'down') {
       this.downAt = now;
       this.heldBefore = this.held !== undefined;
-      if (!this.heldBefore) this.logger.error(REDIS_UNREACHABLE(this.subject, this.cause));
+      if (!this.heldBefore) this.logger.error(this.messages.unreachable(this.subject, this.cause));
     } else if (previous === 'down' && next === 'up' && !this.heldBefore) {
-      this.logger.log(REDIS_RECOVERED(this.subject, now - this.downAt));
+      this.logger.log(this.messages.recovered(this.subject, now - this.downAt));
     }
   }
 }

@@ -8,7 +8,10 @@ import { MemoryQueueBackend } from './memory/memory-queue-backend.js';
 import type { QueueBackend } from './queue-backend.interface.js';
 import { backendTypeOf, missingConnection, validateQueueOptions } from './queue-options.validation.js';
 import { WorkQueue } from './work-queue.js';
-import { queueConnectionOwner } from './bullmq/bullmq-options.validation.js';
+import { queueConnectionOwner, queuePostgresOwner } from './bullmq/bullmq-options.validation.js';
+import { PG_POSTGRES_TRUE_WITHOUT_ROOT } from './bullmq/bullmq-postgres.messages.js';
+import type { ConnectionOptions } from '../interfaces/redis-connection.interface.js';
+import type { PostgresConnectionOptions } from '../interfaces/postgres-connection.interface.js';
 import { OneCopy } from '../one-copy.js';
 import { TimeProvider } from '../time/time-provider.js';
 import { WorkInterceptors } from '../interception/work-interceptors.js';
@@ -70,12 +73,11 @@ export class QueueManager {
     const backend = options.backend ?? 'memory';
     if (backendTypeOf(options) === 'bullmq') {
       const own = typeof backend === 'object' ? (backend as BullMqBackendOptions) : undefined;
-      const connection = own?.connection ?? this.hostingOptions?.redis;
-      if (!connection) missingConnection(options as QueueOptions<unknown>);
+      const store = storeOf(options as QueueOptions<unknown>, own, this.hostingOptions);
       const { BullMqQueueBackend } = await import('./bullmq/bullmq-queue-backend.js');
       const bull = new BullMqQueueBackend<T>({
         queueName: options.name,
-        connection,
+        ...store,
         prefix: own?.prefix,
         lockDurationMs: own?.lockDurationMs,
         stalledIntervalMs: own?.stalledIntervalMs,
@@ -83,10 +85,10 @@ export class QueueManager {
         telemetry: own?.telemetry,
         removeOnComplete: own?.removeOnComplete,
         deadLetters: options.deadLetters,
-        connectionOwner: own?.connection !== undefined ? queueConnectionOwner(options.name) : 'HostingModule.forRoot({ redis })',
         logger: this.logger,
       });
-      await bull.ready; // bullmq missing: fail at start-up, with install guidance
+      // bullmq (or pg) missing, a PostgreSQL role that may not migrate or use BullMQ's schema: fail at start-up, saying how to fix it
+      await bull.ready;
       return new HostedQueue(options, bull as QueueBackend<T>, 'bullmq', this.logger);
     }
     let hosted!: HostedQueue<T>;
@@ -102,6 +104,27 @@ export class QueueManager {
     hosted = new HostedQueue(options, memory, 'memory', this.logger, this.time);
     return hosted;
   }
+}
+
+/**
+ * Where a 'bullmq' queue keeps its jobs (`BullMqBackendOptions.postgres` says the rule): its own
+ * `connection` (Redis) or `postgres` connection; `postgres: true`, forRoot's postgres; neither,
+ * forRoot's redis, else forRoot's postgres. With the owner that start-up errors name.
+ */
+function storeOf(
+  options: QueueOptions<unknown>,
+  own: BullMqBackendOptions | undefined,
+  root: HostingOptions | undefined,
+): { connection: ConnectionOptions; connectionOwner: string } | { postgres: PostgresConnectionOptions; connectionOwner: string } {
+  if (own?.connection !== undefined) return { connection: own.connection, connectionOwner: queueConnectionOwner(options.name) };
+  if (own?.postgres !== undefined && own.postgres !== true) return { postgres: own.postgres, connectionOwner: queuePostgresOwner(options.name) };
+  if (own?.postgres === true) {
+    if (root?.postgres === undefined) throw new TypeError(PG_POSTGRES_TRUE_WITHOUT_ROOT(options.name));
+    return { postgres: root.postgres, connectionOwner: 'HostingModule.forRoot({ postgres })' };
+  }
+  if (root?.redis !== undefined) return { connection: root.redis, connectionOwner: 'HostingModule.forRoot({ redis })' };
+  if (root?.postgres !== undefined) return { postgres: root.postgres, connectionOwner: 'HostingModule.forRoot({ postgres })' };
+  return missingConnection(options);
 }
 
 /** The first option two registrations of one queue disagree on, if any (the backend compared by meaning). */

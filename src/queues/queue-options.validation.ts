@@ -1,7 +1,7 @@
 import { MAX_TIMER_DELAY_MS } from '../hosting.constants.js';
 import { INVALID_QUEUE_OPTION, showValue } from '../hosting.messages.js';
 import type { BackoffOptions, QueueOptions, QueueRateLimit, QueueWorkerOptions, RetentionOptions } from '../interfaces/queue-options.interface.js';
-import { describeDuration, OptionsValidator } from '../validation/options-validator.js';
+import { bindNumber, describeDuration, OptionsValidator } from '../validation/options-validator.js';
 import { validateBullMqBackendOptions } from './bullmq/bullmq-options.validation.js';
 
 const FULL_MODES = ['wait', 'dropOldest', 'dropNewest', 'reject'] as const;
@@ -14,6 +14,10 @@ const RETENTION_KEYS = ['count', 'ageMs'] as const;
 export const TIMER_RULE = { min: 1, max: MAX_TIMER_DELAY_MS } as const;
 const BACKOFF_KEYS = ['type', 'delayMs'] as const;
 const BACKEND_EXPECTED = "'memory', 'bullmq' or { type: 'bullmq', connection }";
+
+/** A positive integer a PostgreSQL `integer` holds (BullMQ's PostgreSQL backend keeps tries and the limiter's max so). */
+const isInteger32 = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) >= 1 && (value as number) <= 2_147_483_647;
+const INTEGER_32 = 'an integer from 1 to 2147483647';
 
 /** Where `registerQueue` messages say the bad option was given. */
 const registerQueueAt = (name: unknown) => `HostingModule.registerQueue(${showValue(name)})`;
@@ -51,9 +55,13 @@ export function validateQueueOptions(options: QueueOptions<unknown>): void {
       if (options[key] !== undefined) check.fail(key, "unset on a 'bullmq' queue (it applies to the memory backend only)");
 }
 
+/** What a 'bullmq' queue without a store of its own needs. */
+export const MISSING_CONNECTION =
+  "given a connection (Redis) or postgres (PostgreSQL), or HostingModule.forRoot({ redis }) or forRoot({ postgres }) set, for 'bullmq'";
+
 /** Throws the `registerQueue` error for a backend that needs a connection it was not given. */
 export function missingConnection(options: QueueOptions<unknown>): never {
-  throw new TypeError(INVALID_QUEUE_OPTION(options.name, 'backend', "given a connection, or HostingModule.forRoot({ redis }) set, for 'bullmq'", options.backend));
+  throw new TypeError(INVALID_QUEUE_OPTION(options.name, 'backend', MISSING_CONNECTION, options.backend));
 }
 
 /** Checks a `{ count, ageMs }` retention option (unset is fine): each a positive integer / a duration from 1 ms. */
@@ -83,14 +91,15 @@ export function checkBackoff(check: OptionsValidator): BackoffOptions | undefine
 export function resolveWorkerOptions(owner: string, options: QueueWorkerOptions): ResolvedWorkerOptions {
   const check: OptionsValidator = OptionsValidator.for(`@QueueWorker on ${owner}`, options, WORKER_KEYS);
   const concurrency = check.positiveInteger('concurrency') ?? 1;
-  const attempts = check.positiveInteger('attempts') ?? 1;
+  // BullMQ's PostgreSQL backend keeps tries and the limiter's max in integer columns: one bound for every backend.
+  const attempts = check.check<number>('attempts', isInteger32, INTEGER_32, bindNumber) ?? 1;
   const enabled = check.boolean('enabled') ?? true;
   const backoff = checkBackoff(check) ?? { type: 'fixed', delayMs: 0 };
   const timeoutMs = check.duration('timeoutMs', TIMER_RULE);
   let limiter: QueueRateLimit | undefined;
   if (check.get('limiter') !== undefined) {
     const nested = check.nested('limiter', LIMITER_KEYS);
-    const max = nested.positiveInteger('max') ?? nested.fail('max', 'a positive integer');
+    const max = nested.check<number>('max', isInteger32, INTEGER_32, bindNumber) ?? nested.fail('max', INTEGER_32);
     // BullMQ keeps the window as a Redis expiry (PX): whole milliseconds.
     const durationMs = nested.check<number>('durationMs', (v) => Number.isSafeInteger(v) && (v as number) >= 1 && (v as number) <= MAX_TIMER_DELAY_MS, 'an integer number of milliseconds from 1 to 2147483647') ?? nested.fail('durationMs', 'an integer number of milliseconds from 1 to 2147483647');
     limiter = { max, durationMs };

@@ -123,7 +123,7 @@ describe('validateBullMqBackendOptions', () => {
     expect(message.startsWith('HostingModule.registerQueue("emails"): unknown option "backend.lockDuration"; did you mean "')).toBe(true);
     expect(message).toMatch(/did you mean "backend\.lockDurationMs"\?/);
     expect(message).toContain(
-      '(known options: backend.type, backend.connection, backend.prefix, backend.lockDurationMs, backend.stalledIntervalMs, backend.enqueueTimeoutMs, backend.telemetry, backend.removeOnComplete)',
+      '(known options: backend.type, backend.connection, backend.postgres, backend.prefix, backend.lockDurationMs, backend.stalledIntervalMs, backend.enqueueTimeoutMs, backend.telemetry, backend.removeOnComplete)',
     );
     expect(fails({ type: 'bullmq', enqueueTimeout: 1000 })).toMatch(/did you mean "backend\.enqueueTimeoutMs"\?/);
   });

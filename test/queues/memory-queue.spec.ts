@@ -351,7 +351,7 @@ describe('bad queue declarations', () => {
 
   it("a 'bullmq' queue without a connection fails at start-up", async () => {
     await expect(compileHostingApp({ imports: [HostingModule.registerQueue({ name: 'b', backend: 'bullmq' })] })).rejects.toThrow(
-      INVALID_QUEUE_OPTION('b', 'backend', "given a connection, or HostingModule.forRoot({ redis }) set, for 'bullmq'", 'bullmq'),
+      INVALID_QUEUE_OPTION('b', 'backend', "given a connection (Redis) or postgres (PostgreSQL), or HostingModule.forRoot({ redis }) or forRoot({ postgres }) set, for 'bullmq'", 'bullmq'),
     );
   });
 });

@@ -86,5 +86,7 @@ export function validateBullMqBackendOptions(queueName: string, backend: unknown
   if (postgres !== undefined) {
     if (connection !== undefined) check.fail('postgres', 'left out when backend.connection (Redis) is given: a queue lives in one store');
     if (postgres !== true) assertPostgresConnection(queuePostgresOwner(queueName), postgres);
+    if (check.get('prefix') !== undefined)
+      check.fail('prefix', "left out with backend.postgres: BullMQ's PostgreSQL backend ignores it, the connection's schema is the namespace there (postgres: { connectionString, schema })");
   }
 }

@@ -1,23 +1,13 @@
 import type { LoggerService } from '@nestjs/common';
-import type { Job, JobsOptions, KeepJobs, Queue, Telemetry, Worker } from 'bullmq';
-import { ConnectionMonitor, watchRedisEvents, type RedisEventSource } from '../../distributed/connection-monitor.js';
-import { ErrorLogThrottle } from '../../distributed/error-log-throttle.js';
+import type { Job, JobsOptions, KeepJobs, Queue, QueueOptions, Telemetry, Worker, WorkerOptions } from 'bullmq';
+import { ConnectionMonitor } from '../../distributed/connection-monitor.js';
+import type { ErrorLogThrottle } from '../../distributed/error-log-throttle.js';
 import { loadBullMq, type BullMqModule } from '../../distributed/load-optional.js';
-import { assertRedisConnection } from '../../distributed/redis-connection.js';
-import { isRedisConnectionError } from '../../distributed/redis-outage-reporter.js';
-import {
-  ENQUEUE_CANCELLED_AT_SHUTDOWN,
-  ENQUEUE_TIMED_OUT,
-  QUEUE_ENQUEUE_TIMED_OUT,
-  REDIS_CONNECTION_FAILED,
-  WORKER_NOT_STARTED,
-  WORKER_RESTARTED,
-  WORKER_SPINNING,
-  WORKER_SPINNING_STATUS,
-} from '../../distributed/redis.messages.js';
+import { ENQUEUE_CANCELLED_AT_SHUTDOWN, WORKER_NOT_STARTED, WORKER_RESTARTED, WORKER_SPINNING_STATUS } from '../../distributed/redis.messages.js';
 import { errorMessage, toError } from '../../errors/thrown-value.js';
 import { QUEUE_DEADLINE_PASSED, stackOf } from '../../hosting.messages.js';
 import type { ConnectionOptions } from '../../interfaces/redis-connection.interface.js';
+import type { PostgresConnectionOptions } from '../../interfaces/postgres-connection.interface.js';
 import type { ConnectionStatus } from '../../interfaces/service-status.interface.js';
 import type { BullMqTelemetry, DeadLetter, RetentionOptions } from '../../interfaces/queue-options.interface.js';
 import { QueueClosedError } from '../errors/queue-closed.error.js';
@@ -27,30 +17,36 @@ import { JobContext } from '../job-context.js';
 import type { CancelResult, DeadLetterPage } from '../../interfaces/queue-options.interface.js';
 import { isPending, type ItemOptions, type JobProcessor, type QueueBackend, type QueueCounts, type WorkerPolicy } from '../queue-backend.interface.js';
 import { closeOrCut, raceAbort } from './bounded-waits.js';
-import { bullMqConnections, type BullMqConnections } from './bullmq-connections.js';
-import { DEFAULT_ENQUEUE_TIMEOUT_MS, queueConnectionOwner, validateBullMqBackendOptions } from './bullmq-options.validation.js';
-import { assertJsonPayload } from './json-payload.js';
+import { DEFAULT_ENQUEUE_TIMEOUT_MS, queueConnectionOwner, queuePostgresOwner, validateBullMqBackendOptions } from './bullmq-options.validation.js';
+import { BACKEND_TWO_STORES, PG_OPTION_UNSUPPORTED, QUEUE_OPEN_RETRYING } from './bullmq-postgres.messages.js';
+import { PostgresStore } from './bullmq-postgres-store.js';
+import { RedisStore } from './bullmq-redis-store.js';
+import type { BullMqStore, CancelListener, ConnectionWatch } from './bullmq-store.js';
 import { carriedItemOptions, decodeItemOptions, encodeMetadata } from './item-metadata.js';
 import { PendingEnqueues } from './pending-enqueues.js';
 import { QueueUnavailableError } from './queue-unavailable.error.js';
 import type { QueueEvent } from '../../interfaces/queue-options.interface.js';
 import { QueueItemTimeoutError } from '../errors/queue-item-timeout.error.js';
 import { retryAfterOf } from '../retry-after.js';
-import { BullMqCancelChannel } from './bullmq-cancel-channel.js';
 import { BullMqQueueEvents, CANCELLED_REASON, EVENT_STREAM_MAX_LEN, RETRY_EVENT } from './bullmq-queue-events.js';
 
 /** Options of the BullMQ backend of one queue. */
 export interface BullMqQueueBackendOptions {
   /** The queue's name (BullMQ's queue name). */
   queueName: string;
-  /** Redis: a `redis://` URL, ioredis options, or an ioredis instance (shared, left open). */
-  connection: ConnectionOptions;
+  /** Redis: a `redis://` URL, ioredis options, or an ioredis instance (shared, left open). Not with `postgres`. */
+  connection?: ConnectionOptions;
   /**
-   * Who gave `connection`, as the start-up error names it.
-   * @default `HostingModule.registerQueue("<name>"): option "backend.connection"`
+   * PostgreSQL instead of Redis (BullMQ's PostgreSQL backend): a `postgres://` URL, `pg` pool options
+   * (`schema` included), or a `pg.Pool` (shared as it is, never ended here). Not with `connection`.
+   */
+  postgres?: PostgresConnectionOptions;
+  /**
+   * Who gave `connection` (or `postgres`), as the start-up error names it.
+   * @default `HostingModule.registerQueue("<name>"): option "backend.connection"` (`"backend.postgres"`)
    */
   connectionOwner?: string;
-  /** Prefix of BullMQ's Redis keys. @default 'bull' */
+  /** Prefix of BullMQ's Redis keys (Redis only: on PostgreSQL the connection's `schema` is the namespace). @default 'bull' */
   prefix?: string;
   logger: LoggerService;
   /**
@@ -96,9 +92,11 @@ const REDRIVE_BATCH = 500;
  * job's place in it is the finishing worker's clock, which may run ahead of this one's.
  */
 const DISCARD_CLOCK_MARGIN_MS = 24 * 60 * 60 * 1000;
-/** Scripts of `removeKeepingIdTtl`: the PTTL of an id's deduplication key, and setting it back. */
-const ID_TTL_READ = 'nestHostingIdTtl';
-const ID_TTL_RESTORE = 'nestHostingIdTtlRestore';
+/** The first retry of a queue that cannot open (its store unreachable at start), doubled up to the longest. */
+const FIRST_OPEN_RETRY_MS = 250;
+const MAX_OPEN_RETRY_MS = 5_000;
+/** A worker whose connection could not start (its store unreachable then) tries again after this. */
+const WORKER_NOT_READY_RETRY_MS = 1_000;
 
 /** BullMQ's removal option for a retention: undefined keeps every job (BullMQ's default), `{ count: 0 }` none. */
 export function keepJobs(retention: boolean | RetentionOptions | undefined, fallback: RetentionOptions): KeepJobs | undefined {
@@ -110,15 +108,6 @@ export function keepJobs(retention: boolean | RetentionOptions | undefined, fall
 }
 /** What `handle` returns for a delivery that succeeded synchronously: BullMQ awaits a promise. */
 const DONE: Promise<void> = Promise.resolve();
-/**
- * The worker's limiter when `@QueueWorker` sets none: no limit in practice, but BullMQ checks its
- * rate-limit key only for workers with a limiter, and `RateLimitedError` pauses every worker of the
- * queue through that key (`Queue.rateLimit`), atomically with the fetch. Its cost: a counter
- * increment in the script that hands out each job (no round trip; figure 5b puts it at a few percent
- * of raw throughput). Carrying the pause to the other processes by pub/sub instead left a window in
- * which a process that had not heard yet started a job inside the pause.
- */
-const UNLIMITED = { max: Number.MAX_SAFE_INTEGER, duration: 1_000 };
 /**
  * A worker that reports this many errors within `SPIN_WINDOW_MS` is spinning: BullMQ retries a
  * failed fetch without any delay when the error is not one of its connection errors (a replica's
@@ -133,46 +122,76 @@ const MAX_RESTART_DELAY_MS = 5 * 60_000;
 /** A stop this long after the previous one starts the delays over. */
 const RESTART_BACKOFF_RESET_MS = 10 * 60_000;
 
-/** BullMQ's `RedisConnection` as far as this backend watches it. */
-interface BullRedisConnection extends RedisEventSource {
-  /** Settles once the connection is initialised; rejects for good when it cannot be made. */
-  client: Promise<unknown>;
-  _client?: { status?: string };
+/**
+ * The store of a queue's options: PostgreSQL with `postgres` (a `prefix` refused: BullMQ's
+ * PostgreSQL backend ignores it, the connection's `schema` is its namespace), else Redis.
+ */
+function storeOf(name: string, options: BullMqQueueBackendOptions): BullMqStore {
+  const { connection, postgres, connectionOwner, prefix } = options;
+  if (postgres === undefined) return new RedisStore(connectionOwner ?? queueConnectionOwner(name), connection as ConnectionOptions);
+  if (connection !== undefined) throw new TypeError(BACKEND_TWO_STORES(name));
+  if (prefix !== undefined) throw new TypeError(PG_OPTION_UNSUPPORTED(name, 'prefix', prefix, "the connection's schema is the namespace there: give postgres: { connectionString, schema }"));
+  return new PostgresStore(name, connectionOwner ?? queuePostgresOwner(name), postgres);
 }
+
+/** BullMQ's classes as this backend makes them: with a backend factory (BullMQ's PostgreSQL backend) or without (Redis). */
+type QueueClass = new (name: string, opts: QueueOptions, backendFactory?: unknown) => Queue;
+type WorkerClass = new (name: string, processor: (job: Job, token?: string) => Promise<void>, opts: WorkerOptions, backendFactory?: unknown) => Worker;
 
 /**
  * The durable backend: a BullMQ `Queue` for `enqueue` and a BullMQ `Worker` for delivery, so
  * retries, delays, crash recovery (stalled jobs) and several processes on one queue are
  * BullMQ's own. bullmq is loaded on first use, never by apps that do not use this backend.
+ * The jobs live in Redis (BullMQ's default) or in PostgreSQL (BullMQ's PostgreSQL backend):
+ * what differs is behind `BullMqStore` (bullmq-redis-store.ts, bullmq-postgres-store.ts).
  *
  * Each connection has its own state and outage log (`producer`: the `Queue`; `worker`: the
- * `Worker`'s command and blocking connections and the cancel subscriber together; `events`: the
- * `QueueEvents` once `subscribe` was called), reported by `connections()`. Redis connections per
- * process and queue: 1 for a producer-only process, 4 with a worker here (producer, the worker's
- * two, the cancel subscriber of bullmq-cancel-channel.ts), and 1 more once events are subscribed.
+ * `Worker`'s connections and the cancel listener together; `events`: the `QueueEvents` once
+ * `subscribe` was called), reported by `connections()`. Redis connections per process and queue: 1
+ * for a producer-only process, 4 with a worker here (producer, the worker's two, the cancel
+ * subscriber of bullmq-cancel-channel.ts), and 1 more once events are subscribed. PostgreSQL: one
+ * pool per queue and process for all three (sessions opened as calls need them, closed when idle;
+ * the worker's and the events' LISTEN each hold one), and with a worker here the cancel listener's
+ * session (bullmq-postgres-store.ts).
  */
 export class BullMqQueueBackend<T> implements QueueBackend<T> {
-  /** Settles once bullmq is loaded and the producer exists; rejects with install guidance when bullmq is missing. */
+  /**
+   * Settles once bullmq is loaded and the producer exists (PostgreSQL: its schema checked and
+   * migrated, or found unreachable: then the queue opens once it is back); rejects with install
+   * guidance when bullmq (or pg) is missing, and with the fix when PostgreSQL refuses the schema.
+   */
   readonly ready: Promise<void>;
   private readonly name: string;
   private readonly logger: LoggerService;
-  private readonly clients: BullMqConnections;
+  /** Redis or PostgreSQL: how BullMQ's classes connect, and what differs between the two. */
+  private readonly store: BullMqStore;
+  /** `Queue "emails" (bullmq)`, `Queue "emails" (bullmq on PostgreSQL)`: who the log lines are about. */
+  private readonly subject: string;
   private readonly enqueueTimeoutMs: number;
   private readonly producer: ConnectionMonitor;
+  /** The producer's `Queue`'s connection, once it exists. */
+  private producerWatch?: ConnectionWatch;
+  /** The current worker's connection(s). */
+  private workerWatch?: ConnectionWatch;
   private readonly producerErrors: ErrorLogThrottle;
   private readonly workerErrors: ErrorLogThrottle;
   private workerMonitor?: ConnectionMonitor;
   /** Errors the connection monitors have seen (and reported) already. */
   private readonly seenErrors = new WeakSet<object>();
-  private readonly unwatchers: Array<() => void> = [];
-  /** The listeners on the current worker's connections, removed when it is stopped. */
-  private workerUnwatchers: Array<() => void> = [];
   /** Enqueues waiting for Redis, each bounded by `enqueueTimeoutMs`. */
   private readonly pending: PendingEnqueues;
   /** The handlers' signals, aborted at the shutdown deadline. */
   private readonly itemSignals = new ItemSignals();
   private bull?: BullMqModule;
   private queue?: Queue;
+  /** Settles once the producer's `Queue` exists (or the backend stopped first): `this.queue` is set then, unless it stopped. */
+  private readonly queueMade: Promise<void>;
+  private resolveQueueMade!: () => void;
+  /** Attempts to open the queue so far (its store unreachable at start: they go on with backoff). */
+  private openAttempts = 0;
+  private openTimer?: NodeJS.Timeout;
+  /** The last reason the queue could not open that was logged (logged once per distinct reason). */
+  private openRefusal?: string;
   private worker?: Worker;
   private workerSpec?: { process: JobProcessor<T>; policy: WorkerPolicy<T> };
   private workerStarted: Promise<void> = Promise.resolve();
@@ -196,8 +215,6 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
   private refreshing = false;
   /** Dead letters (the failed set) as last counted. */
   private failedCount = 0;
-  /** `removeKeepingIdTtl`'s two scripts are defined on the producer's client. */
-  private idTtlCommands = false;
   /** The worker's removal options: finished jobs, failed jobs (dead letters). */
   private readonly keepCompleted?: KeepJobs;
   private readonly keepFailed?: KeepJobs;
@@ -206,7 +223,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
   /** Deliveries wait until then (epoch ms): a handler's `RateLimitedError`, or the limiter's window as Redis last said. */
   private limitedUntil = 0;
   /** Cancels of running jobs, heard by every process with a worker on the queue (opened with the worker). */
-  private cancels?: BullMqCancelChannel;
+  private cancels?: CancelListener;
   /** The queue's cluster-wide events, opened on the first `subscribe`. */
   private events?: BullMqQueueEvents;
   private eventsOpening?: Promise<void>;
@@ -218,27 +235,28 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     validateBullMqBackendOptions(this.name, { type: 'bullmq', prefix, lockDurationMs, stalledIntervalMs, enqueueTimeoutMs, telemetry, removeOnComplete });
     this.keepCompleted = keepJobs(removeOnComplete, KEEP_COMPLETED);
     this.keepFailed = keepJobs(options.deadLetters === false ? true : options.deadLetters, KEEP_FAILED);
-    const owner = options.connectionOwner ?? queueConnectionOwner(this.name);
-    assertRedisConnection(owner, options.connection);
+    this.store = storeOf(this.name, options);
     this.enqueueTimeoutMs = enqueueTimeoutMs ?? DEFAULT_ENQUEUE_TIMEOUT_MS;
-    this.clients = bullMqConnections(owner, options.connection);
-    const subject = `Queue "${this.name}" (bullmq)`;
-    this.producer = new ConnectionMonitor('producer', `${subject} producer`, this.logger);
-    this.producerErrors = new ErrorLogThrottle(this.logger, `${subject} producer`);
-    this.workerErrors = new ErrorLogThrottle(this.logger, `${subject} worker`);
+    const subject = (this.subject = `Queue "${this.name}" (${this.store.label})`);
+    this.producer = new ConnectionMonitor('producer', `${subject} producer`, this.logger, ['main'], this.store.outage);
+    this.producerErrors = this.store.throttle(this.logger, `${subject} producer`);
+    this.workerErrors = this.store.throttle(this.logger, `${subject} worker`);
+    const { messages } = this.store;
     this.pending = new PendingEnqueues(this.enqueueTimeoutMs, () => {
       const state = this.producer.state;
-      const cause = Object.assign(new Error(ENQUEUE_TIMED_OUT(this.enqueueTimeoutMs, state)), { code: 'ETIMEDOUT' });
-      return new QueueUnavailableError(this.name, cause, QUEUE_ENQUEUE_TIMED_OUT(this.name, this.enqueueTimeoutMs, state));
+      const cause = Object.assign(new Error(messages.enqueueTimedOut(this.enqueueTimeoutMs, state)), { code: 'ETIMEDOUT' });
+      return new QueueUnavailableError(this.name, cause, messages.queueEnqueueTimedOut(this.name, this.enqueueTimeoutMs, state));
     });
+    this.queueMade = new Promise((resolve) => (this.resolveQueueMade = resolve));
     this.ready = this.init();
     this.ready.catch(() => undefined); // surfaced by enqueue, startWorker and whoever awaits `ready`
   }
 
   /**
-   * Adds a job. Rejects without a Redis round trip when the item would not survive JSON (a
-   * `TypeError` naming the path inside it), and with `QueueUnavailableError` at once while the
-   * producer connection is down, or once `enqueueTimeoutMs` passed without Redis confirming it.
+   * Adds a job. Rejects without a round trip when the item would not survive JSON (a `TypeError`
+   * naming the path inside it; on PostgreSQL jsonb, and options its columns cannot hold), and with
+   * `QueueUnavailableError` at once while the producer connection is down, or once
+   * `enqueueTimeoutMs` passed without the store confirming it.
    * `options` (validated by `WorkQueue`) become BullMQ's own job options (`delay`, `priority`,
    * `jobId`, `deduplication`, `attempts`, `backoff`) and, for what BullMQ has no field for, the job's
    * metadata (item-metadata.ts). An `id` already taken resolves with that id and adds nothing.
@@ -247,11 +265,12 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     if (this.intakeClosed) return Promise.reject(new QueueClosedError(this.name));
     if (signal?.aborted) return Promise.reject(signal.reason);
     try {
-      assertJsonPayload(this.name, data);
+      this.store.checkItem(this.name, data, 'item');
+      if (itemOptions !== undefined) this.store.checkItemOptions(this.name, itemOptions);
     } catch (error) {
       return Promise.reject(error);
     }
-    if (this.producer.isDown) return Promise.reject(new QueueUnavailableError(this.name, this.producer.lastError));
+    if (this.producer.isDown) return Promise.reject(this.unavailable(this.producer.lastError));
     // Headers ride in the job's `telemetry.metadata` (JSON), which BullMQ keeps with the job and
     // leaves alone with `omitContext` (its own telemetry, when given, would write its trace there).
     const options =
@@ -261,7 +280,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
           ? this.jobOptions
           : { ...this.jobOptions, telemetry: { metadata: JSON.stringify(headers), omitContext: true } };
     const queue = this.queue;
-    const added = queue ? queue.add(this.name, data, options) : this.ready.then(() => this.queue!.add(this.name, data, options));
+    const added = queue ? queue.add(this.name, data, options) : this.madeQueue().then((made) => made.add(this.name, data, options));
     return this.bounded(added, signal, (job) => {
       this.depth++; // a duplicate id is counted once too many until the next refresh (within a second)
       return job.id!;
@@ -281,12 +300,13 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
   ): Promise<string[]> {
     if (this.intakeClosed) return Promise.reject(new QueueClosedError(this.name));
     try {
-      for (let i = 0; i < items.length; i++) assertJsonPayload(this.name, items[i], `items[${i}]`);
+      for (let i = 0; i < items.length; i++) this.store.checkItem(this.name, items[i], `items[${i}]`);
+      if (itemOptions !== undefined) this.store.checkItemOptions(this.name, itemOptions);
     } catch (error) {
       return Promise.reject(error);
     }
     if (items.length === 0) return Promise.resolve([]);
-    if (this.producer.isDown) return Promise.reject(new QueueUnavailableError(this.name, this.producer.lastError));
+    if (this.producer.isDown) return Promise.reject(this.unavailable(this.producer.lastError));
     const shared = this.itemJobOptions(headers, itemOptions ?? {});
     const jobs = items.map((data, i) => ({
       name: this.name,
@@ -294,7 +314,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
       opts: ids === undefined ? shared : this.itemJobOptions(headers, { ...itemOptions, id: ids[i] }),
     }));
     return this.bounded(
-      this.ready.then(() => this.queue!.addBulk(jobs)),
+      this.madeQueue().then((made) => made.addBulk(jobs)),
       undefined,
       (added) => {
         this.depth += added.length;
@@ -318,7 +338,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     }
     if (!CANCELLABLE_STATES.has(state)) return 'not-found';
     // 0: the job is locked, a worker took it in the meantime.
-    if ((await this.bounded(this.removeKeepingIdTtl(queue, id))) === 0) {
+    if ((await this.bounded(this.store.removeKeepingIdTtl(queue, id))) === 0) {
       await this.requestCancel(id);
       return 'aborted';
     }
@@ -394,7 +414,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     let removed: number;
     if (id !== undefined) {
       if ((await this.bounded(queue.getJobState(id))) !== 'failed') return 0;
-      removed = await this.bounded(this.removeKeepingIdTtl(queue, id));
+      removed = await this.bounded(this.store.removeKeepingIdTtl(queue, id));
     } else {
       removed = (await this.bounded(queue.clean(-DISCARD_CLOCK_MARGIN_MS, 0, 'failed'))).length;
     }
@@ -416,30 +436,21 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     const events = (this.events ??= new BullMqQueueEvents({
       queueName: this.name,
       ...(this.options.prefix !== undefined && { prefix: this.options.prefix }),
-      connection: this.clients.worker,
-      ownsConnection: this.clients.ownsWorker,
+      store: this.store,
       logger: this.logger,
     }));
     const unsubscribe = events.subscribe(listener);
-    this.eventsOpening ??= this.ready.then(
-      async () => {
+    this.eventsOpening ??= this.madeQueue().then(
+      async (queue) => {
         if (this.disposing) return;
         // Events from now on: after the stream's last entry, asked at once on the producer's connection
         // (before any item enqueued after this call can have run). Without it, from the first read.
-        const from = await this.lastEventId().catch(() => undefined);
+        const from = await this.store.lastEventId(queue).catch(() => undefined);
         if (!this.disposing) events.open(this.bull!, from);
       },
       () => undefined,
     );
     return unsubscribe;
-  }
-
-  /** The id of the last entry of the queue's event stream ('0' when it has none yet). */
-  private async lastEventId(): Promise<string> {
-    const queue = this.queue!;
-    const client = (await queue.getBackend().client) as unknown as { xrevrange(key: string, end: string, start: string, count: 'COUNT', n: number): Promise<Array<[string, string[]]>> };
-    const [last] = await client.xrevrange(queue.keys.events, '+', '-', 'COUNT', 1);
-    return last?.[0] ?? '0';
   }
 
   /** `job.updateProgress(value)`, not awaited (its events and BullMQ's tools see it); a failure is logged at a bounded rate. */
@@ -465,8 +476,12 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
       policy.attempts > 1 ? { attempts: policy.attempts, backoff: { type: policy.backoff.type, delay: policy.backoff.delayMs } } : undefined;
     this.workerSpec = { process, policy };
     // The worker's connection: BullMQ's command and blocking connections, and the subscriber that hears cancels.
-    this.workerMonitor = new ConnectionMonitor('worker', `Queue "${this.name}" (bullmq) worker`, this.logger, ['main', 'blocking', 'cancel']);
-    this.workerStarted = this.ready.then(() => this.createWorker()).catch((error: unknown) => this.workerNotStarted(error));
+    this.workerMonitor = new ConnectionMonitor('worker', `${this.subject} worker`, this.logger, this.store.workerParts, this.store.outage);
+    this.workerStarted = this.madeQueue()
+      .then(() => this.createWorker())
+      .catch((error: unknown) => {
+        if (!(error instanceof QueueClosedError)) this.workerNotStarted(error); // closed: stopped before the queue opened
+      });
   }
 
   closeIntake(): void {
@@ -478,7 +493,8 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     this.stopping = true;
     clearTimeout(this.restartTimer);
     // An enqueue still waiting for a producer that is not up would wait out its timeout during the shutdown.
-    if (!this.producer.isUp) this.failPending(() => new QueueUnavailableError(this.name, new Error(ENQUEUE_CANCELLED_AT_SHUTDOWN())));
+    if (!this.producer.isUp) this.failPending(() => this.unavailable(new Error(ENQUEUE_CANCELLED_AT_SHUTDOWN())));
+    this.stopOpening();
     await this.workerStarted;
     const worker = this.worker;
     if (!worker) {
@@ -496,7 +512,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     const cut = !this.workerMonitor!.isUp;
     this.workerMonitor!.close();
     this.workerClosing ??= worker.close(cut).catch((error: unknown) => this.onWorkerError(worker, error));
-    await closeOrCut(worker, this.workerClosing, this.clients.ownsWorker);
+    await closeOrCut(worker, this.workerClosing, this.store.ownsWorker);
     this.stopCounts();
     return { undelivered: await this.countUndelivered() };
   }
@@ -539,66 +555,146 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
       clearTimeout(this.restartTimer);
       this.stopCounts();
       this.failPending(() => new QueueClosedError(this.name));
+      this.stopOpening();
       await this.workerStarted;
       const worker = this.worker;
       if (worker) {
         const force = this.inFlight > 0 || !this.workerMonitor!.isUp;
         this.workerMonitor!.close();
         this.workerClosing ??= worker.close(force).catch((error: unknown) => this.onWorkerError(worker, error));
-        await closeOrCut(worker, this.workerClosing, this.clients.ownsWorker);
+        await closeOrCut(worker, this.workerClosing, this.store.ownsWorker);
       }
       this.cancels?.close();
       await this.events?.close();
       this.producer.close();
-      if (this.queue) await closeOrCut(this.queue, this.queue.close(), this.clients.ownsProducer);
-      for (const unwatch of [...this.unwatchers.splice(0), ...this.workerUnwatchers.splice(0)]) unwatch();
+      if (this.queue) await closeOrCut(this.queue, this.queue.close(), this.store.ownsProducer);
+      this.producerWatch?.close();
+      this.workerWatch?.close();
+      await this.store.dispose();
       this.producerErrors.dispose();
       this.workerErrors.dispose();
     })();
     return this.disposing;
   }
 
+  /**
+   * Loads bullmq, readies the store (PostgreSQL: its schema) and makes the producer's `Queue`. A
+   * store that refuses (the role's rights, a schema of a newer bullmq, a missing package) fails the
+   * start-up with the reason; one that cannot be reached yet lets it go on with the producer down,
+   * and is tried again with backoff (`openLater`).
+   */
   private async init(): Promise<void> {
     this.bull = await loadBullMq();
     if (this.disposing) return;
-    const queue = new this.bull.Queue(this.name, {
-      connection: this.clients.producer,
-      ...(this.options.prefix !== undefined && { prefix: this.options.prefix }),
-      ...(this.options.telemetry !== undefined && { telemetry: this.options.telemetry as Telemetry }),
-    });
+    try {
+      await this.store.prepare(this.bull);
+    } catch (error) {
+      if (!this.store.isConnectionError(error)) {
+        await this.store.dispose(); // start-up fails: nothing will dispose this backend
+        throw error;
+      }
+      this.openLater(error);
+      return;
+    }
+    this.openQueue();
+    if (this.queue) await this.store.opened(this.queue);
+  }
+
+  /** Makes the producer's `Queue` (again, when the previous one never got ready). */
+  private openQueue(): void {
+    if (this.stopping || this.disposing) return;
+    const bull = this.bull!;
+    const queue = new (bull.Queue as unknown as QueueClass)(
+      this.name,
+      {
+        connection: this.store.producerConnection,
+        ...(this.options.prefix !== undefined && { prefix: this.options.prefix }),
+        ...(this.options.telemetry !== undefined && { telemetry: this.options.telemetry as Telemetry }),
+      } as QueueOptions,
+      this.store.backendFactory(bull),
+    );
     this.queue = queue;
-    this.watch(queue.getBackend(), 'connection', this.producer, 'main');
-    queue.on('error', (error: unknown) => this.onProducerError(error));
+    this.openAttempts = 0;
+    this.producerWatch = this.store.watch(queue, 'producer', this.producer, {
+      seen: this.seenErrors,
+      current: () => this.queue === queue && !this.disposing,
+      initFailed: (error, recoverable) => (recoverable ? this.producerNotReady(queue, error) : this.connectionFailed(this.producer, error)),
+    });
+    queue.on('error', (error: unknown) => {
+      if (this.queue === queue) this.onProducerError(error);
+    });
+    clearInterval(this.countsTimer);
     this.countsTimer = setInterval(() => void this.refreshCounts(), COUNTS_REFRESH_MS);
     this.countsTimer.unref();
     void this.refreshCounts();
+    this.resolveQueueMade();
   }
 
   /**
-   * Feeds `monitor` from one of BullMQ's connections (`backend[field]`): its events, and the
-   * outcome of its initialisation, which fails for good when the client cannot be made (options
-   * ioredis refuses, a Redis version BullMQ refuses). A BullMQ without that field leaves the part up.
-   * `worker`: the worker whose connection it is; what a stopped worker's connections say no longer counts.
+   * The store could not be readied (`error`): the producer is down (held down, with the reason logged
+   * once, when the store answered and refused), and it tries again after a delay that doubles from
+   * 250 ms to 5 s, for as long as the backend runs.
    */
-  private watch(backend: unknown, field: 'connection' | 'blockingConnection', monitor: ConnectionMonitor, part: string, worker?: Worker): void {
-    const connection = (backend as Record<string, unknown> | undefined)?.[field] as BullRedisConnection | undefined;
-    const initialised = connection?.client;
-    if (!connection || typeof connection.prependListener !== 'function' || typeof initialised?.then !== 'function') {
-      monitor.partUp(part);
+  private openLater(error: unknown): void {
+    if (this.stopping || this.disposing) return;
+    const delayMs = Math.min(FIRST_OPEN_RETRY_MS * 2 ** this.openAttempts++, MAX_OPEN_RETRY_MS);
+    if (this.store.isConnectionError(error)) {
+      this.producer.partDown('main', error);
+    } else {
+      const reason = errorMessage(error);
+      this.producer.hold(reason, error);
+      if (this.openRefusal !== reason) {
+        this.openRefusal = reason;
+        this.logger.error(QUEUE_OPEN_RETRYING(this.subject, this.store.storeName, error, MAX_OPEN_RETRY_MS), stackOf(error));
+      }
+    }
+    this.openTimer = setTimeout(() => void this.retryOpen(), delayMs);
+  }
+
+  private async retryOpen(): Promise<void> {
+    this.openTimer = undefined;
+    if (this.stopping || this.disposing) return;
+    try {
+      await this.store.prepare(this.bull!);
+    } catch (error) {
+      this.openLater(error);
       return;
     }
-    const status = () => connection._client?.status;
-    const unwatch = watchRedisEvents(connection, status, monitor, part, this.seenErrors);
-    (worker ? this.workerUnwatchers : this.unwatchers).push(unwatch);
-    const current = () => worker === undefined || worker === this.worker;
-    initialised.then(
-      () => {
-        if (current() && (status() === 'ready' || status() === 'connect')) monitor.partUp(part);
-      },
-      (error: unknown) => {
-        if (current()) this.connectionFailed(monitor, error);
-      },
-    );
+    if (this.openRefusal !== undefined) {
+      this.openRefusal = undefined;
+      this.producer.release();
+    }
+    this.openQueue();
+  }
+
+  /** The producer's `Queue` could not get ready (its store unreachable then), and BullMQ keeps that for good: a new one, later. */
+  private producerNotReady(queue: Queue, error: unknown): void {
+    if (this.queue !== queue || this.stopping || this.disposing) return;
+    this.producerWatch?.close();
+    this.producerWatch = undefined;
+    this.stopCounts();
+    void closeOrCut(queue, queue.close().catch(() => undefined), this.store.ownsProducer);
+    this.openLater(error);
+  }
+
+  /** No more attempts to open the queue; whoever waits for it hears that it stopped (`madeQueue`). */
+  private stopOpening(): void {
+    clearTimeout(this.openTimer);
+    this.openTimer = undefined;
+    this.resolveQueueMade();
+  }
+
+  /** The producer's `Queue` once it exists; rejects with `QueueClosedError` when the backend stopped before it did. */
+  private async madeQueue(): Promise<Queue> {
+    await this.ready;
+    await this.queueMade;
+    if (!this.queue || this.disposing) throw new QueueClosedError(this.name);
+    return this.queue;
+  }
+
+  /** `QueueUnavailableError` for `cause`, worded for the store. */
+  private unavailable(cause: unknown): QueueUnavailableError {
+    return new QueueUnavailableError(this.name, cause, this.store.messages.unavailable(this.name, cause));
   }
 
   /** A connection whose initialisation failed is dead for good: no retry can bring it back. */
@@ -607,27 +703,38 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     if (typeof error === 'object' && error !== null) this.seenErrors.add(error);
     if (monitor === this.producer) {
       monitor.hold(errorMessage(error), error);
-      this.logger.error(REDIS_CONNECTION_FAILED(`Queue "${this.name}" (bullmq) producer`, error));
+      this.logger.error(this.store.messages.connectionFailed(`${this.subject} producer`, error));
       this.stopCounts();
-      this.failPending(() => new QueueUnavailableError(this.name, error));
+      this.failPending(() => this.unavailable(error));
       return;
     }
     if (this.workerHalted) return;
-    this.logger.error(REDIS_CONNECTION_FAILED(`Queue "${this.name}" (bullmq) worker`, error));
+    this.logger.error(this.store.messages.connectionFailed(`${this.subject} worker`, error));
     this.haltWorker(errorMessage(error), error);
+  }
+
+  /** The worker's connection could not get ready (its store unreachable then), and BullMQ keeps that for good: a new worker, shortly. */
+  private workerNotReady(worker: Worker, error: unknown): void {
+    if (worker !== this.worker || this.stopping || this.workerHalted) return;
+    this.workerMonitor?.partDown('main', error);
+    this.haltWorker(errorMessage(error), error);
+    this.restartTimer = setTimeout(() => void this.restartWorker(), WORKER_NOT_READY_RETRY_MS);
   }
 
   private createWorker(): void {
     if (this.stopping || !this.workerSpec) return; // the host stopped before bullmq was loaded
     const { process, policy } = this.workerSpec;
     const backoff = { type: policy.backoff.type, delay: policy.backoff.delayMs };
-    const { Worker, WaitingError } = this.bull!;
-    const worker: Worker = new Worker(
+    const bull = this.bull!;
+    const { WaitingError } = bull;
+    this.store.workerStarting(this.queue!, policy.concurrency);
+    const limiter = this.store.limiterOf(policy.limiter);
+    const worker = new (bull.Worker as unknown as WorkerClass)(
       this.name,
       // Two parameters: BullMQ then creates no per-job AbortController (this backend makes one only when a handler reads ctx.signal).
       (job: Job, token?: string) => this.handle(job, token, process, policy, backoff),
       {
-        connection: this.clients.worker,
+        connection: this.store.workerConnection,
         ...(this.options.prefix !== undefined && { prefix: this.options.prefix }),
         concurrency: policy.concurrency,
         // BullMQ merges its defaults with Object.assign: an explicit `undefined` would replace them.
@@ -636,19 +743,23 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
         ...(this.keepCompleted !== undefined && { removeOnComplete: this.keepCompleted }),
         ...(this.keepFailed !== undefined && { removeOnFail: this.keepFailed }),
         ...(this.options.telemetry !== undefined && { telemetry: this.options.telemetry as Telemetry }),
-        // BullMQ's limiter (kept in Redis: across every process of the queue).
-        limiter: policy.limiter ? { max: policy.limiter.max, duration: policy.limiter.durationMs } : UNLIMITED,
+        // BullMQ's limiter (kept in the store: across every process of the queue).
+        ...(limiter !== undefined && { limiter }),
+        ...this.store.workerOptions,
         // No `name`: with one, BullMQ writes it into every job it fetches (a `processedBy` field: a
         // larger HMSET per job, and a larger reply to decode), which raw BullMQ workers do not pay.
         autorun: !this.paused, // paused through HostingRegistry before the worker came up
-      },
+      } as WorkerOptions,
+      this.store.backendFactory(bull),
     );
     this.worker = worker;
     this.spinWindowStart = Date.now();
     this.spinCount = 0;
-    const backend = worker.getBackend();
-    this.watch(backend, 'connection', this.workerMonitor!, 'main', worker);
-    this.watch(backend, 'blockingConnection', this.workerMonitor!, 'blocking', worker);
+    this.workerWatch = this.store.watch(worker, 'worker', this.workerMonitor!, {
+      seen: this.seenErrors,
+      current: () => worker === this.worker,
+      initFailed: (error, recoverable) => (recoverable ? this.workerNotReady(worker, error) : this.connectionFailed(this.workerMonitor!, error)),
+    });
     worker.on('error', (error: unknown) => this.onWorkerError(worker, error));
     worker.on('failed', (job, error) => {
       if (!job || error instanceof WaitingError || error?.name === 'WaitingError' || error?.message === CANCELLED_REASON) return;
@@ -658,7 +769,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
         policy.onFailed(job.data as T, new JobContext(this.name, job.id!, job.attemptsMade, this.itemSignals), error);
       else this.publishRetry(job, error);
     });
-    this.listenForCancels();
+    this.listenForCancels(this.queue!);
   }
 
   /**
@@ -670,34 +781,27 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     this.queue?.getBackend().publishEvent(fields, EVENT_STREAM_MAX_LEN).catch((failure: unknown) => this.onProducerError(failure));
   }
 
-  /** Subscribes to the queue's cancel channel, once per backend (a restarted worker keeps the subscriber). */
-  private listenForCancels(): void {
+  /** Starts hearing the queue's cancels, once per backend (a restarted worker keeps the listener). */
+  private listenForCancels(queue: Queue): void {
     const monitor = this.workerMonitor!;
     if (this.cancels) {
       if (this.cancels.isReady) monitor.partUp('cancel');
       return;
     }
-    const channel = new BullMqCancelChannel(this.cancelChannel(), (id) => this.running.get(id)?.abort(new QueueItemCancelledError(this.name, id)));
-    this.cancels = channel;
-    this.queue!.getBackend().client.then(
-      (client) => channel.start(client, monitor, 'cancel', this.seenErrors, (error) => this.reportWorkerError(error)),
-      (error: unknown) => monitor.partDown('cancel', error),
-    );
-  }
-
-  private cancelChannel(): string {
-    return this.queue!.toKey('nest-hosting:cancel');
+    const onCancel = (id: string) => this.running.get(id)?.abort(new QueueItemCancelledError(this.name, id));
+    this.cancels = this.store.listenForCancels(queue, onCancel, monitor, 'cancel', this.seenErrors, (error) => this.reportWorkerError(error));
   }
 
   private reportWorkerError(error: unknown): void {
     if (typeof error === 'object' && error !== null && this.seenErrors.has(error)) return;
-    if (isRedisConnectionError(error) && !this.workerMonitor?.isUp) return;
+    if (this.workerWatch?.failed(error)) return; // an outage: the monitor says so, once
+    if (this.store.isConnectionError(error) && !this.workerMonitor?.isUp) return;
     this.workerErrors.report(error);
   }
 
   /**
    * Aborts the running job `id` with `QueueItemCancelledError`: here when it runs here, else on
-   * whichever process runs it, through the queue's cancel channel (bullmq-cancel-channel.ts).
+   * whichever process runs it, through the queue's cancel channel (Redis pub/sub, PostgreSQL NOTIFY).
    */
   private async requestCancel(id: string): Promise<void> {
     const local = this.running.get(id);
@@ -705,9 +809,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
       local.abort(new QueueItemCancelledError(this.name, id));
       return;
     }
-    await this.ready;
-    const queue = this.queue!;
-    await BullMqCancelChannel.publish(await queue.getBackend().client, this.cancelChannel(), id);
+    await this.store.publishCancel(await this.madeQueue(), id);
   }
 
   private workerNotStarted(error: unknown): void {
@@ -819,7 +921,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     const abortedWith = context.aborted ? (context.signal.reason as unknown) : undefined;
     if (abortedWith instanceof QueueItemCancelledError) return this.cancelled(job, policy, context);
     const retryAfter = retryAfterOf(thrown, this.name, context.id);
-    if (typeof retryAfter === 'number') return this.rateLimited(policy, context, retryAfter);
+    if (typeof retryAfter === 'number') return this.rateLimited(job, token, policy, context, retryAfter);
     // BullMQ reads `.message` of what it gets: `throw undefined` would leave the job active with its
     // lock held, a string would become a null failedReason. It gets an Error, always.
     const error = toError(retryAfter ?? thrown);
@@ -854,14 +956,19 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
 
   /**
    * The handler threw `RateLimitedError`: every worker of the queue stops taking jobs for
-   * `retryAfterMs` (BullMQ's `Queue.rateLimit`, a key in Redis), and BullMQ puts the job back in wait
-   * with its tries unchanged (`Worker.RateLimitError`).
+   * `retryAfterMs` (BullMQ's `Queue.rateLimit`, in the store: `BullMqStore.pauseAll`), and BullMQ puts
+   * the job back in wait with its tries unchanged (`Worker.RateLimitError`).
    */
-  private async rateLimited(policy: WorkerPolicy<T>, context: JobContext, retryAfterMs: number): Promise<never> {
+  private async rateLimited(job: Job, token: string | undefined, policy: WorkerPolicy<T>, context: JobContext, retryAfterMs: number): Promise<never> {
     try {
-      await this.queue!.rateLimit(retryAfterMs);
+      await this.store.pauseAll(this.queue!, retryAfterMs, policy.limiter !== undefined);
     } catch (error) {
       this.onProducerError(error);
+    }
+    try {
+      await this.store.handBackLimited(job, token);
+    } catch (error) {
+      this.reportWorkerError(error);
     }
     const until = Date.now() + retryAfterMs;
     this.limitedUntil = Math.max(this.limitedUntil, until);
@@ -885,13 +992,14 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
 
   /** Returns an active job to the front of the queue; BullMQ's `WaitingError` tells the worker it was moved. */
   private async handBack(job: Job, token: string | undefined): Promise<never> {
-    await job.moveToWait(token);
+    await this.store.handBack(job, token);
     throw new this.bull!.WaitingError();
   }
 
   private onProducerError(error: unknown): void {
     if (typeof error === 'object' && error !== null && this.seenErrors.has(error)) return; // reported by the monitor
-    if (isRedisConnectionError(error) && !this.producer.isUp) return; // part of an outage already reported
+    if (this.producerWatch?.failed(error)) return; // an outage starts: the monitor says so, once
+    if (this.store.isConnectionError(error) && !this.producer.isUp) return; // part of an outage already reported
     this.producerErrors.report(error);
   }
 
@@ -916,7 +1024,8 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     }
     if (this.workerHalted) return;
     if (typeof error === 'object' && error !== null && this.seenErrors.has(error)) return;
-    if (isRedisConnectionError(error) && !this.workerMonitor?.isUp) return;
+    if (this.workerWatch?.failed(error)) return;
+    if (this.store.isConnectionError(error) && !this.workerMonitor?.isUp) return;
     this.workerErrors.report(error);
   }
 
@@ -928,7 +1037,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
         : Math.min(this.restartDelayMs * 2, MAX_RESTART_DELAY_MS);
     this.lastHaltAt = now;
     const restartAt = new Date(now + this.restartDelayMs);
-    this.logger.error(WORKER_SPINNING(this.name, count, SPIN_WINDOW_MS, error, this.restartDelayMs), stackOf(error));
+    this.logger.error(this.store.messages.workerSpinning(this.name, count, SPIN_WINDOW_MS, error, this.restartDelayMs), stackOf(error));
     this.haltWorker(WORKER_SPINNING_STATUS(count, error, restartAt), error);
     this.restartTimer = setTimeout(() => void this.restartWorker(), this.restartDelayMs);
   }
@@ -938,10 +1047,11 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     const worker = this.worker;
     this.workerHalted = true;
     this.workerMonitor?.hold(reason, error);
-    for (const unwatch of this.workerUnwatchers.splice(0)) unwatch();
+    this.workerWatch?.close();
+    this.workerWatch = undefined;
     if (!worker) return;
     // `close` stops BullMQ's fetch loop before its next turn; the connections are cut, not quit.
-    this.workerClosing = closeOrCut(worker, worker.close(true).catch(() => undefined), this.clients.ownsWorker);
+    this.workerClosing = closeOrCut(worker, worker.close(true).catch(() => undefined), this.store.ownsWorker);
   }
 
   private async restartWorker(): Promise<void> {
@@ -984,34 +1094,15 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     };
   }
 
-  /**
-   * `queue.remove(id)` (1 removed, 0 locked: a worker runs it), keeping what is left of an `idTtlMs`:
-   * BullMQ deletes a removed job's deduplication key, but an id enqueued with `idTtlMs` stays taken
-   * that long whatever became of its item (cancelled or discarded included).
-   */
-  private async removeKeepingIdTtl(queue: Queue, id: string): Promise<number> {
-    const key = `${queue.keys.de}:${id}`;
-    const client = await queue.getBackend().client;
-    if (!this.idTtlCommands) {
-      client.defineCommand(ID_TTL_READ, { numberOfKeys: 1, lua: "return redis.call('PTTL', KEYS[1])" });
-      client.defineCommand(ID_TTL_RESTORE, { numberOfKeys: 1, lua: "return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX')" });
-      this.idTtlCommands = true;
-    }
-    const ttl = Number(await client.runCommand(ID_TTL_READ, [key]));
-    const removed = await queue.remove(id);
-    if (removed === 1 && ttl > 0) await client.runCommand(ID_TTL_RESTORE, [key, id, ttl]);
-    return removed;
-  }
-
   /** The producer's Queue once it exists; rejects at once while its connection is down. */
   private async producerQueue(): Promise<Queue> {
     await this.ready;
-    if (this.producer.isDown) throw new QueueUnavailableError(this.name, this.producer.lastError);
-    return this.queue!;
+    if (this.producer.isDown) throw this.unavailable(this.producer.lastError);
+    return this.madeQueue();
   }
 
   /**
-   * A Redis call (an add, a batch, `cancel`'s and the dead-letter methods' calls) bounded by
+   * A call on the store (an add, a batch, `cancel`'s and the dead-letter methods' calls) bounded by
    * `enqueueTimeoutMs` and cancelled by `signal` (`PendingEnqueues`): resolves with `accept(value)`
    * (the value itself without it) unless the wait ended first; a connection error, or any error while
    * the producer is down, becomes `QueueUnavailableError`.
@@ -1023,8 +1114,10 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
         (value) => {
           if (this.pending.settle(entry)) resolve(accept ? accept(value) : (value as unknown as V));
         },
-        (error: unknown) =>
-          this.pending.fail(entry, isRedisConnectionError(error) || this.producer.isDown ? new QueueUnavailableError(this.name, error) : error),
+        (error: unknown) => {
+          this.producerWatch?.failed(error); // PostgreSQL: an outage starts
+          this.pending.fail(entry, this.store.isConnectionError(error) || this.producer.isDown ? this.unavailable(error) : error);
+        },
       );
     });
   }
@@ -1075,9 +1168,9 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     if (!this.workerSpec) return undefined;
     const states = retries ? (['wait', 'active', 'prioritized', 'delayed'] as const) : (['wait', 'active', 'prioritized'] as const);
     return (async () => {
-      await this.ready;
+      const queue = await this.madeQueue();
       for (;;) {
-        const counts = await this.queue!.getJobCounts(...states);
+        const counts = await queue.getJobCounts(...states);
         if (this.inFlight === 0 && Object.values(counts).every((n) => n === 0)) return;
         await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
       }
@@ -1097,8 +1190,9 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
       const policy = this.workerSpec?.policy;
       const [counts, limitTtl] = await Promise.all([
         this.queue.getJobCounts(...COUNTED_STATES),
-        policy ? this.queue.getRateLimitTtl(policy.limiter?.max ?? UNLIMITED.max) : 0,
+        policy ? this.queue.getRateLimitTtl(policy.limiter?.max ?? this.store.unlimitedMax) : 0,
       ]);
+      this.producerWatch?.succeeded();
       if (policy) this.limitedUntil = limitTtl > 0 ? Date.now() + limitTtl : 0;
       this.depth = UNDELIVERED_STATES.reduce((sum, state) => sum + (counts[state] ?? 0), 0);
       this.failedCount = counts.failed ?? 0;

@@ -1,12 +1,12 @@
 import type { LoggerService } from '@nestjs/common';
-import type { ConnectionOptions as BullConnection, QueueEvents } from 'bullmq';
-import { ConnectionMonitor, watchRedisEvents, type RedisEventSource } from '../../distributed/connection-monitor.js';
-import { ErrorLogThrottle } from '../../distributed/error-log-throttle.js';
+import type { QueueEvents, QueueEventsOptions } from 'bullmq';
+import { ConnectionMonitor } from '../../distributed/connection-monitor.js';
+import type { ErrorLogThrottle } from '../../distributed/error-log-throttle.js';
 import type { BullMqModule } from '../../distributed/load-optional.js';
-import { isRedisConnectionError } from '../../distributed/redis-outage-reporter.js';
 import type { QueueEvent, QueueEventName } from '../../interfaces/queue-options.interface.js';
 import type { ConnectionStatus } from '../../interfaces/service-status.interface.js';
 import { closeOrCut } from './bounded-waits.js';
+import type { BullMqStore, ConnectionWatch } from './bullmq-store.js';
 
 /**
  * The custom event a worker of this library writes to the queue's BullMQ event stream when a try
@@ -28,15 +28,18 @@ type Listener = (event: QueueEvent) => void;
 export interface BullMqQueueEventsOptions {
   queueName: string;
   prefix?: string;
-  connection: BullConnection;
-  /** False when the connection is the app's ioredis Cluster, shared as is. */
-  ownsConnection: boolean;
+  /** The queue's store: `QueueEvents` connects as its worker does. */
+  store: BullMqStore;
   logger: LoggerService;
 }
 
+/** A first `QueueEvents` that could not get ready (its store unreachable then) is replaced after this. */
+const REOPEN_MS = 1_000;
+
 /**
  * A queue's cluster-wide events, read from BullMQ's event stream by one `QueueEvents` (one blocking
- * Redis connection per process and queue, opened on the first subscription, closed on `close`).
+ * Redis connection per process and queue, opened on the first subscription, closed on `close`; on
+ * PostgreSQL, the `event` table, read through a pool and woken by a LISTEN session).
  * What each event is, in BullMQ's terms (its Lua scripts write the stream):
  *
  * - `completed`: BullMQ's `completed` (a try succeeded, on any process). No attempt number.
@@ -55,8 +58,9 @@ export class BullMqQueueEvents {
   private readonly monitor: ConnectionMonitor;
   private readonly errors: ErrorLogThrottle;
   private readonly seenErrors = new WeakSet<object>();
-  private unwatch?: () => void;
+  private watch?: ConnectionWatch;
   private events?: QueueEvents;
+  private reopenTimer?: NodeJS.Timeout;
   private closing?: Promise<void>;
   /** Final failures read in the current batch, completed with `retries-exhausted` when it follows. */
   private pendingFailures?: Map<string, { error: string; attempt?: number }>;
@@ -64,9 +68,9 @@ export class BullMqQueueEvents {
   private held?: Array<() => void>;
 
   constructor(private readonly options: BullMqQueueEventsOptions) {
-    const subject = `Queue "${options.queueName}" (bullmq) events`;
-    this.monitor = new ConnectionMonitor('events', subject, options.logger);
-    this.errors = new ErrorLogThrottle(options.logger, subject);
+    const subject = `Queue "${options.queueName}" (${options.store.label}) events`;
+    this.monitor = new ConnectionMonitor('events', subject, options.logger, ['main'], options.store.outage);
+    this.errors = options.store.throttle(options.logger, subject);
   }
 
   /** Adds a listener; the returned function removes it. */
@@ -81,29 +85,28 @@ export class BullMqQueueEvents {
    */
   open(bull: BullMqModule, fromId?: string): void {
     if (this.events || this.closing) return;
-    const { queueName, prefix, connection } = this.options;
-    const events = new bull.QueueEvents(queueName, {
-      connection,
-      ...(prefix !== undefined && { prefix }),
-      ...(fromId !== undefined && { lastEventId: fromId }),
-    });
+    const { queueName, prefix, store } = this.options;
+    const QueueEventsClass = bull.QueueEvents as unknown as new (name: string, opts: QueueEventsOptions, backendFactory?: unknown) => QueueEvents;
+    const events = new QueueEventsClass(
+      queueName,
+      {
+        connection: store.workerConnection,
+        ...(prefix !== undefined && { prefix }),
+        ...(fromId !== undefined && { lastEventId: fromId }),
+      } as QueueEventsOptions,
+      store.backendFactory(bull),
+    );
     this.events = events;
     events.on('error', (error: unknown) => this.onError(error));
-    const backendConnection = (events.getBackend() as unknown as Record<string, unknown>).connection as
-      | (RedisEventSource & { client: Promise<unknown>; _client?: { status?: string } })
-      | undefined;
-    if (backendConnection && typeof backendConnection.prependListener === 'function') {
-      const status = () => backendConnection._client?.status;
-      this.unwatch = watchRedisEvents(backendConnection, status, this.monitor, 'main', this.seenErrors);
-      backendConnection.client.then(
-        () => {
-          if (status() === 'ready' || status() === 'connect') this.monitor.partUp();
-        },
-        (error: unknown) => this.monitor.partDown('main', error),
-      );
-    } else {
-      this.monitor.partUp();
-    }
+    this.watch = store.watch(events, 'events', this.monitor, {
+      seen: this.seenErrors,
+      current: () => this.events === events && !this.closing,
+      initFailed: (error, recoverable) => {
+        this.monitor.partDown('main', error);
+        // BullMQ keeps a failed start for good: a new QueueEvents from the same point, once the store answers.
+        if (recoverable) this.reopen(bull, events, fromId);
+      },
+    });
     events.on('completed', ({ jobId }) => this.inOrder(() => this.emit('completed', jobId)));
     events.on('stalled', ({ jobId }) => this.inOrder(() => this.emit('stalled', jobId)));
     events.on('drained', () => this.inOrder(() => this.emit('drained')));
@@ -124,14 +127,27 @@ export class BullMqQueueEvents {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      clearTimeout(this.reopenTimer);
       this.listeners.clear();
       this.monitor.close();
       const events = this.events;
-      if (events) await closeOrCut(events, events.close().catch(() => undefined), this.options.ownsConnection);
-      this.unwatch?.();
+      if (events) await closeOrCut(events, events.close().catch(() => undefined), this.options.store.ownsWorker);
+      this.watch?.close();
       this.errors.dispose();
     })();
     return this.closing;
+  }
+
+  /** Replaces `events`, which could not get ready, by a new one reading from `fromId`, shortly. */
+  private reopen(bull: BullMqModule, events: QueueEvents, fromId: string | undefined): void {
+    this.watch?.close();
+    this.watch = undefined;
+    void closeOrCut(events, events.close().catch(() => undefined), this.options.store.ownsWorker);
+    this.reopenTimer = setTimeout(() => {
+      if (this.closing || this.events !== events) return;
+      this.events = undefined;
+      this.open(bull, fromId);
+    }, REOPEN_MS);
   }
 
   /**
@@ -179,7 +195,8 @@ export class BullMqQueueEvents {
 
   private onError(error: unknown): void {
     if (typeof error === 'object' && error !== null && this.seenErrors.has(error)) return;
-    if (isRedisConnectionError(error) && !this.monitor.isUp) return;
+    if (this.watch?.failed(error)) return;
+    if (this.options.store.isConnectionError(error) && !this.monitor.isUp) return;
     this.errors.report(error);
   }
 }

@@ -1,4 +1,5 @@
 import { PAYLOAD_NOT_JSON } from '../../distributed/redis.messages.js';
+import { PG_PAYLOAD_NOT_JSON } from './bullmq-postgres.messages.js';
 
 /**
  * BullMQ stores a job's data as JSON: whatever does not survive `JSON.parse(JSON.stringify(x))`
@@ -9,11 +10,29 @@ import { PAYLOAD_NOT_JSON } from '../../distributed/redis.messages.js';
  * Accepted: plain objects (prototype `Object.prototype` or `null`), arrays, strings, finite
  * numbers, booleans, `null`, and `undefined` as an object property (JSON leaves the key out, and
  * reading it back gives `undefined` again). `root` names the item in the message (`items[3]` for a batch).
+ *
+ * `postgres`: BullMQ's PostgreSQL backend keeps the item as `jsonb`, which also refuses text with a
+ * NUL character or a lone UTF-16 surrogate (in values and keys), and hands an item that is `null`
+ * itself to the worker as `{}` (a `null` inside an item is kept). jsonb does not keep the order of
+ * an object's keys either (the worker gets equal data, keys sorted); that is not refused.
  */
-export function assertJsonPayload(queue: string, item: unknown, root = 'item'): void {
-  if (item === undefined) throw new TypeError(PAYLOAD_NOT_JSON(queue, root, 'is undefined', 'pass null or a value'));
-  const problem = walk(item, [], [], root);
-  if (problem) throw new TypeError(PAYLOAD_NOT_JSON(queue, problem.path, problem.what, problem.fix));
+export function assertJsonPayload(queue: string, item: unknown, root = 'item', postgres = false): void {
+  const message = postgres ? PG_PAYLOAD_NOT_JSON : PAYLOAD_NOT_JSON;
+  if (item === undefined) throw new TypeError(message(queue, root, 'is undefined', postgres ? 'pass a value' : 'pass null or a value'));
+  if (item === null && postgres) throw new TypeError(message(queue, root, "is null, which BullMQ's PostgreSQL backend hands to the worker as {}", 'wrap it ({ value: null }) or pass another value'));
+  const problem = walk(item, [], [], root, postgres);
+  if (problem) throw new TypeError(message(queue, problem.path, problem.what, problem.fix));
+}
+
+/** A UTF-16 surrogate without its other half (code units, no `u` flag). */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?:^|[^\ud800-\udbff])[\udc00-\udfff]/;
+
+/** What jsonb refuses in a string (a value, or a key when `key`), or undefined. */
+function textProblem(text: string, path: string, key: boolean): Problem | undefined {
+  const what = key ? 'has a key that contains' : 'contains';
+  if (text.includes('\u0000')) return { path, what: `${what} a NUL character (\\u0000), which PostgreSQL's jsonb cannot store`, fix: 'remove it, or pass the text encoded (base64)' };
+  if (LONE_SURROGATE.test(text)) return { path, what: `${what} a lone UTF-16 surrogate, which PostgreSQL's jsonb refuses`, fix: 'pass well-formed text (text.toWellFormed())' };
+  return undefined;
 }
 
 interface Problem {
@@ -36,9 +55,10 @@ function pathOf(keys: ReadonlyArray<string | number>, root: string): string {
  * the way (cycle detection). Both are pushed and popped as it goes, and the path is written only for
  * a value it refuses: every enqueue walks its item, few are refused.
  */
-function walk(value: unknown, keys: Array<string | number>, ancestors: object[], root: string): Problem | undefined {
+function walk(value: unknown, keys: Array<string | number>, ancestors: object[], root: string, postgres: boolean): Problem | undefined {
   switch (typeof value) {
     case 'string':
+      return postgres ? textProblem(value, pathOf(keys, root), false) : undefined;
     case 'boolean':
       return undefined;
     case 'number':
@@ -68,7 +88,7 @@ function walk(value: unknown, keys: Array<string | number>, ancestors: object[],
     ancestors.push(object);
     for (let i = 0; i < object.length; i++) {
       keys.push(i);
-      const problem = walk(object[i], keys, ancestors, root);
+      const problem = walk(object[i], keys, ancestors, root, postgres);
       if (problem) return problem;
       keys.pop();
     }
@@ -85,7 +105,7 @@ function walk(value: unknown, keys: Array<string | number>, ancestors: object[],
     const child = (object as Record<string, unknown>)[key];
     if (child === undefined) continue; // left out by JSON, read back as undefined: the same
     keys.push(key);
-    const problem = walk(child, keys, ancestors, root);
+    const problem = (postgres ? textProblem(key, pathOf(keys, root), true) : undefined) ?? walk(child, keys, ancestors, root, postgres);
     if (problem) return problem;
     keys.pop();
   }
