@@ -365,12 +365,17 @@ export class PostgresExclusiveTickGate implements ExclusiveTickGate {
   private async withClient<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
     const client = await bounded(pool.connect(), this.connectWaitMs, () => POSTGRES_NO_CONNECTION_WITHIN(this.connectWaitMs), (late) => late.release());
     let broken = false;
+    // A checked-out client whose server goes away between two statements emits 'error' (the pool
+    // listens only to idle ones): without a listener that would be an uncaught exception.
+    const onError = () => void (broken = true);
+    client.on('error', onError);
     try {
       return await bounded(fn(client), 2 * STATEMENT_TIMEOUT_MS + this.connectWaitMs, () => POSTGRES_NO_ANSWER_WITHIN(2 * STATEMENT_TIMEOUT_MS));
     } catch (error) {
       broken = true;
       throw error;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }

@@ -117,6 +117,8 @@ export class PostgresOutboxStore implements OutboxStore {
     let client: PoolClient | undefined;
     try {
       client = await pool.connect();
+      // Checked out, it is ours to listen to: a server that goes away mid-setup must not throw uncaught.
+      client.on('error', () => undefined);
       if (!(await this.tableExists(client))) {
         await client.query('BEGIN');
         try {

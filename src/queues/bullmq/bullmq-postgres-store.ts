@@ -93,7 +93,7 @@ interface PgBackend {
 }
 
 /** A session of ours: a standalone client (`end`) or one checked out of the pool (`release`). */
-type OwnSession = PgListenSession & PgSession & { end?(): Promise<void>; release?(destroy?: boolean): void };
+type OwnSession = PgListenSession & PgSession & { end?(): Promise<void>; release?(destroy?: boolean): void; off?(event: 'error', listener: (error: Error) => void): unknown };
 
 /** A `pg.Pool` (the queue's own, or the app's), as far as this store uses it. */
 interface PoolLike {
@@ -289,6 +289,9 @@ export class PostgresStore implements BullMqStore {
     this.pool ??= this.makePool(pg);
     const session = await this.connectWithin(this.pool!);
     let broken = true;
+    // Checked out, it is ours to listen to: a server that goes away mid-migration must not throw uncaught.
+    const onError = () => undefined;
+    session.on('error', onError);
     try {
       await preparePostgresSchema(bull, session, this.queueName, this.schema, this.appPool ? this.owner : undefined);
       broken = false;
@@ -296,6 +299,7 @@ export class PostgresStore implements BullMqStore {
       broken = isPostgresConnectionError(error);
       throw error;
     } finally {
+      session.off?.('error', onError);
       session.release?.(broken);
     }
   }
