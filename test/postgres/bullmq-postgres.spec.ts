@@ -79,7 +79,8 @@ describe('BullMQ on PostgreSQL', () => {
     const id = await queue.enqueue({ n: 1 });
     await waitFor(() => seen.length === 1, 15_000, 'the item');
     expect(seen).toEqual([{ n: 1 }]);
-    expect(sql(`SELECT state FROM bullmq.job WHERE queue = '${name}' AND id = '${id}'`)).toBe('completed');
+    // The handler ran; BullMQ writes the completion right after.
+    await waitFor(() => sql(`SELECT state FROM bullmq.job WHERE queue = '${name}' AND id = '${id}'`) === 'completed', 15_000, 'the job completed');
     await waitFor(() => registry.get(name)!.connections!.every((c) => c.state === 'up'), 15_000, 'every connection up');
     expect(registry.get(name)).toMatchObject({ backend: 'bullmq', processed: 1 });
     expect(registry.get(name)!.connections!.map((c) => c.name)).toEqual(['producer', 'worker']);

@@ -50,6 +50,8 @@ describe('queue events on PostgreSQL are the cluster', () => {
       const good = await listener.producer.enqueue('good');
       const bad = await listener.producer.enqueue('bad');
       for (const role of ['listener', 'worker'] as const) await waitFor(() => heard[role].length >= 3, 20_000, `three events on the ${role} process`);
+      // The cluster's events can come before the worker's own count of the failure (BullMQ's 'failed' after its write).
+      await waitFor(() => worker.app.get(HostingRegistry).get(name)?.failed === 1, 10_000, "the worker's count");
       expect(worker.app.get(HostingRegistry).get(name)).toMatchObject({ processed: 1, failed: 1 });
       expect(listener.app.get(HostingRegistry).get(name)).toMatchObject({ processed: 0, failed: 0, state: 'disabled' });
       const last = await listener.producer.enqueue('last');
