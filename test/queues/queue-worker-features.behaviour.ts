@@ -205,7 +205,8 @@ export function describeQueueWorkerFeatures(label: string, backend: () => Backen
       // lies between the first and the fifth of any five; 7 starts need 4 windows.
       const at = starts.map((s) => s.at);
       for (let i = 0; i + 4 < at.length; i++) expect(at[i + 4] - at[i]).toBeGreaterThanOrEqual(480);
-      expect(at[6] - at[0]).toBeGreaterThanOrEqual(1_450);
+      // The fourth window starts 1,500 ms after the first does, and the first start may come late in the first window.
+      expect(at[6] - at[0]).toBeGreaterThanOrEqual(1_000);
       await app.close();
     });
 
