@@ -30,6 +30,23 @@ export function loadPg(feature = 'PostgreSQL'): Promise<PgModule> {
   return pgModule;
 }
 
+const HEARD = Symbol.for('nest-hosting:pg-clients-heard');
+
+/**
+ * Gives every client `pool` opens an `'error'` listener for its whole life. pg-pool listens to idle
+ * clients only, and a client it hands out has none until its user adds one; when PostgreSQL ends a
+ * connection (57P01 at a shutdown) in the same network read that completed its start-up, the client
+ * emits `'error'` before the `connect()` caller's code has run: an uncaught exception. The error is
+ * not lost: the client's query fails, or the pool emits it for an idle client. Once per pool (the
+ * app's own pool too: the clients this library checks out of it are exposed the same way).
+ */
+export function hearEveryClient(pool: unknown): void {
+  const target = pool as { on?: (event: 'connect', listener: (client: { on(event: 'error', listener: () => void): unknown }) => void) => unknown; [HEARD]?: true };
+  if (typeof target.on !== 'function' || target[HEARD]) return;
+  target[HEARD] = true;
+  target.on('connect', (client) => client.on('error', () => undefined));
+}
+
 /** True for a `pg.Pool` (or anything with its `query`, `connect` and `end`): the app's own pool. */
 export function isPostgresPool(value: unknown): value is PostgresPool {
   return (

@@ -7,7 +7,7 @@ import type { ConnectionState, ConnectionStatus } from '../interfaces/service-st
 import { errorMessage } from '../errors/thrown-value.js';
 import { MAX_TIMER_DELAY_MS } from '../hosting.constants.js';
 import type { ExclusiveTickGate, TickClaim, TickLease } from './exclusive-tick-gate.js';
-import { assertPostgresConnection, isPostgresPool, loadPg } from './postgres-connection.js';
+import { assertPostgresConnection, hearEveryClient, isPostgresPool, loadPg } from './postgres-connection.js';
 import {
   EXCLUSIVE_CLAIMS_WORK_AGAIN,
   EXCLUSIVE_LEASE_LOST_POSTGRES,
@@ -322,7 +322,10 @@ export class PostgresExclusiveTickGate implements ExclusiveTickGate {
   private async createPool(): Promise<Pool> {
     const pg = await loadPg(SUBJECT);
     const connection = this.options.connection;
-    if (!this.ownsPool) return connection as unknown as Pool;
+    if (!this.ownsPool) {
+      hearEveryClient(connection);
+      return connection as unknown as Pool;
+    }
     const given: PoolConfig & { schema?: unknown } = typeof connection === 'string' ? { connectionString: connection } : { ...(connection as PoolConfig) };
     delete given.schema; // BullMQ's schema, not a pg option
     const pool = new pg.Pool({
@@ -339,6 +342,7 @@ export class PostgresExclusiveTickGate implements ExclusiveTickGate {
       if (this.closed) return;
       this.failed(isPostgresConnectionError(error) ? error : Object.assign(new Error(errorMessage(error)), { code: 'ECONNRESET' }));
     });
+    hearEveryClient(pool);
     return pool;
   }
 

@@ -1,5 +1,5 @@
 import type { Pool, PoolClient, PoolConfig } from 'pg';
-import { isPostgresPool, loadPg } from '../distributed/postgres-connection.js';
+import { hearEveryClient, isPostgresPool, loadPg } from '../distributed/postgres-connection.js';
 import type { OutboxEntry, OutboxWrite } from '../interfaces/outbox-options.interface.js';
 import type { PostgresConnectionOptions } from '../interfaces/postgres-connection.interface.js';
 import { isSqliteDatabase } from './outbox-options.validation.js';
@@ -64,6 +64,7 @@ export class PostgresOutboxStore implements OutboxStore {
     this.name = quoteName(table);
     this.channel = table.replace('.', '_');
     this.ownPool = !isPostgresPool(connection);
+    if (!this.ownPool) hearEveryClient(connection);
     this.pool = this.ownPool ? this.createPool(connection) : Promise.resolve(connection as unknown as Pool);
     const columns = 'queue, item_id, ordering_key, payload, headers, options, run_at, created_at';
     const values = `$3::json, $4::json, $5::json, to_timestamp($6::float8 / 1000), to_timestamp($7::float8 / 1000)`;
@@ -84,6 +85,7 @@ export class PostgresOutboxStore implements OutboxStore {
     delete (given as { schema?: unknown }).schema; // BullMQ's, not a pg option
     const pool = new pg.Pool({ max: OWN_POOL_SIZE, ...given, allowExitOnIdle: true });
     pool.on('error', () => undefined); // an idle client's error (the server went away): the next query reports it
+    hearEveryClient(pool);
     return pool;
   }
 

@@ -3,7 +3,7 @@ import type { Job, Queue, QueueEvents, Worker } from 'bullmq';
 import type { ConnectionMonitor } from '../../distributed/connection-monitor.js';
 import { ErrorLogThrottle } from '../../distributed/error-log-throttle.js';
 import type { BullMqModule } from '../../distributed/load-optional.js';
-import { assertPostgresConnection, isPostgresPool, loadPg, type PgModule } from '../../distributed/postgres-connection.js';
+import { assertPostgresConnection, hearEveryClient, isPostgresPool, loadPg, type PgModule } from '../../distributed/postgres-connection.js';
 import { PostgresListener, type PgListenSession } from '../../distributed/postgres-listener.js';
 import { isPostgresConnectionError, POSTGRES_OUTAGE, postgresWorded } from '../../distributed/postgres-outage.js';
 import type { PostgresConnectionOptions } from '../../interfaces/postgres-connection.interface.js';
@@ -167,6 +167,7 @@ export class PostgresStore implements BullMqStore {
     this.appPool = isPostgresPool(connection);
     if (this.appPool) {
       this.pool = connection as unknown as PoolLike;
+      hearEveryClient(this.pool);
       this.schema = DEFAULT_POSTGRES_SCHEMA;
       return;
     }
@@ -315,6 +316,7 @@ export class PostgresStore implements BullMqStore {
     const options = typeof config.options === 'string' && config.options !== '' ? `${config.options} ${searchPath}` : searchPath;
     const pool = new pg.Pool({ max: DEFAULT_POOL_MAX, ...config, options } as ConstructorParameters<PgModule['Pool']>[0]);
     pool.on('error', () => undefined);
+    hearEveryClient(pool);
     return pool as unknown as PoolLike;
   }
 
