@@ -59,6 +59,14 @@ async function producer(queue: string, workers: Array<new (...args: never[]) => 
   return { queue: started.app.get(Producer).queue, registry: started.app.get(HostingRegistry) };
 }
 
+async function waitForAsync(predicate: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
 function bullQueue(name: string): Queue {
   const queue = new Queue(name, { connection: { host: redis.host, port: redis.port } });
   queues.push(queue);
@@ -137,6 +145,23 @@ describe('BullMQ worker features across processes', () => {
     expect(ofLimited[1].at).toBeGreaterThanOrEqual(pauseEnds - 50);
     expect(lines('DONE', a, b).map((line) => line.id)).toContain(limitedId);
     expect(a.output() + b.output()).not.toMatch(/UNHANDLED/);
+    // Workers without a limiter of their own fetch under a queue-wide limit only around the pause.
+    await waitForAsync(async () => (await bull.getGlobalRateLimit()) === null, 10_000, 'the queue-wide limit lifted after the pause');
+  });
+
+  it('a queue-wide limit a process left mid-pause is lifted when a worker starts; a limit the app set stays', async () => {
+    const name = uniqueName('stale-pause');
+    const bull = bullQueue(name);
+    await bull.setGlobalRateLimit(2 ** 31 - 1, 1_000); // what a pause sets, left by a process that died in it
+    const first = await worker(name, { CONCURRENCY: '1' });
+    await waitForAsync(async () => (await bull.getGlobalRateLimit()) === null, 10_000, 'the stale limit lifted');
+    await first.dispose();
+    await bull.setGlobalRateLimit(5, 1_000); // the app's own
+    const second = await worker(name, { CONCURRENCY: '1' });
+    const { queue } = await producer(name);
+    await queue.enqueue({ kind: 'quick' });
+    await waitFor(() => lines('DONE', second).length === 1, 30_000, 'the item done');
+    expect(await bull.getGlobalRateLimit()).toEqual({ max: 5, duration: 1_000 });
   });
 
   it('cancel(id) here of an item running in another process: its signal aborts there, it is not retried and not a dead letter', async () => {

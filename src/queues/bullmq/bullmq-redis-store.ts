@@ -24,14 +24,21 @@ const ID_TTL_READ = 'nestHostingIdTtl';
 const ID_TTL_RESTORE = 'nestHostingIdTtlRestore';
 
 /**
- * The worker's limiter when `@QueueWorker` sets none: no limit in practice, but BullMQ checks its
- * rate-limit key only for workers with a limiter, and `RateLimitedError` pauses every worker of the
- * queue through that key (`Queue.rateLimit`), atomically with the fetch. Its cost: a counter
- * increment in the script that hands out each job (no round trip; figure 5b puts it at a few percent
- * of raw throughput). Carrying the pause to the other processes by pub/sub instead left a window in
- * which a process that had not heard yet started a job inside the pause.
+ * The queue-wide limit (`Queue.setGlobalRateLimit`, in BullMQ's queue meta) that `pauseAll` sets for
+ * workers without a limiter of their own: no limit in practice, but BullMQ's fetch scripts check the
+ * rate-limit key only under a limit, the worker's or the queue's. Set only around a pause, so that
+ * the fetch pays for a limit (a counter increment per job, a few percent of raw throughput in figure
+ * 5b) only then; set before the window, in the meta every fetch of every process reads in the same
+ * script, so that no process starts a job inside the pause.
  */
-const UNLIMITED = { max: Number.MAX_SAFE_INTEGER, duration: 1_000 };
+const PAUSE_MAX = 2 ** 31 - 1;
+/** `liftPause`'s script: removes the pause's queue-wide limit unless a window (a key at `Queue.rateLimit`'s value) still holds. */
+const LIFT_PAUSE = 'nestHostingLiftPause';
+const LIFT_PAUSE_LUA =
+  "if redis.call('HGET', KEYS[1], 'max') == ARGV[1] and tonumber(redis.call('GET', KEYS[2]) or '0') < tonumber(ARGV[1]) then " +
+  "return redis.call('HDEL', KEYS[1], 'max', 'duration') end return 0";
+/** How long after a pause's window its queue-wide limit is looked at again. */
+const LIFT_MARGIN_MS = 100;
 
 const MESSAGES: StoreMessages = {
   unavailable: QUEUE_UNAVAILABLE,
@@ -65,14 +72,43 @@ export class RedisStore implements BullMqStore {
   readonly workerOptions = {};
   readonly unlimitedMax = Number.MAX_SAFE_INTEGER;
 
-  /** A limiter on every worker: `@QueueWorker`'s, else `UNLIMITED` (see there). */
-  limiterOf(limiter: QueueRateLimit | undefined): { max: number; duration: number } {
-    return limiter ? { max: limiter.max, duration: limiter.durationMs } : UNLIMITED;
+  private liftTimer?: NodeJS.Timeout;
+  private liftCommand = false;
+
+  /** `@QueueWorker`'s limiter, or none (a queue-wide limit stands in around a pause: `PAUSE_MAX`). */
+  limiterOf(limiter: QueueRateLimit | undefined): { max: number; duration: number } | undefined {
+    return limiter ? { max: limiter.max, duration: limiter.durationMs } : undefined;
   }
 
-  /** `Queue.rateLimit`: a key every worker's fetch script checks (each has a limiter). */
-  async pauseAll(queue: Queue, retryAfterMs: number): Promise<void> {
+  /**
+   * `Queue.rateLimit`, a key BullMQ's fetch checks under a limit: for workers without a limiter of
+   * their own, the queue-wide `PAUSE_MAX` first, lifted once no window holds (`liftPause`).
+   */
+  async pauseAll(queue: Queue, retryAfterMs: number, limited: boolean): Promise<void> {
+    if (!limited) await queue.setGlobalRateLimit(PAUSE_MAX, 1_000);
     await queue.rateLimit(retryAfterMs);
+    if (limited) return;
+    clearTimeout(this.liftTimer);
+    this.liftTimer = setTimeout(() => void this.liftPause(queue), retryAfterMs + LIFT_MARGIN_MS);
+    this.liftTimer.unref();
+  }
+
+  /**
+   * Removes the queue-wide limit `pauseAll` set (one the app set itself stays), unless a window still
+   * holds (another process's later pause: that one lifts it). Also run as a worker starts, for a
+   * limit a process that died mid-pause left.
+   */
+  async liftPause(queue: Queue): Promise<void> {
+    try {
+      const client = await queue.getBackend().client;
+      if (!this.liftCommand) {
+        client.defineCommand(LIFT_PAUSE, { numberOfKeys: 2, lua: LIFT_PAUSE_LUA });
+        this.liftCommand = true;
+      }
+      await client.runCommand(LIFT_PAUSE, [queue.keys.meta, queue.keys.limiter, PAUSE_MAX]);
+    } catch {
+      // Redis away: the limit stays until the next pause or worker start lifts it; it only counts jobs.
+    }
   }
   private readonly clients: BullMqConnections;
   /** `removeKeepingIdTtl`'s two scripts are defined on the producer's client. */
@@ -101,13 +137,14 @@ export class RedisStore implements BullMqStore {
     return Promise.resolve();
   }
 
-  /** Nothing: a worker's Redis connections do not depend on its concurrency. */
-  workerStarting(): void {
-    // nothing
+  /** A worker starts: a stale queue-wide limit goes (`liftPause`); its connections do not depend on its concurrency. */
+  workerStarting(queue: Queue): void {
+    void this.liftPause(queue);
   }
 
-  /** Nothing: BullMQ's classes close their own connections. */
+  /** BullMQ's classes close their own connections; a pending lift is dropped. */
   dispose(): Promise<void> {
+    clearTimeout(this.liftTimer);
     return Promise.resolve();
   }
 
