@@ -263,16 +263,17 @@ export const QUEUE_EVENT_LISTENER_NOT_SINGLETON = (owner: string) =>
   `@OnQueueEvent on ${owner}: a queue event listener is subscribed once, at start-up, so its provider must be a singleton, ` +
   `but it is request-scoped, transient or depends on a request-scoped provider; listen from a singleton and resolve scoped providers with ScopeFactory`;
 
-export const QUEUE_UNDELIVERED = (name: string, count: number, durable: boolean) =>
+/** `durable`: the items stay in `store` (`Redis`, `PostgreSQL`); else they were handed to `onDropped`. */
+export const QUEUE_UNDELIVERED = (name: string, count: number, durable: boolean, store = 'Redis') =>
   `Queue "${name}": ${count} ${count === 1 ? 'item was' : 'items were'} left undelivered at shutdown` +
-  (durable ? '; they stay in Redis for the next worker' : ' and handed to onDropped');
+  (durable ? `; they stay in ${store} for the next worker` : ' and handed to onDropped');
 
 export const EXCLUSIVE_NEEDS_REDIS = (owner: string) =>
   `@Periodic on ${owner}: { exclusive: true } needs a store shared by the instances: set HostingModule.forRoot({ redis }) or HostingModule.forRoot({ postgres })`;
 
-/** `ServiceStatus.lastError` of a unit while connections of it are down. */
-export const CONNECTIONS_DOWN = (down: ReadonlyArray<{ name: string; since: Date; lastError?: string }>) =>
-  `Redis connection${down.length === 1 ? '' : 's'} down: ` +
+/** `ServiceStatus.lastError` of a unit while connections of it (to `store`: `Redis`, `PostgreSQL`) are down. */
+export const CONNECTIONS_DOWN = (down: ReadonlyArray<{ name: string; since: Date; lastError?: string }>, store = 'Redis') =>
+  `${store} connection${down.length === 1 ? '' : 's'} down: ` +
   down.map((c) => `${c.name} since ${c.since.toISOString()}${c.lastError ? ` (${c.lastError})` : ''}`).join('; ');
 
 /** Where a task added at run time is named in messages: `HostingRegistry.addPeriodic("tenant-7")`. */

@@ -1,4 +1,5 @@
 import type { ConnectionStatus } from '../interfaces/service-status.interface.js';
+import type { StoreName } from './store-name.js';
 
 /** A claim on one run of an exclusive task, held while the run lasts. */
 export interface TickLease {
@@ -31,12 +32,15 @@ export interface TickClaim {
 
 /**
  * Decides which instance runs a tick of an exclusive periodic task. The narrow interface lets the
- * timer stay free of Redis; `RedisExclusiveTickGate` is the implementation.
+ * timer stay free of the store; `RedisExclusiveTickGate` and `PostgresExclusiveTickGate` implement it.
  */
 export interface ExclusiveTickGate {
+  /** The store the instances share, as the lines about its outages name it (`exclusiveTickRunner`). */
+  readonly store: StoreName;
   /**
    * Resolves with a lease when this instance won the tick; with `undefined` when another instance
-   * has the slot or is still running the task. Rejects when the store cannot be reached.
+   * has the slot or is still running the task. Rejects when the store cannot be reached (or refuses
+   * the claim): the tick is skipped, and the runner says so.
    */
   tryAcquire(claim: TickClaim): Promise<TickLease | undefined>;
   /**

@@ -1,13 +1,16 @@
 import type { LoggerService } from '@nestjs/common';
 import type { Schedule } from '../scheduling/schedule.js';
 import type { TickContext } from '../scheduling/tick-context.js';
+import type { OutageMessages } from './connection-monitor.js';
 import type { ExclusiveTickGate } from './exclusive-tick-gate.js';
-import { RedisOutageReporter } from './redis-outage-reporter.js';
-import { EXCLUSIVE_TASK, EXCLUSIVE_TICK_SKIPPED } from './redis.messages.js';
+import { OutageReporter } from './outage-reporter.js';
+import { EXCLUSIVE_CLAIMS_WORK_AGAIN } from './postgres.messages.js';
+import { EXCLUSIVE_TASK, EXCLUSIVE_TICK_SKIPPED, REDIS_RECOVERED } from './redis.messages.js';
+import type { StoreName } from './store-name.js';
 
 /**
  * What an exclusive tick resolves with when it did not run on this instance (another instance has
- * it, or Redis is unreachable). A registered symbol, so the timer can recognise it without importing this file.
+ * it, or its store is unreachable). A registered symbol, so the timer can recognise it without importing this file.
  */
 export const SKIPPED_TICK: unique symbol = Symbol.for('nest-hosting:skipped-tick') as never;
 
@@ -20,6 +23,16 @@ export const MAX_LEASE_MS = 60_000;
 
 /** The shortest time the last run slot of a task is kept (a cluster down longer starts afresh). */
 export const MIN_LAST_RUN_TTL_MS = 30 * 24 * 3_600_000;
+
+/**
+ * An exclusive task's lines while its gate's store is away: its ticks are skipped (said once per
+ * outage), and back (`Redis is reachable again after N ms`; `ticks are claimed on PostgreSQL again
+ * after N ms`). Other errors of a claim are logged at a bounded rate (`<task>: Redis error: …`).
+ */
+const TASK_OUTAGE: Record<StoreName, OutageMessages> = {
+  Redis: { unreachable: (subject, error) => EXCLUSIVE_TICK_SKIPPED(subject, error, 'Redis'), recovered: REDIS_RECOVERED },
+  PostgreSQL: { unreachable: (subject, error) => EXCLUSIVE_TICK_SKIPPED(subject, error, 'PostgreSQL'), recovered: EXCLUSIVE_CLAIMS_WORK_AGAIN },
+};
 
 /** The exclusive task as the wrapper needs it. */
 export interface ExclusiveTask {
@@ -69,8 +82,9 @@ function claimSlot(task: ExclusiveTask, context: TickContext): number {
 
 /**
  * Wraps the runner of an exclusive task: each scheduled tick runs only on the instance that claims
- * it through `gate`; elsewhere it resolves with `SKIPPED_TICK`. When Redis is unreachable the tick
- * is skipped and the outage logged once: an exclusive task never runs unguarded on every instance.
+ * it through `gate`; elsewhere it resolves with `SKIPPED_TICK`. When the gate's store (`gate.store`)
+ * is unreachable the tick is skipped and the outage logged once per task, in the store's words: an
+ * exclusive task never runs unguarded on every instance.
  * A `HostingRegistry.trigger` call is an explicit local request and runs here without a claim.
  */
 export function exclusiveTickRunner<R>(
@@ -79,7 +93,7 @@ export function exclusiveTickRunner<R>(
   run: (context: TickContext) => Promise<R> | R,
   logger: LoggerService,
 ): (context: TickContext) => Promise<R | typeof SKIPPED_TICK> {
-  const outage = new RedisOutageReporter(logger, EXCLUSIVE_TASK(task.name), EXCLUSIVE_TICK_SKIPPED);
+  const outage = new OutageReporter(logger, EXCLUSIVE_TASK(task.name), gate.store, TASK_OUTAGE[gate.store]);
   const timings = { ...exclusiveTimings(task), lastRunTtlMs: lastRunTtlMs(task) };
   return async (context) => {
     if (context.triggered) {

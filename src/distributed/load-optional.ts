@@ -1,4 +1,5 @@
 import { OPTIONAL_PACKAGE_MISSING } from './redis.messages.js';
+import type { StoreName } from './store-name.js';
 
 /** The `bullmq` module, loaded only by apps that use a Redis-backed feature. */
 export type BullMqModule = typeof import('bullmq');
@@ -12,16 +13,19 @@ let ioredis: Promise<RedisClass> | undefined;
 const interop = <M>(mod: unknown, probe: string): M =>
   ((mod as Record<string, unknown>)[probe] ? mod : (mod as { default: unknown }).default) as M;
 
-/** Loads bullmq on first use; rejects with install guidance when it is missing. */
-export function loadBullMq(feature = 'The BullMQ queue backend'): Promise<BullMqModule> {
-  bullmq ??= import('bullmq').then(
+/** Loads bullmq on first use; rejects with install guidance when it is missing (the packages `store` needs with it). */
+export function loadBullMq(feature = 'The BullMQ queue backend', store: StoreName = 'Redis'): Promise<BullMqModule> {
+  const loading = (bullmq ??= import('bullmq').then(
     (mod) => interop<BullMqModule>(mod, 'Worker'),
     (error: unknown) => {
       bullmq = undefined;
-      throw new Error(OPTIONAL_PACKAGE_MISSING(feature, 'bullmq', error));
+      throw error;
     },
-  );
-  return bullmq;
+  ));
+  // Worded per call: a Redis queue and a PostgreSQL queue may wait on the same import.
+  return loading.catch((error: unknown) => {
+    throw new Error(OPTIONAL_PACKAGE_MISSING(feature, 'bullmq', error, store));
+  });
 }
 
 /** Loads ioredis on first use; rejects with install guidance when it is missing. */

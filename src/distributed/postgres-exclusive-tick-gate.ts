@@ -3,18 +3,18 @@ import type { Pool, PoolClient, PoolConfig } from 'pg';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { PostgresConnectionOptions } from '../interfaces/postgres-connection.interface.js';
-import type { ConnectionState, ConnectionStatus } from '../interfaces/service-status.interface.js';
+import type { ConnectionStatus } from '../interfaces/service-status.interface.js';
 import { errorMessage } from '../errors/thrown-value.js';
 import { MAX_TIMER_DELAY_MS } from '../hosting.constants.js';
+import { ConnectionMonitor, type OutageMessages } from './connection-monitor.js';
 import type { ExclusiveTickGate, TickClaim, TickLease } from './exclusive-tick-gate.js';
 import { assertPostgresConnection, hearEveryClient, isPostgresPool, loadPg } from './postgres-connection.js';
+import { isPostgresConnectionError } from './postgres-outage.js';
 import {
-  EXCLUSIVE_CLAIMS_WORK_AGAIN,
   EXCLUSIVE_LEASE_LOST_POSTGRES,
   EXCLUSIVE_LEASE_TAKEN_OVER,
   EXCLUSIVE_TABLES_NOT_GRANTED,
   EXCLUSIVE_TABLES_REFUSED,
-  EXCLUSIVE_TICK_SKIPPED_POSTGRES,
   POSTGRES_GATE_FAILING,
   POSTGRES_GATE_WORKS_AGAIN,
   POSTGRES_NO_ANSWER_WITHIN,
@@ -22,7 +22,6 @@ import {
   POSTGRES_RECOVERED,
   POSTGRES_UNREACHABLE,
 } from './postgres.messages.js';
-import { EXCLUSIVE_TASK } from './redis.messages.js';
 
 const OWNER = 'HostingModule.forRoot({ postgres })';
 const SUBJECT = 'Exclusive periodic tasks';
@@ -131,26 +130,6 @@ WHERE ${newer('last_success', '$2', 't.')}`;
 const LAST_RUN = `SELECT last_run_at FROM ${EXCLUSIVE_TASKS_TABLE} WHERE task = $1 AND last_run_expires_at > clock_timestamp()`;
 const LAST_SUCCESS = `SELECT last_success_at FROM ${EXCLUSIVE_TASKS_TABLE} WHERE task = $1 AND last_success_expires_at > clock_timestamp()`;
 
-const NODE_CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOENT']);
-// SQLSTATEs that mean "the server cannot serve us right now": connection exceptions, a server
-// shutting down, crashed or starting, too many connections, a statement or lock wait cut by the
-// gate's own timeouts.
-const SERVER_UNAVAILABLE = new Set(['57P01', '57P02', '57P03', '53300', '57014', '55P03']);
-const CONNECTION_MESSAGES =
-  /Connection terminated|connection timeout|timeout exceeded when trying to connect|not queryable|Query read timeout|ECONNREFUSED|ECONNRESET|PostgreSQL is unreachable|PostgreSQL did not answer|the database system is (starting up|shutting down|in recovery mode)/i;
-
-/** True for errors that mean "PostgreSQL cannot be reached right now", as opposed to a refused or wrong statement. */
-export function isPostgresConnectionError(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return false;
-  try {
-    const { code, message } = error as { code?: unknown; message?: unknown };
-    if (typeof code === 'string' && (NODE_CONNECTION_CODES.has(code) || SERVER_UNAVAILABLE.has(code) || code.startsWith('08'))) return true;
-    return typeof message === 'string' && CONNECTION_MESSAGES.test(message);
-  } catch {
-    return false;
-  }
-}
-
 const sqlState = (error: unknown): unknown => (typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined);
 
 /** A start-up refusal (the role may not create or use the tables): start-up fails with it. */
@@ -158,49 +137,21 @@ class TablesRefusedError extends Error {
   override name = 'TablesRefusedError';
 }
 
-/** The gate's connection to PostgreSQL, `postgres` in the status of exclusive tasks, with its outage log. */
-class GateConnection {
-  private current: ConnectionState = 'connecting';
-  private since = new Date();
-  private cause?: unknown;
-  private downAt = 0;
-  /** Whether the outage began with a connection error (else PostgreSQL refused a statement). */
-  private unreachable = false;
-  closed = false;
-
-  constructor(private readonly logger: LoggerService) {}
-
-  get isDown(): boolean {
-    return this.current === 'down';
-  }
-
-  status(): ConnectionStatus {
-    const status: ConnectionStatus = { name: 'postgres', state: this.current, since: this.since };
-    if (this.current === 'down') status.lastError = errorMessage(this.cause);
-    return status;
-  }
-
-  up(): void {
-    if (this.closed || this.current === 'up') return;
-    const wasDown = this.current === 'down';
-    this.current = 'up';
-    this.since = new Date();
-    if (!wasDown) return;
-    const downMs = this.since.getTime() - this.downAt;
-    this.logger.log(this.unreachable ? POSTGRES_RECOVERED(SUBJECT, downMs) : POSTGRES_GATE_WORKS_AGAIN(SUBJECT, downMs));
-  }
-
-  /** Down with `error` (logged when the outage starts; later errors only update the status). */
-  down(error: unknown): void {
-    if (this.closed) return;
-    this.cause = error;
-    if (this.current === 'down') return;
-    this.current = 'down';
-    this.since = new Date();
-    this.downAt = this.since.getTime();
-    this.unreachable = isPostgresConnectionError(error);
-    this.logger.error(this.unreachable ? POSTGRES_UNREACHABLE(SUBJECT, error) : POSTGRES_GATE_FAILING(SUBJECT, error));
-  }
+/**
+ * The outage lines of the gate's connection (`ConnectionMonitor`): PostgreSQL unreachable, or
+ * refusing the gate's statements (a dropped table, a revoked right), and the matching line when it
+ * is back. The monitor asks for `unreachable` as the outage starts and for `recovered` as it ends,
+ * so the kind of the error that started it picks both.
+ */
+function gateOutage(): OutageMessages {
+  let refused = false;
+  return {
+    unreachable: (subject, error) => {
+      refused = !isPostgresConnectionError(error);
+      return refused ? POSTGRES_GATE_FAILING(subject, error) : POSTGRES_UNREACHABLE(subject, error);
+    },
+    recovered: (subject, downMs) => (refused ? POSTGRES_GATE_WORKS_AGAIN(subject, downMs) : POSTGRES_RECOVERED(subject, downMs)),
+  };
 }
 
 /**
@@ -220,16 +171,19 @@ class GateConnection {
  * in its start-up error). A `pg.Pool` given by the app is used as is and never ended; a URL or
  * options make a small pool of the gate's own, ended by `dispose`.
  *
- * A tick that cannot be claimed (PostgreSQL unreachable, or refusing the statement) is skipped:
- * `tryAcquire` resolves with `undefined`, and the gate logs the outage itself, in PostgreSQL's
- * words (once per outage for the gate and once per task, and once again when claims succeed).
+ * A claim that cannot be made (PostgreSQL unreachable, or refusing the statement) rejects, as the
+ * Redis gate's does: the tick is skipped, and `exclusiveTickRunner` says so once per task and
+ * outage, worded by `store`. The gate logs its connection's outage once (`connections()`, the
+ * `ConnectionMonitor` of `postgres`), and once more when it is back.
  */
 export class PostgresExclusiveTickGate implements ExclusiveTickGate {
+  readonly store = 'PostgreSQL';
   /** Settles once `pg` is loaded and the tables were checked (or PostgreSQL found unreachable, then the ticks wait for it); rejects with install guidance, or with the SQL to run when the role may not create the tables. */
   readonly ready: Promise<void>;
   private readonly holder = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly connectWaitMs: number;
-  private readonly connection: GateConnection;
+  /** The gate's connection, `postgres` in the status of exclusive tasks, with its outage log. */
+  private readonly monitor: ConnectionMonitor;
   private readonly pool: Promise<Pool>;
   private readonly ownsPool: boolean;
   private tables?: Promise<void>;
@@ -237,22 +191,20 @@ export class PostgresExclusiveTickGate implements ExclusiveTickGate {
   private disposed?: Promise<void>;
   /** Renewal timers of the runs in progress, stopped on dispose. */
   private readonly renewals = new Set<NodeJS.Timeout>();
-  /** Tasks whose ticks are being skipped for a failed claim, since when (epoch ms). */
-  private readonly skipping = new Map<string, number>();
   private probe?: NodeJS.Timeout;
   private probeAttempt = 0;
 
   constructor(private readonly options: PostgresExclusiveTickGateOptions) {
     assertPostgresConnection(OWNER, options.connection);
     this.connectWaitMs = Math.min(Math.max(options.connectWaitMs ?? 2_000, 1), MAX_TIMER_DELAY_MS); // one Node timer
-    this.connection = new GateConnection(options.logger);
+    this.monitor = new ConnectionMonitor('postgres', SUBJECT, options.logger, ['main'], gateOutage());
     this.ownsPool = !isPostgresPool(options.connection);
     this.pool = this.createPool();
     this.pool.catch(() => undefined); // surfaced through `ready`
     this.ready = this.pool.then(async (pool) => {
       try {
         await this.ensureTables(pool);
-        this.connection.up();
+        this.monitor.partUp();
       } catch (error) {
         if (error instanceof TablesRefusedError) throw error;
         this.failed(error); // unreachable at start-up: the ticks are skipped until it is back
@@ -263,20 +215,14 @@ export class PostgresExclusiveTickGate implements ExclusiveTickGate {
 
   async tryAcquire(claim: TickClaim): Promise<TickLease | undefined> {
     const { task, slotKey, slotTtlMs, leaseMs } = claim;
-    let won: boolean;
-    try {
-      won = await this.use(async (client) => {
-        await client.query(`BEGIN; SET LOCAL lock_timeout = ${STATEMENT_TIMEOUT_MS}; SET LOCAL statement_timeout = ${STATEMENT_TIMEOUT_MS}`);
-        const { rows } = await client.query<{ lease: number; slot: number }>(ACQUIRE, [task, this.holder, ms(leaseMs), slotKey, ms(slotTtlMs)]);
-        const both = rows[0]?.lease === 1 && rows[0]?.slot === 1;
-        await client.query(both ? 'COMMIT' : 'ROLLBACK');
-        return both;
-      });
-    } catch (error) {
-      this.skipped(task, error);
-      return undefined;
-    }
-    this.claimsWork(task);
+    if (this.closed) return undefined; // stopping: no claim, and no outage
+    const won = await this.use(async (client) => {
+      await client.query(`BEGIN; SET LOCAL lock_timeout = ${STATEMENT_TIMEOUT_MS}; SET LOCAL statement_timeout = ${STATEMENT_TIMEOUT_MS}`);
+      const { rows } = await client.query<{ lease: number; slot: number }>(ACQUIRE, [task, this.holder, ms(leaseMs), slotKey, ms(slotTtlMs)]);
+      const both = rows[0]?.lease === 1 && rows[0]?.slot === 1;
+      await client.query(both ? 'COMMIT' : 'ROLLBACK');
+      return both;
+    });
     return won ? this.lease(claim) : undefined;
   }
 
@@ -300,12 +246,12 @@ export class PostgresExclusiveTickGate implements ExclusiveTickGate {
 
   /** The state of the gate's connection, shown in the status of every exclusive task. */
   connections(): ConnectionStatus[] {
-    return [this.connection.status()];
+    return [this.monitor.status()];
   }
 
   dispose(): Promise<void> {
     this.closed = true;
-    this.connection.closed = true;
+    this.monitor.close();
     for (const renewal of this.renewals) clearInterval(renewal);
     this.renewals.clear();
     clearTimeout(this.probe);
@@ -357,7 +303,7 @@ export class PostgresExclusiveTickGate implements ExclusiveTickGate {
       const pool = await this.pool;
       await this.ensureTables(pool);
       const result = await this.withClient(pool, fn);
-      this.connection.up();
+      this.monitor.partUp();
       return result;
     } catch (error) {
       if (sqlState(error) === '42P01') this.tables = undefined; // a table was dropped: made again before the next claim
@@ -422,7 +368,7 @@ export class PostgresExclusiveTickGate implements ExclusiveTickGate {
   /** An operation failed: the connection is down with its error, and the probe looks for the way back. */
   private failed(error: unknown): void {
     if (this.closed) return;
-    this.connection.down(error);
+    this.monitor.partDown('main', error);
     this.startProbe();
   }
 
@@ -439,25 +385,11 @@ export class PostgresExclusiveTickGate implements ExclusiveTickGate {
         () => {
           this.probe = undefined;
           this.probeAttempt++;
-          if (this.connection.isDown) this.startProbe();
+          if (this.monitor.isDown) this.startProbe();
         },
       );
     }, delay);
     this.probe.unref();
-  }
-
-  /** A tick of `task` was skipped for a failed claim: said once per task until claims succeed again. */
-  private skipped(task: string, error: unknown): void {
-    if (this.closed || this.skipping.has(task)) return;
-    this.skipping.set(task, Date.now());
-    this.options.logger.error(EXCLUSIVE_TICK_SKIPPED_POSTGRES(EXCLUSIVE_TASK(task), error, isPostgresConnectionError(error)));
-  }
-
-  private claimsWork(task: string): void {
-    const since = this.skipping.get(task);
-    if (since === undefined) return;
-    this.skipping.delete(task);
-    this.options.logger.log(EXCLUSIVE_CLAIMS_WORK_AGAIN(EXCLUSIVE_TASK(task), Date.now() - since));
   }
 
   private lease({ task, leaseMs, slotAt, lastRunTtlMs }: TickClaim): TickLease {

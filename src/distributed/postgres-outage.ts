@@ -2,17 +2,18 @@ import type { LoggerService } from '@nestjs/common';
 import type { OutageMessages } from './connection-monitor.js';
 import { POSTGRES_RECOVERED, POSTGRES_UNREACHABLE } from './postgres.messages.js';
 
-/** Socket errors of node-postgres' connections (Node's codes). */
-const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+/** Socket errors of node-postgres' connections (Node's codes; ENOENT: a Unix socket path that is not there). */
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOENT']);
 /**
  * SQLSTATEs that mean "the server cannot serve this session right now": class 08 (connection
- * exception, tested by prefix), the server shutting down (57P01 admin, 57P02 crash), starting up or
- * in recovery (57P03), and too many connections (53300).
+ * exception, tested by pattern), the server shutting down (57P01 admin, 57P02 crash), starting up or
+ * in recovery (57P03), too many connections (53300), and a statement or lock wait cut by a timeout
+ * (57014 query_canceled, 55P03 lock_not_available: the server is too busy to answer in time).
  */
-const SERVER_UNAVAILABLE = new Set(['57P01', '57P02', '57P03', '53300']);
-/** What node-postgres says when a connection is lost or cannot be made in time. */
+const SERVER_UNAVAILABLE = new Set(['57P01', '57P02', '57P03', '53300', '57014', '55P03']);
+/** What node-postgres (and the library's own bounded waits) say when a connection is lost or cannot be made or answer in time. */
 const CONNECTION_MESSAGES =
-  /Connection terminated|timeout exceeded when trying to connect|connection timeout|not queryable|Connection is closed|ECONNREFUSED|ECONNRESET|the database system is (starting up|shutting down|in recovery mode)|PostgreSQL is unreachable/i;
+  /Connection terminated|timeout exceeded when trying to connect|connection timeout|not queryable|connection error|Connection is closed|Query read timeout|ECONNREFUSED|ECONNRESET|the database system is (starting up|shutting down|in recovery mode)|PostgreSQL is unreachable|PostgreSQL did not answer/i;
 
 /**
  * True for errors that mean "PostgreSQL cannot be reached right now" (a refused or lost connection,

@@ -41,10 +41,7 @@ export const POSTGRES_RECOVERED = (subject: string, downMs: number) => `${subjec
 
 // Exclusive periodic tasks on PostgreSQL (distributed/postgres-exclusive-tick-gate.ts).
 
-export const EXCLUSIVE_TICK_SKIPPED_POSTGRES = (subject: string, error: unknown, unreachable: boolean) =>
-  `${subject}: ${unreachable ? 'PostgreSQL is unreachable' : 'PostgreSQL refused its claim'} (${reason(error)}), so its ticks are skipped ` +
-  `on this instance until ${unreachable ? 'it is back' : 'a claim succeeds'} (an exclusive tick never runs unguarded)`;
-
+/** An exclusive task's line when PostgreSQL is back (the skip is `EXCLUSIVE_TICK_SKIPPED`, worded by store). */
 export const EXCLUSIVE_CLAIMS_WORK_AGAIN = (subject: string, downMs: number) => `${subject}: ticks are claimed on PostgreSQL again after ${downMs} ms`;
 
 export const POSTGRES_GATE_FAILING = (subject: string, error: unknown) =>

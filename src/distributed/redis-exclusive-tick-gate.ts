@@ -74,6 +74,7 @@ return 1`;
  * The braces keep both keys of a task in one Redis Cluster slot.
  */
 export class RedisExclusiveTickGate implements ExclusiveTickGate {
+  readonly store = 'Redis';
   /** Settles once ioredis is loaded; rejects with install guidance when it is missing. */
   readonly ready: Promise<void>;
   private readonly owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;

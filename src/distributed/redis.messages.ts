@@ -7,9 +7,10 @@ import { errorMessage } from '../errors/thrown-value.js';
 const reason = (error: unknown): string => errorMessage(error);
 const seconds = (ms: number): string => (ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`);
 
-export const OPTIONAL_PACKAGE_MISSING = (feature: string, pkg: string, error: unknown) =>
+/** `store`: where the feature keeps its state (`Redis`, `PostgreSQL`), which names the packages to install. */
+export const OPTIONAL_PACKAGE_MISSING = (feature: string, pkg: string, error: unknown, store = 'Redis') =>
   `${feature} needs the optional package "${pkg}", which could not be loaded (${reason(error)}): ` +
-  `install it next to nest-hosting with \`npm install bullmq ioredis\``;
+  `install it next to nest-hosting with \`npm install bullmq ${store === 'PostgreSQL' ? 'pg' : 'ioredis'}\``;
 
 /** `<owner>: <problem>`; the owner is `HostingModule.forRoot({ redis })` or a queue's `option "backend.connection"`. */
 export const INVALID_REDIS_CONNECTION = (owner: string, problem: string) => `${owner}: ${problem}`;
@@ -75,8 +76,9 @@ export const WORKER_RESTARTED = (queue: string) => `Queue "${queue}" (bullmq) wo
 
 export const EXCLUSIVE_TASK = (task: string) => `Exclusive periodic task "${task}"`;
 
-export const EXCLUSIVE_TICK_SKIPPED = (subject: string, error: unknown) =>
-  `${subject}: Redis is unreachable (${reason(error)}), so its ticks are skipped ` +
+/** The first skipped tick of an outage of the gate's store (`store`: `Redis`, `PostgreSQL`). */
+export const EXCLUSIVE_TICK_SKIPPED = (subject: string, error: unknown, store = 'Redis') =>
+  `${subject}: ${store} is unreachable (${reason(error)}), so its ticks are skipped ` +
   `on this instance until it is back (an exclusive tick never runs unguarded)`;
 
 export const EXCLUSIVE_LEASE_LOST = (task: string, error: unknown) =>

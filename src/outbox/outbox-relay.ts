@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import * as os from 'node:os';
 import { errorMessage, errorSummary } from '../errors/thrown-value.js';
 import { stackOf } from '../hosting.messages.js';
+import { isPostgresConnectionError } from '../distributed/postgres-outage.js';
 import { POSTGRES_RECOVERED, POSTGRES_UNREACHABLE } from '../distributed/postgres.messages.js';
 import type { OutboxRelayStatus, OutboxStatus } from '../interfaces/outbox-options.interface.js';
 import type { ConnectionStatus, ServiceState } from '../interfaces/service-status.interface.js';
@@ -20,23 +21,6 @@ import {
   OUTBOX_RELEASE_FAILED,
   OUTBOX_UNKNOWN_QUEUE,
 } from './outbox.messages.js';
-
-/** Socket errors of a connection (Node's codes). */
-const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
-/** What node-postgres says when a connection is lost or cannot be made. */
-const CONNECTION_LOST = /Connection terminated|not queryable|connection error|timeout exceeded when trying to connect|Connection is closed|the database system is (starting up|shutting down|in recovery mode)/i;
-
-/**
- * Whether a failure of the store means PostgreSQL cannot be reached (a refused or lost connection, a
- * server shutting down or starting: SQLSTATE class 08, 57P01-57P03, 53300), not a refused statement.
- */
-function isConnectionError(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return false;
-  const { code, message } = error as { code?: unknown; message?: unknown };
-  if (typeof code === 'string' && (SOCKET_CODES.has(code) || /^08/.test(code) || ['57P01', '57P02', '57P03', '53300'].includes(code))) return true;
-  return typeof message === 'string' && CONNECTION_LOST.test(message);
-}
-
 
 /** A failed enqueue holds its key (or row) back this long, doubling per failure up to the maximum. */
 const HOLD_FIRST_MS = 1_000;
@@ -375,7 +359,7 @@ export class OutboxRelay implements HostedUnit {
     this.consecutiveFailures++;
     this.lastError = { ...errorSummary(error), at: new Date(this.time.now()) };
     const connection = this.connection;
-    if (connection && isConnectionError(error)) {
+    if (connection && isPostgresConnectionError(error)) {
       if (connection.state !== 'down') {
         this.connection = { state: 'down', since: this.time.now(), lastError: errorMessage(error) };
         this.logger.error(POSTGRES_UNREACHABLE(`Outbox relay (${this.store.table})`, error));

@@ -27,6 +27,35 @@ export interface OutboxRow {
   runAt?: number;
 }
 
+/**
+ * One unrelayed row as both stores select it: the table's columns by name, `run_at` already in epoch
+ * ms (each store converts its own type in SQL), the id as the store's driver gives it.
+ */
+export interface RawOutboxRow {
+  id: number | string;
+  queue: string;
+  item_id: string;
+  ordering_key: string | null;
+  payload: string;
+  headers: string | null;
+  options: string | null;
+  run_at: number | null;
+}
+
+/** A row as `read` returns it. */
+export function toOutboxRow(raw: RawOutboxRow): OutboxRow {
+  return {
+    id: raw.id,
+    queue: raw.queue,
+    itemId: raw.item_id,
+    orderingKey: raw.ordering_key,
+    payload: raw.payload,
+    headers: raw.headers,
+    options: raw.options,
+    runAt: raw.run_at ?? undefined,
+  };
+}
+
 /** Rows a read leaves out: held back after a failed enqueue (by id, or by queue and ordering key), or naming a queue this app lacks. */
 export interface OutboxExclusions {
   ids: ReadonlyArray<number | string>;

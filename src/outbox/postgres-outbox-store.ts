@@ -12,21 +12,12 @@ import {
   type OutboxExclusions,
   type OutboxRow,
   type OutboxStore,
+  type RawOutboxRow,
+  toOutboxRow,
 } from './outbox-store.js';
 
 /** Connections of the relay's own pool: the relay's session, and one for start-up and counts. */
 const OWN_POOL_SIZE = 2;
-
-interface RawRow {
-  id: string;
-  queue: string;
-  item_id: string;
-  ordering_key: string | null;
-  payload: string;
-  headers: string | null;
-  options: string | null;
-  run_at: number | null;
-}
 
 /** Whether `value` is a pool (a `pg.Pool`: its counters beside `connect`), not a client inside a transaction. */
 function isPool(value: object): boolean {
@@ -204,7 +195,7 @@ export class PostgresOutboxStore implements OutboxStore {
 
   async read(exclusions: OutboxExclusions, limit: number): Promise<OutboxRow[]> {
     const session = await this.relaySession();
-    const { rows } = await session.query<RawRow>(
+    const { rows } = await session.query<RawOutboxRow>(
       `SELECT id::text AS id, queue, item_id, ordering_key, payload::text AS payload, headers::text AS headers, options::text AS options, (extract(epoch FROM run_at) * 1000)::float8 AS run_at
        FROM ${this.name}
        WHERE relayed_at IS NULL
@@ -214,16 +205,7 @@ export class PostgresOutboxStore implements OutboxStore {
        ORDER BY id LIMIT $5`,
       [exclusions.ids.map(String), exclusions.queues, exclusions.keys.map(([queue]) => queue), exclusions.keys.map(([, key]) => key), limit],
     );
-    return rows.map((row) => ({
-      id: row.id,
-      queue: row.queue,
-      itemId: row.item_id,
-      orderingKey: row.ordering_key,
-      payload: row.payload,
-      headers: row.headers,
-      options: row.options,
-      runAt: row.run_at ?? undefined,
-    }));
+    return rows.map(toOutboxRow);
   }
 
   async markRelayed(ids: ReadonlyArray<number | string>, now: number, keep: boolean): Promise<void> {

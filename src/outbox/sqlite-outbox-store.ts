@@ -18,6 +18,8 @@ import {
   type OutboxExclusions,
   type OutboxRow,
   type OutboxStore,
+  type RawOutboxRow,
+  toOutboxRow,
 } from './outbox-store.js';
 
 /** The parts of better-sqlite3's `Statement` the store uses. */
@@ -31,17 +33,6 @@ interface Statement {
 interface Connection extends SqliteDatabase {
   prepare(source: string): Statement;
   transaction<F extends (...args: never[]) => unknown>(fn: F): { immediate(...args: Parameters<F>): ReturnType<F> };
-}
-
-interface RawRow {
-  id: number;
-  queue: string;
-  item_id: string;
-  ordering_key: string | null;
-  payload: string;
-  headers: string | null;
-  options: string | null;
-  run_at: number | null;
 }
 
 /** How often, and how long, a row written in this process is watched for the end of its transaction (then the relay is woken). */
@@ -211,18 +202,9 @@ export class SqliteOutboxStore implements OutboxStore {
              AND queue NOT IN (SELECT value FROM json_each(?))
              AND (ordering_key IS NULL OR json_array(queue, ordering_key) NOT IN (SELECT value FROM json_each(?)))
            ORDER BY id LIMIT ?`,
-        ).all(JSON.stringify(exclusions.ids), JSON.stringify(exclusions.queues), JSON.stringify(exclusions.keys), limit) as RawRow[],
+        ).all(JSON.stringify(exclusions.ids), JSON.stringify(exclusions.queues), JSON.stringify(exclusions.keys), limit) as RawOutboxRow[],
     );
-    return rows.map((row) => ({
-      id: row.id,
-      queue: row.queue,
-      itemId: row.item_id,
-      orderingKey: row.ordering_key,
-      payload: row.payload,
-      headers: row.headers,
-      options: row.options,
-      runAt: row.run_at ?? undefined,
-    }));
+    return rows.map(toOutboxRow);
   }
 
   async markRelayed(ids: ReadonlyArray<number | string>, now: number, keep: boolean): Promise<void> {

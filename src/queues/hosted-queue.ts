@@ -297,7 +297,7 @@ export class HostedQueue<T> implements QueueUnit {
         this.tracker.state = 'stopped';
         this.releaseBound();
         this.reported = undefined;
-        if (undelivered > 0) this.logger.warn(QUEUE_UNDELIVERED(this.name, undelivered, this.backendKind === 'bullmq'));
+        if (undelivered > 0) this.logger.warn(QUEUE_UNDELIVERED(this.name, undelivered, this.backendKind === 'bullmq', this.backend.storeName));
         return { undelivered };
       },
       (error) => {
@@ -334,7 +334,7 @@ export class HostedQueue<T> implements QueueUnit {
     // While a connection is down, that is the queue's most pressing error (the worker cannot fetch, enqueue fails).
     const down = connections?.filter((c) => c.state === 'down') ?? [];
     if (down.length > 0)
-      status.lastError = { message: CONNECTIONS_DOWN(down), at: new Date(Math.min(...down.map((c) => c.since.getTime()))) };
+      status.lastError = { message: CONNECTIONS_DOWN(down, this.backend.storeName), at: new Date(Math.min(...down.map((c) => c.since.getTime()))) };
     return status;
   }
 

@@ -6,6 +6,7 @@ import type {
   QueueEvent,
   QueueRateLimit,
 } from '../interfaces/queue-options.interface.js';
+import type { StoreName } from '../distributed/store-name.js';
 import type { ConnectionStatus } from '../interfaces/service-status.interface.js';
 import type { JobContext } from './job-context.js';
 
@@ -119,6 +120,8 @@ export interface QueueBackend<T> {
   counts(): QueueCounts;
   pause(): void;
   resume(): void;
+  /** The store a durable backend keeps its items in, as messages name it (BullMQ: `Redis` or `PostgreSQL`). */
+  readonly storeName?: StoreName;
   /** The state of each connection to the backend's store (durable backends). */
   connections?(): ConnectionStatus[];
   /** Releases connections; called after `stop`, in `onApplicationShutdown`. */

@@ -24,6 +24,7 @@ import {
 } from '../../src/index.js';
 import { HostingDashboardModule } from '../../src/dashboard/index.js';
 import { HostingHealthIndicator } from '../../src/health/index.js';
+import { QUEUE_UNDELIVERED } from '../../src/hosting.messages.js';
 import { PG_POSTGRES_TRUE_WITHOUT_ROOT } from '../../src/queues/bullmq/bullmq-postgres.messages.js';
 import { bullmqPostgresUnderTest } from '../support/bullmq-under-test.js';
 import { CaptureLogger } from '../support/capture-logger.js';
@@ -116,6 +117,28 @@ describe('BullMQ on PostgreSQL', () => {
     await waitFor(() => seen.length === 1, 15_000, 'the item');
     expect(sql(`SELECT count(*) FROM jobs_here.job WHERE queue = '${name}' AND id = '${id}'`)).toBe('1');
     expect(Number(sql('SELECT max(version) FROM jobs_here.migration'))).toBeGreaterThan(0);
+  });
+
+  it('at shutdown leaves the queued items in PostgreSQL for the next worker, says so in its words, and the next worker takes them', async () => {
+    const name = uniqueName('undelivered');
+    let finish!: () => void;
+    const running = new Promise<void>((resolve) => (finish = resolve));
+    const first = await start<number>(name, { postgres: url() }, 'bullmq', (item) => (item === 0 ? running : undefined));
+    for (let i = 0; i < 4; i++) await first.queue.enqueue(i);
+    await waitFor(() => first.seen.length === 1, 15_000, 'the first item running');
+    const closed = first.app.close();
+    // The first item ends once the queue stops taking items: the other three were never started here.
+    await waitFor(() => first.registry.get(name)?.state === 'stopping', 15_000, 'the queue stopping');
+    finish();
+    await closed;
+    apps.splice(apps.indexOf(first), 1);
+    expect(first.seen).toEqual([0]);
+    expect(first.logger.find('warn', 'left undelivered').map((e) => e.message)).toEqual([QUEUE_UNDELIVERED(name, 3, true, 'PostgreSQL')]);
+    expect(QUEUE_UNDELIVERED(name, 3, true, 'PostgreSQL')).toBe(`Queue "${name}": 3 items were left undelivered at shutdown; they stay in PostgreSQL for the next worker`);
+
+    const next = await start<number>(name, { postgres: url() });
+    await waitFor(() => next.seen.length === 3, 15_000, 'the items left behind');
+    expect(next.seen).toEqual([1, 2, 3]);
   });
 
   it("the app's pg.Pool is used as it is (its search_path must reach the schema) and left open", async () => {

@@ -13,14 +13,9 @@ import {
   EXCLUSIVE_TASKS_TABLE,
   PostgresExclusiveTickGate,
 } from '../../src/distributed/postgres-exclusive-tick-gate.js';
-import {
-  EXCLUSIVE_CLAIMS_WORK_AGAIN,
-  EXCLUSIVE_LEASE_TAKEN_OVER,
-  EXCLUSIVE_TICK_SKIPPED_POSTGRES,
-  POSTGRES_RECOVERED,
-  POSTGRES_UNREACHABLE,
-} from '../../src/distributed/postgres.messages.js';
-import { EXCLUSIVE_TASK } from '../../src/distributed/redis.messages.js';
+import { isPostgresConnectionError } from '../../src/distributed/postgres-outage.js';
+import { EXCLUSIVE_CLAIMS_WORK_AGAIN, EXCLUSIVE_LEASE_TAKEN_OVER, POSTGRES_RECOVERED, POSTGRES_UNREACHABLE } from '../../src/distributed/postgres.messages.js';
+import { EXCLUSIVE_TASK, EXCLUSIVE_TICK_SKIPPED } from '../../src/distributed/redis.messages.js';
 import type { PostgresConnectionOptions } from '../../src/index.js';
 import { FixedRateSchedule } from '../../src/scheduling/schedule.js';
 import { TickContext } from '../../src/scheduling/tick-context.js';
@@ -66,15 +61,31 @@ async function rows<T = Record<string, unknown>>(sql: string, params: unknown[] 
   return (await inspect.query(sql, params)).rows as T[];
 }
 
-/** Retries `attempt` until it resolves with something other than `unwanted` (a pool reconnecting takes a few tries). */
+/** Retries `attempt` until it resolves with a value `accept`s (a pool reconnecting takes a few tries; a claim rejects while PostgreSQL is away). */
 async function eventually<R>(attempt: () => Promise<R>, accept: (value: R) => boolean, timeoutMs = 20_000): Promise<R> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = await attempt();
-    if (accept(value)) return value;
-    if (Date.now() > deadline) throw new Error(`not accepted within ${timeoutMs} ms: ${String(value)}`);
+    let outcome: string;
+    try {
+      const value = await attempt();
+      if (accept(value)) return value;
+      outcome = String(value);
+    } catch (error) {
+      outcome = `rejected with ${String(error)}`;
+    }
+    if (Date.now() > deadline) throw new Error(`not accepted within ${timeoutMs} ms: ${outcome}`);
     await sleep(100);
   }
+}
+
+/** What `promise` rejected with (a test failure when it resolves). */
+async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    (value) => {
+      throw new Error(`expected a rejection, got ${String(value)}`);
+    },
+    (error: unknown) => error,
+  );
 }
 
 beforeAll(async () => {
@@ -154,7 +165,8 @@ describe('PostgresExclusiveTickGate: tables', () => {
     expect(g.connections()).toEqual([{ name: 'postgres', state: 'down', since: expect.any(Date), lastError: expect.stringMatching(/ECONNREFUSED|unreachable/) }]);
     expect(logger.find('error', 'Exclusive periodic tasks: PostgreSQL is unreachable')).toHaveLength(1);
     const task = uniqueTask('later');
-    expect(await g.tryAcquire(claim(task, 1000))).toBeUndefined();
+    // As the Redis gate's: the claim rejects with the connection error (the runner skips the tick and says so).
+    expect(isPostgresConnectionError(await rejectionOf(g.tryAcquire(claim(task, 1000))))).toBe(true);
     await server.start();
     const lease = await eventually(() => g.tryAcquire(claim(task, 2000)), (l) => l !== undefined);
     await lease!.release();
@@ -167,14 +179,15 @@ describe('PostgresExclusiveTickGate: tables', () => {
     const task = uniqueTask('dropped');
     await (await g.tryAcquire(claim(task, 1000)))!.release();
     await inspect.query(`DROP TABLE ${EXCLUSIVE_SLOTS_TABLE}`);
-    expect(await g.tryAcquire(claim(task, 2000))).toBeUndefined(); // this tick is skipped…
+    await expect(g.tryAcquire(claim(task, 2000))).rejects.toThrow(`relation "${EXCLUSIVE_SLOTS_TABLE}" does not exist`); // this tick is skipped…
     const lease = await eventually(() => g.tryAcquire(claim(task, 3000)), (l) => l !== undefined); // …the next one claims
     await lease!.release();
     expect(await rows(`SELECT slot_key FROM ${EXCLUSIVE_SLOTS_TABLE} WHERE task = $1`, [task])).toEqual([{ slot_key: `${task}@${iso(3000)}` }]);
-    // Said once as PostgreSQL's refusal (not as an outage), and once when statements work again.
+    // Said once as PostgreSQL's refusal (not as an outage), and once when statements work again; the task's line is the runner's.
     expect(logger.find('error', `Exclusive periodic tasks: PostgreSQL error: relation "${EXCLUSIVE_SLOTS_TABLE}" does not exist`)).toHaveLength(1);
-    expect(logger.find('error', `Exclusive periodic task "${task}": PostgreSQL refused its claim`)).toHaveLength(1);
     expect(logger.find('log', "Exclusive periodic tasks: PostgreSQL accepts the gate's statements again after")).toHaveLength(1);
+    expect(logger.find('error', 'unreachable')).toEqual([]);
+    expect(logger.find('error', `Exclusive periodic task "${task}"`)).toEqual([]);
   });
 });
 
@@ -391,7 +404,7 @@ describe('exclusiveTickRunner on PostgreSQL', () => {
       expect(g.connections()).toEqual([{ name: 'postgres', state: 'down', since: expect.any(Date), lastError: expect.any(String) }]);
       const subject = EXCLUSIVE_TASK(name);
       const startOf = (message: string) => message.split(' (')[0]!;
-      expect(logger.entries.filter((e) => e.message.startsWith(startOf(EXCLUSIVE_TICK_SKIPPED_POSTGRES(subject, 'x', true))))).toHaveLength(1);
+      expect(logger.entries.filter((e) => e.message.startsWith(startOf(EXCLUSIVE_TICK_SKIPPED(subject, 'x', 'PostgreSQL'))))).toHaveLength(1);
       expect(logger.entries.filter((e) => e.message.startsWith(startOf(POSTGRES_UNREACHABLE('Exclusive periodic tasks', 'x'))))).toHaveLength(1);
       expect(logger.entries.filter((e) => /Redis/.test(e.message))).toEqual([]);
 
@@ -408,6 +421,21 @@ describe('exclusiveTickRunner on PostgreSQL', () => {
     } finally {
       unhandled.dispose();
     }
+  });
+
+  it("says a refused claim in PostgreSQL's words (an error, not an outage), skips the tick, and runs the next once the claim works", async () => {
+    const name = uniqueTask('refused');
+    let runs = 0;
+    const run = exclusiveTickRunner({ name, schedule: new FixedRateSchedule(100, 0), jitterMs: 0 }, await readyGate(), () => runs++, logger);
+    await run(tick(name, 100));
+    await inspect.query(`DROP TABLE ${EXCLUSIVE_SLOTS_TABLE}`);
+    expect(await run(tick(name, 200))).toBe(SKIPPED_TICK);
+    let slot = 3;
+    await eventually(() => run(tick(name, slot++ * 100)), (outcome) => outcome !== SKIPPED_TICK);
+    expect(runs).toBe(2);
+    expect(logger.find('error', `Exclusive periodic task "${name}": PostgreSQL error: relation "${EXCLUSIVE_SLOTS_TABLE}" does not exist`)).toHaveLength(1);
+    expect(logger.find('error', 'unreachable')).toEqual([]);
+    expect(logger.entries.filter((e) => /Redis/.test(e.message))).toEqual([]);
   });
 
   it('marks its connection down when the server goes away between ticks, and up again when it is back, without a tick', async () => {

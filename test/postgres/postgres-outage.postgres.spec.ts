@@ -60,7 +60,7 @@ describe('a PostgreSQL outage under a running app', () => {
     const status = registry.get(name)!;
     expect(status.state).toBe('running');
     for (const connection of status.connections!) expect(connection.lastError).toEqual(expect.any(String));
-    expect(status.lastError?.message).toMatch(/connections down: producer since \S+ \(.+\); worker since \S+ \(.+\); events since/);
+    expect(status.lastError?.message).toMatch(/^PostgreSQL connections down: producer since \S+ \(.+\); worker since \S+ \(.+\); events since/);
     const ready = health.isReady('ready').ready as { status: string; connections: Array<Record<string, string>> };
     expect(ready.status).toBe('down');
     expect(ready.connections.map((c) => c.connection).sort()).toEqual(['events', 'producer', 'worker']);

@@ -3,6 +3,7 @@ import type { Job, JobsOptions, KeepJobs, Queue, QueueOptions, Telemetry, Worker
 import { ConnectionMonitor } from '../../distributed/connection-monitor.js';
 import type { ErrorLogThrottle } from '../../distributed/error-log-throttle.js';
 import { loadBullMq, type BullMqModule } from '../../distributed/load-optional.js';
+import type { StoreName } from '../../distributed/store-name.js';
 import { ENQUEUE_CANCELLED_AT_SHUTDOWN, WORKER_NOT_STARTED, WORKER_RESTARTED, WORKER_SPINNING_STATUS } from '../../distributed/redis.messages.js';
 import { errorMessage, toError } from '../../errors/thrown-value.js';
 import { QUEUE_DEADLINE_PASSED, stackOf } from '../../hosting.messages.js';
@@ -521,6 +522,10 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     return { depth: this.depth, inFlight: this.inFlight };
   }
 
+  get storeName(): StoreName {
+    return this.store.storeName;
+  }
+
   /** `producer`, `worker` once a worker was started here, and `events` once `subscribe` opened them. */
   connections(): ConnectionStatus[] {
     const producer = this.producer.status();
@@ -584,7 +589,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
    * and is tried again with backoff (`openLater`).
    */
   private async init(): Promise<void> {
-    this.bull = await loadBullMq();
+    this.bull = await loadBullMq(undefined, this.store.storeName);
     if (this.disposing) return;
     try {
       await this.store.prepare(this.bull);

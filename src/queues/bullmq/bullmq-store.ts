@@ -3,6 +3,7 @@ import type { Job, Queue, QueueEvents, Worker } from 'bullmq';
 import type { ConnectionMonitor, OutageMessages } from '../../distributed/connection-monitor.js';
 import type { ErrorLogThrottle } from '../../distributed/error-log-throttle.js';
 import type { BullMqModule } from '../../distributed/load-optional.js';
+import type { StoreName } from '../../distributed/store-name.js';
 import type { QueueRateLimit } from '../../interfaces/queue-options.interface.js';
 import type { ItemOptions } from '../queue-backend.interface.js';
 
@@ -16,7 +17,7 @@ import type { ItemOptions } from '../queue-backend.interface.js';
  */
 export interface BullMqStore {
   /** The store, as messages name it: `Redis`, `PostgreSQL`. */
-  readonly storeName: string;
+  readonly storeName: StoreName;
   /** The backend, as a queue's log lines name it: `Queue "emails" (bullmq) worker`, `(bullmq on PostgreSQL)`. */
   readonly label: string;
   readonly messages: StoreMessages;
