@@ -198,19 +198,22 @@ export class PostgresStore implements BullMqStore {
   /**
    * BullMQ's `createPostgresBackend`, with the queue's schema (given a pool, BullMQ takes its default
    * schema for granted: its start-up check reads the ledger there, where the pool's search_path,
-   * set from `schema` for the queue's own pool, says which schema the statements use), and its
+   * set from `schema` for the queue's own pool, says which schema the statements use), its
    * statements tried again when PostgreSQL aborted them for a deadlock or a serialization failure
-   * (`retryAborted`).
+   * (`retryAborted`), and the retention of finished jobs kept out of the finishing transaction
+   * (`trimOutsideFinish`: in it, concurrent finishes deadlock on the rows they trim).
    */
   backendFactory(bull: BullMqModule): unknown {
     const schema = this.schema;
     return (...args: Parameters<BullMqModule['createPostgresBackend']>) => {
-      const backend = bull.createPostgresBackend(...args) as unknown as SchemaHolder & Partial<PgBackend>;
+      const backend = bull.createPostgresBackend(...args) as unknown as SchemaHolder & Partial<PgBackend> & Partial<FinishingBackend>;
       backend.schema = schema;
       if (backend.connection) backend.connection.schema = schema;
       const query = backend.query;
       if (typeof query !== 'function') throw new Error(PG_BACKEND_CHANGED('query method'));
-      backend.query = retryAborted(query.bind(backend));
+      const once = query.bind(backend);
+      backend.query = retryAborted(once);
+      trimOutsideFinish(backend, args[0], once);
       return backend;
     };
   }
@@ -495,11 +498,14 @@ const ABORTED_FOR_ANOTHER = new Set(['40P01', '40001']);
 const ABORTED_TRIES = 5;
 
 /**
- * `query` (BullMQ's statements: each one call of one of its functions, in a transaction of its own)
- * tried again, after a short random pause, when PostgreSQL aborted it for a deadlock with another
- * (BullMQ's functions that finish a job also trim the finished jobs kept, and concurrent ones can
- * lock rows in different orders) or a serialization failure: an aborted statement changed nothing,
- * and BullMQ would otherwise fail a job whose handler succeeded, with "deadlock detected".
+ * `query` tried again, after a short random pause, when PostgreSQL aborted it for a deadlock with
+ * another or a serialization failure. BullMQ's backend sends each operation as one statement (one
+ * call of one of its functions) through `pool.query`, outside any BEGIN: a transaction of its own,
+ * which the abort rolled back whole, so that trying the statement again is trying the operation
+ * again (no "current transaction is aborted" can follow). BullMQ would otherwise fail a job whose
+ * handler succeeded, with "deadlock detected". The deadlocks BullMQ's finishes ran into among
+ * themselves are gone (`trimOutsideFinish`): this is for what is left (another process's raw
+ * BullMQ worker on the same queue, the app's own statements on BullMQ's tables).
  */
 function retryAborted(query: PgBackend['query']): PgBackend['query'] {
   return async (text, params) => {
@@ -512,6 +518,151 @@ function retryAborted(query: PgBackend['query']): PgBackend['query'] {
       }
     }
   };
+}
+
+/** BullMQ's `PostgresQueueBackend` as far as `trimOutsideFinish` wraps its finishes. */
+interface FinishingBackend {
+  /** The options of the class it serves (a worker's `removeOnComplete` and `removeOnFail`). */
+  opts?: { removeOnComplete?: unknown; removeOnFail?: unknown };
+  /** Set once the backend closes (its statements then never settle). */
+  closing?: unknown;
+  connection?: { isClosing?: unknown };
+  /** `(job, returnValue | failedReason, removeOnComplete | removeOnFail, token, fetchNext, …)`. */
+  moveToCompleted(job: unknown, value: unknown, keep: unknown, ...rest: unknown[]): Promise<unknown>;
+  moveToFailed(job: unknown, value: unknown, keep: unknown, ...rest: unknown[]): Promise<unknown>;
+}
+
+/** A finished state whose retention `trimOutsideFinish` keeps. */
+type FinishedState = 'completed' | 'failed';
+/** A retention of finished jobs: the newest `count` (by finish time) kept, and none finished `ageMs` ago or earlier. */
+interface Retention {
+  count?: number;
+  ageMs?: number;
+}
+/** Longest a finish waits for the trim of its retention (past it, the finish goes on, and so does the trim). */
+const TRIM_WAIT_MS = 5_000;
+
+/**
+ * The retention of finished jobs taken out of the transaction that finishes a job. BullMQ's
+ * PostgreSQL backend applies `removeOnComplete` / `removeOnFail` as a count or an age inside each
+ * finish (`move_to_completed` and `move_to_failed` call `apply_retention`: a `DELETE … WHERE id NOT IN
+ * (the newest count)` over every finished job of the queue). Concurrent finishes delete the same
+ * oldest rows, in orders that differ between sessions (a session's cached plan walks them by finish
+ * time, another's in table order), and deadlock (SQLSTATE 40P01, each found only after
+ * `deadlock_timeout`, a second by default); each deadlock rolls a trim back, the excess grows and
+ * the next trims overlap more: at concurrency 16 on 16 sessions, a storm of deadlocks and a crawl,
+ * on raw BullMQ as well. Here a finish with a count or an age passes BullMQ no
+ * retention (`false`: it deletes nothing), or removes only its own job (`true`, for a count of 0:
+ * what BullMQ's count would leave), then waits for a trim of ours that starts after it: one at a
+ * time per worker, covering every finish that asked meanwhile, locking the rows it deletes with
+ * SKIP LOCKED (it never waits for a row, so it is in no deadlock). It keeps what BullMQ's keeps:
+ * the newest `count` by finish time (then by order of enqueueing), and none finished `age` ago or
+ * earlier. A job with a retention of its own (its options) is trimmed by it.
+ */
+function trimOutsideFinish(backend: Partial<FinishingBackend>, queue: string, query: PgBackend['query']): void {
+  const { moveToCompleted, moveToFailed } = backend;
+  if (typeof moveToCompleted !== 'function' || typeof moveToFailed !== 'function') throw new Error(PG_BACKEND_CHANGED('moveToCompleted and moveToFailed methods'));
+  const trims = new FinishedTrims(queue, query, () => Boolean(backend.closing) || Boolean(backend.connection?.isClosing));
+  const wrap =
+    (state: FinishedState, finish: FinishingBackend['moveToCompleted'], option: 'removeOnComplete' | 'removeOnFail'): FinishingBackend['moveToCompleted'] =>
+    async (job, value, keep, ...rest) => {
+      // BullMQ's own choice: the job's option, else the worker's.
+      const retention = retentionOf(keep ?? backend.opts?.[option]);
+      if (retention === undefined) return finish.call(backend, job, value, keep, ...rest);
+      if (retention === 'own') return finish.call(backend, job, value, true, ...rest);
+      const result = await finish.call(backend, job, value, false, ...rest);
+      await trims.after(state, retention);
+      return result;
+    };
+  backend.moveToCompleted = wrap('completed', moveToCompleted, 'removeOnComplete');
+  backend.moveToFailed = wrap('failed', moveToFailed, 'removeOnFail');
+}
+
+/**
+ * BullMQ's `KeepJobs` (or a count) as a trim's retention; `'own'` for a count of 0 (the finishing job
+ * removed with it); undefined for what BullMQ does without touching other jobs (`true`: the job's own
+ * row; `false` or none: nothing; a negative count: every job kept).
+ */
+function retentionOf(keep: unknown): Retention | 'own' | undefined {
+  const given = typeof keep === 'number' ? { count: keep } : keep;
+  if (typeof given !== 'object' || given === null) return undefined;
+  const { count, age } = given as { count?: unknown; age?: unknown };
+  const kept = typeof count === 'number' && count >= 0 ? count : undefined;
+  const ageMs = typeof age === 'number' && age >= 0 ? age * 1_000 : undefined;
+  if (kept === 0) return 'own';
+  return kept === undefined && ageMs === undefined ? undefined : { count: kept, ageMs };
+}
+
+/**
+ * The trim of a queue's finished jobs of `state`: those finished at `$2` or earlier (`byAge`), those
+ * past the newest `$2`/`$3` (`byCount`), of the rows no other session holds. The state is a literal
+ * (BullMQ's partial index of finished jobs then serves the statement).
+ */
+function trimStatement(state: FinishedState, byAge: boolean, byCount: boolean): string {
+  const doomed: string[] = [];
+  if (byAge) doomed.push('finished_at_ms <= $2::bigint');
+  if (byCount)
+    doomed.push(
+      `(finished_at_ms, seq) <= (SELECT finished_at_ms, seq FROM job WHERE queue = $1 AND state = '${state}' ORDER BY finished_at_ms DESC, seq DESC OFFSET $${byAge ? 3 : 2}::integer LIMIT 1)`,
+    );
+  return `
+  WITH doomed AS (
+    SELECT id FROM job WHERE queue = $1 AND state = '${state}' AND (${doomed.join(' OR ')})
+       FOR UPDATE SKIP LOCKED
+  )
+  DELETE FROM job WHERE queue = $1 AND id IN (SELECT id FROM doomed)`;
+}
+
+/** A worker's trims (`trimOutsideFinish`): one at a time, each for every finish that asked before it started. */
+class FinishedTrims {
+  private readonly asked = new Map<FinishedState, { retention: Retention; served: Array<() => void> }>();
+  private running = false;
+
+  constructor(
+    private readonly queue: string,
+    private readonly query: PgBackend['query'],
+    private readonly closing: () => boolean,
+  ) {}
+
+  /** Resolves once a trim of `state` that started after this call has ended (or after `TRIM_WAIT_MS`). */
+  async after(state: FinishedState, retention: Retention): Promise<void> {
+    // A closing backend's statements never settle.
+    if (this.closing()) return;
+    const trimmed = new Promise<void>((resolve) => {
+      const asked = this.asked.get(state);
+      if (!asked) this.asked.set(state, { retention, served: [resolve] });
+      else {
+        asked.retention = retention;
+        asked.served.push(resolve);
+      }
+    });
+    if (!this.running) void this.run();
+    await settlesWithin(trimmed, TRIM_WAIT_MS);
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.asked.size > 0) {
+        const round = [...this.asked];
+        this.asked.clear();
+        for (const [state, { retention, served }] of round) {
+          // Best effort: a trim that failed (PostgreSQL away) is made up for by the next one.
+          if (!this.closing()) await this.trim(state, retention).catch(() => undefined);
+          for (const resolve of served) resolve();
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private trim(state: FinishedState, { count, ageMs }: Retention): Promise<unknown> {
+    const params: unknown[] = [this.queue];
+    if (ageMs !== undefined) params.push(Date.now() - ageMs);
+    if (count !== undefined) params.push(count);
+    return this.query(trimStatement(state, ageMs !== undefined, count !== undefined), params);
+  }
 }
 
 /** `[schema, queue, id]` of a cancel's payload, or undefined for anything else on the channel. */
