@@ -138,9 +138,6 @@ export async function run(): Promise<BenchResult> {
   const tryBare1 = median(vsBare[try1]);
   const tryBare8 = median(vsBare[try8]);
   const tryHalfMet = Math.min(tryBare1, tryBare8) >= 0.5;
-  const drainBare1 = median(vsBare[drain1]);
-  const drainBare8 = median(vsBare[drain8]);
-  const tryDrainMet = tryBare1 >= drainBare1 && tryBare8 >= drainBare8;
   const allRounds = ROUNDS + EXTRA_BARE_ROUNDS;
   const perRound = (values: number[]) => values.map((v) => fmt(v)).join(', ');
 
@@ -160,7 +157,8 @@ export async function run(): Promise<BenchResult> {
       '(`add`) for every item without awaiting, and the clock runs until the last item is handled. ' +
       '"End to end, `tryEnqueue`" (library only: p-queue has no such call) is the same with the producer calling `queue.tryEnqueue(i)` for ' +
       'every item into the unbounded queue (a call that returns false is counted and its item not waited for), judged per round against ' +
-      'the bare loop like the end-to-end rows, and its median per-round ratio to the bare loop against the drain rows\' one. ' +
+      'the bare loop like the end-to-end rows (issue 14 asked it to reach the drain figure\'s target, half the bare loop), and shown beside the drain rows\' ratio (information: ' +
+      'a drain times the consumer only, end to end times the producer too). ' +
       '"Bounded": the producer awaits ' +
       `room before each item, \`await enqueue\` into capacity ${CAPACITY.toLocaleString()} (\`fullMode: 'wait'\`) beside p-queue's own ` +
       `\`await queue.onSizeLessThan(${CAPACITY})\` before each \`add\`. "Drain" (information): the items are queued before the clock starts ` +
@@ -220,17 +218,6 @@ export async function run(): Promise<BenchResult> {
         measured: `median per-round ratio ${fmt(tryBare1, 3)}× (concurrency 1), ${fmt(tryBare8, 3)}× (concurrency 8)`,
         met: tryHalfMet,
         gap: tryHalfMet ? undefined : `per-round ratios: concurrency 1 ${perRound(vsBare[try1])}; concurrency 8 ${perRound(vsBare[try8])}`,
-      },
-      {
-        target:
-          '`tryEnqueue` end to end at least the drain figure\'s ratio to the bare loop: median per-round ratio (`tryEnqueue` end to end ÷ bare loop) ' +
-          '≥ median per-round ratio (drain ÷ bare loop), same rounds, at concurrency 1 and at concurrency 8',
-        measured: `concurrency 1 ${fmt(tryBare1, 3)}× against drain ${fmt(drainBare1, 3)}×; concurrency 8 ${fmt(tryBare8, 3)}× against drain ${fmt(drainBare8, 3)}×`,
-        met: tryDrainMet,
-        gap: tryDrainMet
-          ? undefined
-          : `per-round ratios to the bare loop: \`tryEnqueue\` concurrency 1 ${perRound(vsBare[try1])}, drain concurrency 1 ${perRound(vsBare[drain1])}; ` +
-            `\`tryEnqueue\` concurrency 8 ${perRound(vsBare[try8])}, drain concurrency 8 ${perRound(vsBare[drain8])}`,
       },
       {
         target: `memory bounded with capacity ${CAPACITY.toLocaleString()}`,

@@ -23,6 +23,7 @@ import {
 import type { BullMqStore, CancelListener, ConnectionWatch, StoreMessages, WatchedKind, WatchHooks } from './bullmq-store.js';
 import { assertJsonPayload } from './json-payload.js';
 import { preparePostgresSchema, type PgSession } from './postgres-schema.js';
+import { QueueWidePause } from './queue-wide-pause.js';
 
 /** BullMQ's schema when the connection names none (BullMQ's `DEFAULT_SCHEMA`). */
 export const DEFAULT_POSTGRES_SCHEMA = 'bullmq';
@@ -74,8 +75,6 @@ const LIFT_PAUSE = `
    WHERE m.queue = $1 AND m.field IN ('max', 'duration')
      AND EXISTS (SELECT 1 FROM meta x WHERE x.queue = $1 AND x.field = 'max' AND x.value = $2)
      AND NOT EXISTS (SELECT 1 FROM rate_limit r WHERE r.queue = $1 AND r.expire_at_ms > $3::bigint AND r.points >= $2::bigint)`;
-/** How long after a pause's window its queue-wide limit is looked at again. */
-const LIFT_MARGIN_MS = 100;
 /** Connection options of BullMQ's own (and of `pg.Pool`'s) that a `pg.Client` of ours leaves out. */
 const BULLMQ_KEYS = ['schema', 'migrate', 'skipMigrations', 'skipVersionCheck'];
 
@@ -139,8 +138,8 @@ export class PostgresStore implements BullMqStore {
   readonly workerOptions = { runRetryDelay: WORKER_RETRY_MS };
   /** BullMQ's PostgreSQL backend takes a limit as an `integer`; `Queue.rateLimit` sets the window's count above it. */
   readonly unlimitedMax = PG_INTEGER_MAX;
-  /** When the queue-wide limit `pauseAll` set is looked at again (and lifted once no window holds). */
-  private liftTimer?: NodeJS.Timeout;
+  /** A handler's `RateLimitedError` on workers without a limiter: a queue-wide limit for the pause only. */
+  private readonly pause = new QueueWidePause(PG_INTEGER_MAX, (queue) => this.liftPause(queue));
   readonly ownsProducer = false;
   readonly ownsWorker = false;
   /** BullMQ's schema for this queue. */
@@ -227,19 +226,9 @@ export class PostgresStore implements BullMqStore {
     return limiter ? { max: limiter.max, duration: limiter.durationMs } : undefined;
   }
 
-  /**
-   * `Queue.rateLimit`, which BullMQ's fetch applies only under a limit: for workers without a limiter
-   * of their own, a queue-wide one first (`Queue.setGlobalRateLimit`, in BullMQ's queue meta, read
-   * by every fetch of every process), set before the window so that no fetch slips between the two.
-   * It is lifted once no window holds (`liftPause`), so that fetches pay for it only around a pause.
-   */
-  async pauseAll(queue: Queue, retryAfterMs: number, limited: boolean): Promise<void> {
-    if (!limited) await queue.setGlobalRateLimit(PG_INTEGER_MAX, 1_000);
-    await queue.rateLimit(retryAfterMs);
-    if (limited) return;
-    clearTimeout(this.liftTimer);
-    this.liftTimer = setTimeout(() => void this.liftPause(queue), retryAfterMs + LIFT_MARGIN_MS);
-    this.liftTimer.unref();
+  /** `Queue.rateLimit`, under a queue-wide limit for workers without one of their own (`QueueWidePause`). */
+  pauseAll(queue: Queue, retryAfterMs: number, limited: boolean): Promise<void> {
+    return this.pause.pause(queue, retryAfterMs, limited);
   }
 
   /**
@@ -263,7 +252,7 @@ export class PostgresStore implements BullMqStore {
 
   /** Ends the queue's own pool (the app's is the app's). */
   async dispose(): Promise<void> {
-    clearTimeout(this.liftTimer);
+    this.pause.dispose();
     const pool = this.pool;
     if (!pool || this.appPool) return;
     this.pool = undefined;

@@ -11,6 +11,7 @@ import { BullMqCancelChannel } from './bullmq-cancel-channel.js';
 import { bullMqConnections, type BullMqConnections } from './bullmq-connections.js';
 import type { BullMqStore, CancelListener, ConnectionWatch, StoreMessages, WatchedKind, WatchHooks } from './bullmq-store.js';
 import { assertJsonPayload } from './json-payload.js';
+import { QueueWidePause } from './queue-wide-pause.js';
 
 /** BullMQ's `RedisConnection` as far as the watch looks at it. */
 interface BullRedisConnection extends RedisEventSource {
@@ -37,8 +38,6 @@ const LIFT_PAUSE = 'nestHostingLiftPause';
 const LIFT_PAUSE_LUA =
   "if redis.call('HGET', KEYS[1], 'max') == ARGV[1] and tonumber(redis.call('GET', KEYS[2]) or '0') < tonumber(ARGV[1]) then " +
   "return redis.call('HDEL', KEYS[1], 'max', 'duration') end return 0";
-/** How long after a pause's window its queue-wide limit is looked at again. */
-const LIFT_MARGIN_MS = 100;
 
 const MESSAGES: StoreMessages = {
   unavailable: QUEUE_UNAVAILABLE,
@@ -72,7 +71,8 @@ export class RedisStore implements BullMqStore {
   readonly workerOptions = {};
   readonly unlimitedMax = Number.MAX_SAFE_INTEGER;
 
-  private liftTimer?: NodeJS.Timeout;
+  /** A handler's `RateLimitedError` on workers without a limiter: a queue-wide limit for the pause only. */
+  private readonly pause = new QueueWidePause(PAUSE_MAX, (queue) => this.liftPause(queue));
   private liftCommand = false;
 
   /** `@QueueWorker`'s limiter, or none (a queue-wide limit stands in around a pause: `PAUSE_MAX`). */
@@ -80,17 +80,9 @@ export class RedisStore implements BullMqStore {
     return limiter ? { max: limiter.max, duration: limiter.durationMs } : undefined;
   }
 
-  /**
-   * `Queue.rateLimit`, a key BullMQ's fetch checks under a limit: for workers without a limiter of
-   * their own, the queue-wide `PAUSE_MAX` first, lifted once no window holds (`liftPause`).
-   */
-  async pauseAll(queue: Queue, retryAfterMs: number, limited: boolean): Promise<void> {
-    if (!limited) await queue.setGlobalRateLimit(PAUSE_MAX, 1_000);
-    await queue.rateLimit(retryAfterMs);
-    if (limited) return;
-    clearTimeout(this.liftTimer);
-    this.liftTimer = setTimeout(() => void this.liftPause(queue), retryAfterMs + LIFT_MARGIN_MS);
-    this.liftTimer.unref();
+  /** `Queue.rateLimit`, under a queue-wide limit for workers without one of their own (`QueueWidePause`). */
+  pauseAll(queue: Queue, retryAfterMs: number, limited: boolean): Promise<void> {
+    return this.pause.pause(queue, retryAfterMs, limited);
   }
 
   /**
@@ -144,7 +136,7 @@ export class RedisStore implements BullMqStore {
 
   /** BullMQ's classes close their own connections; a pending lift is dropped. */
   dispose(): Promise<void> {
-    clearTimeout(this.liftTimer);
+    this.pause.dispose();
     return Promise.resolve();
   }
 
