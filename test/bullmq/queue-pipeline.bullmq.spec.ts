@@ -1,74 +1,10 @@
 /**
  * The queue pipeline on the BullMQ backend (real redis-server): the shared suite
- * (test/queues/queue-pipeline.behaviour.ts), then what differs from memory: events are the whole
+ * (test/queues/queue-pipeline.behaviour.ts), with what differs from memory: events are the whole
  * cluster's (BullMQ's QueueEvents), so a process that does not run the worker hears them, and the
  * process that runs it hears each once (not its own and the cluster's).
  */
-import { Injectable } from '@nestjs/common';
-import { HostingModule, HostingRegistry, InjectQueue, OnQueueEvent, QueueWorker, type QueueEvent, type WorkQueue } from '../../src/index.js';
-import { describeQueuePipeline, eventsOpen } from '../queues/queue-pipeline.behaviour.js';
+import { describeQueuePipeline } from '../queues/queue-pipeline.behaviour.js';
 import { bullmqUnderTest } from '../support/bullmq-under-test.js';
-import { startHostingApp, waitFor } from '../support/hosting-app.js';
 
-const { backend, redis, uniqueName } = bullmqUnderTest();
-describeQueuePipeline('bullmq', backend);
-
-describe('queue events on BullMQ are the cluster', () => {
-  it("a process whose worker is disabled hears the worker process's events through @OnQueueEvent; the worker's process hears each once", async () => {
-    const name = uniqueName('cluster-events');
-    const heard: Record<'worker' | 'listener', QueueEvent[]> = { worker: [], listener: [] };
-    const appOf = (role: 'worker' | 'listener') => {
-      @Injectable()
-      class Listener {
-        @OnQueueEvent(name, ['completed', 'failed', 'deadLettered'])
-        on(event: QueueEvent) {
-          heard[role].push(event);
-        }
-      }
-      @Injectable()
-      class Worker {
-        @QueueWorker(name, { enabled: role === 'worker' })
-        handle(item: string) {
-          if (item === 'bad') throw new Error('bad item');
-        }
-      }
-      @Injectable()
-      class Producer {
-        constructor(@InjectQueue(name) readonly queue: WorkQueue<string>) {}
-      }
-      return startHostingApp({
-        imports: [HostingModule.registerQueue({ name, backend: 'bullmq' })],
-        providers: [Listener, Worker, Producer],
-        hosting: { redis: { host: redis().host, port: redis().port } },
-      }).then(({ app }) => ({ app, producer: app.get(Producer).queue }));
-    };
-    const worker = await appOf('worker');
-    const listener = await appOf('listener');
-    try {
-      await eventsOpen(worker.app, name);
-      await eventsOpen(listener.app, name);
-      // Enqueued on the process without the worker, handled on the other.
-      const good = await listener.producer.enqueue('good');
-      const bad = await listener.producer.enqueue('bad');
-      const expected = [
-        ['completed', good],
-        ['failed', bad],
-        ['deadLettered', bad],
-      ];
-      for (const role of ['listener', 'worker'] as const)
-        await waitFor(() => heard[role].length >= 3, 20_000, `three events on the ${role} process`);
-      expect(worker.app.get(HostingRegistry).get(name)).toMatchObject({ processed: 1, failed: 1 });
-      expect(listener.app.get(HostingRegistry).get(name)).toMatchObject({ processed: 0, failed: 0, state: 'disabled' });
-      // Another item, to give a duplicate time to show before counting.
-      const last = await listener.producer.enqueue('last');
-      for (const role of ['listener', 'worker'] as const)
-        await waitFor(() => heard[role].some((e) => e.id === last), 20_000, `the last item's event on the ${role} process`);
-      for (const role of ['listener', 'worker'] as const)
-        expect(heard[role].map((e) => [e.name, e.id])).toEqual([...expected, ['completed', last]]);
-      expect(heard.listener.find((e) => e.name === 'deadLettered')).toMatchObject({ queue: name, id: bad, error: 'bad item' });
-    } finally {
-      await listener.app.close();
-      await worker.app.close();
-    }
-  });
-});
+describeQueuePipeline('bullmq', bullmqUnderTest().backend);

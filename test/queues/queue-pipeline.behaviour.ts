@@ -3,7 +3,8 @@
  * and run by queue-pipeline.spec.ts (memory) and queue-pipeline.bullmq.spec.ts: queue events
  * (`@OnQueueEvent`, `HostingRegistry.onQueueEvent`), the status fields (cancelled, deadLetters,
  * progress, rateLimitedUntil) and the registry's dead letters (list, page, redrive, discard) and
- * cancel. Real time with generous margins (BullMQ has no virtual clock).
+ * cancel; on durable backends (BullMQ), events are the whole cluster's. Real time with generous
+ * margins (BullMQ has no virtual clock).
  */
 import { Injectable, type DynamicModule, type INestApplicationContext } from '@nestjs/common';
 import {
@@ -353,5 +354,66 @@ export function describeQueuePipeline(label: string, backend: () => BackendUnder
       expect(registry.get(name)).toMatchObject({ failed: 0, retried: 0, processed: 1 });
       await app.close();
     });
+
+    if (backend().durable) {
+      it("events are the cluster's: a process whose worker is disabled hears the worker process's events through @OnQueueEvent; the worker's process hears each once", async () => {
+        const name = backend().uniqueName('cluster-events');
+        const heard: Record<'worker' | 'listener', QueueEvent[]> = { worker: [], listener: [] };
+        const appOf = (role: 'worker' | 'listener') => {
+          @Injectable()
+          class Listener {
+            @OnQueueEvent(name, ['completed', 'failed', 'deadLettered'])
+            on(event: QueueEvent) {
+              heard[role].push(event);
+            }
+          }
+          @Injectable()
+          class Worker {
+            @QueueWorker(name, { enabled: role === 'worker' })
+            handle(item: string) {
+              if (item === 'bad') throw new Error('bad item');
+            }
+          }
+          @Injectable()
+          class Producer {
+            constructor(@InjectQueue(name) readonly queue: WorkQueue<string>) {}
+          }
+          return startHostingApp({ imports: [queue(name)], providers: [Listener, Worker, Producer], hosting: hosting() }).then(({ app }) => ({
+            app,
+            producer: app.get(Producer).queue,
+          }));
+        };
+        const worker = await appOf('worker');
+        const listener = await appOf('listener');
+        try {
+          await eventsOpen(worker.app, name);
+          await eventsOpen(listener.app, name);
+          // Enqueued on the process without the worker, handled on the other.
+          const good = await listener.producer.enqueue('good');
+          const bad = await listener.producer.enqueue('bad');
+          const expected = [
+            ['completed', good],
+            ['failed', bad],
+            ['deadLettered', bad],
+          ];
+          for (const role of ['listener', 'worker'] as const)
+            await waitFor(() => heard[role].length >= 3, 20_000, `three events on the ${role} process`);
+          // The cluster's events can come before the worker's own count of the failure (BullMQ's 'failed' after its write).
+          await waitFor(() => worker.app.get(HostingRegistry).get(name)?.failed === 1, 10_000, "the worker's count");
+          expect(worker.app.get(HostingRegistry).get(name)).toMatchObject({ processed: 1, failed: 1 });
+          expect(listener.app.get(HostingRegistry).get(name)).toMatchObject({ processed: 0, failed: 0, state: 'disabled' });
+          // Another item, to give a duplicate time to show before counting.
+          const last = await listener.producer.enqueue('last');
+          for (const role of ['listener', 'worker'] as const)
+            await waitFor(() => heard[role].some((e) => e.id === last), 20_000, `the last item's event on the ${role} process`);
+          for (const role of ['listener', 'worker'] as const)
+            expect(heard[role].map((e) => [e.name, e.id])).toEqual([...expected, ['completed', last]]);
+          expect(heard.listener.find((e) => e.name === 'deadLettered')).toMatchObject({ queue: name, id: bad, error: 'bad item' });
+        } finally {
+          await listener.app.close();
+          await worker.app.close();
+        }
+      });
+    }
   });
 }
