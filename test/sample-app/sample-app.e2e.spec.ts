@@ -66,11 +66,12 @@ describe('sample app (main.ts as a real process)', () => {
     // Backdate rows from outside, as a long-running shop would have them.
     const db = openShopDb(dataDir);
     const old = new Date(Date.now() - 40 * 86_400_000).toISOString();
-    const insert = (sent: boolean) => {
+    // Order and email in one transaction: the purge (every 500 ms) would take an old order caught without its email.
+    const insert = db.transaction((sent: boolean) => {
       const id = Number(db.prepare(`INSERT INTO orders (customer_email, items, total_cents, created_at) VALUES ('old@example.com', '[]', 100, ?)`).run(old).lastInsertRowid);
       db.prepare(`INSERT INTO emails (order_id, recipient, subject, queued_at, sent_at) VALUES (?, 'old@example.com', 'old', ?, ?)`).run(id, old, sent ? old : null);
       return id;
-    };
+    });
     const oldSent = [insert(true), insert(true)];
     const oldPending = insert(false);
     db.close();
