@@ -39,6 +39,8 @@ export class LateTaskWatcher {
   private readonly reported = new Set<PeriodicTimer>();
   /** The cluster read in progress (one at a time). */
   private reading?: Promise<void>;
+  /** The tasks of a sweep that came while a read was in flight: read once more after it. */
+  private readAgain?: PeriodicTimer[];
 
   constructor(
     private readonly time: TimeProvider,
@@ -62,6 +64,7 @@ export class LateTaskWatcher {
     this.running = false;
     this.timer?.clear();
     this.timer = undefined;
+    this.readAgain = undefined;
     this.reported.clear();
   }
 
@@ -74,13 +77,28 @@ export class LateTaskWatcher {
     // Exclusive tasks are judged once the cluster's last successes are read (a failed read keeps the local ones).
     this.judge(tasks.filter((task) => !task.clusterWide));
     const clusterWide = tasks.filter((task) => task.clusterWide);
-    if (clusterWide.length > 0 && !this.reading) {
-      this.reading = Promise.all(clusterWide.map((task) => task.refreshClusterSuccess())).then(() => {
-        this.reading = undefined;
-        if (this.running) this.judge(clusterWide);
-      });
-    }
+    if (clusterWide.length > 0) this.readCluster(clusterWide);
     this.arm(tasks);
+  }
+
+  /**
+   * Reads the cluster's last successes, one read at a time. A sweep that comes while a read is in
+   * flight asks for one more read after it: the in-flight read may have been answered before a
+   * success another instance recorded since, and the next sweep may be far off.
+   */
+  private readCluster(clusterWide: PeriodicTimer[]): void {
+    if (this.reading) {
+      this.readAgain = clusterWide;
+      return;
+    }
+    this.reading = Promise.all(clusterWide.map((task) => task.refreshClusterSuccess())).then(() => {
+      this.reading = undefined;
+      if (!this.running) return;
+      this.judge(clusterWide);
+      const again = this.readAgain;
+      this.readAgain = undefined;
+      if (again) this.readCluster(again);
+    });
   }
 
   private judge(tasks: PeriodicTimer[]): void {

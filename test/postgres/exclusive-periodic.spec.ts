@@ -8,6 +8,7 @@
 import { jest } from '@jest/globals';
 import { Inject, Injectable, type Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
+import * as net from 'node:net';
 import pg from 'pg';
 import { EXCLUSIVE_SLOTS_TABLE, EXCLUSIVE_TABLES_SQL } from '../../src/distributed/postgres-exclusive-tick-gate.js';
 import { EXCLUSIVE_NEEDS_REDIS } from '../../src/hosting.messages.js';
@@ -268,4 +269,70 @@ describe('@Periodic({ exclusive: true }) on PostgreSQL', () => {
       await Promise.all([a.moduleRef.close(), b.moduleRef.close()]);
     }
   });
+
+  it("reads the cluster's last success again when a sweep comes while a read is in flight (the read may predate another instance's success)", async () => {
+    const job = exclusiveJob({ every: 10_000, staleAfterMs: 8_000 }); // b's watcher sweeps every 2 s
+    const proxy = await holdingProxy(Number(new URL(url).port));
+    const viaProxy = new URL(url);
+    viaProxy.port = String(proxy.port);
+    const a = await job.start('a');
+    await a.registry.trigger(job.name); // a success at T0, so b's first read (at its start) can be seen done
+    const b = await job.start('b', T0, { postgres: viaProxy.toString() });
+    try {
+      await waitFor(() => b.status().lastSucceededAt?.getTime() === T0, 10_000, "b's first read");
+      proxy.hold();
+      await b.time.advanceTo(T0 + 2_000); // sweep: b reads the last success; PostgreSQL's answer (none yet) is held
+      await waitFor(() => proxy.heldBytes() > 0, 10_000, "the answer to b's read");
+      await a.time.advanceTo(T0 + 1_500);
+      await a.registry.trigger(job.name); // a succeeds (a triggered run records its success too)
+      await b.time.advanceTo(T0 + 4_000); // sweep while the first read is in flight
+      proxy.release();
+      await waitFor(() => b.status().lastSucceededAt?.getTime() === T0 + 1_500, 10_000, "a's success seen by b");
+      expect(b.status()).toMatchObject({ late: false, dueBy: new Date(T0 + 9_500) });
+    } finally {
+      proxy.release();
+      await Promise.all([a.moduleRef.close(), b.moduleRef.close()]);
+      await proxy.close();
+    }
+  });
 });
+
+/** A 127.0.0.1 TCP proxy to PostgreSQL that can hold the server's answers (and release them in order). */
+async function holdingProxy(targetPort: number) {
+  let held = false;
+  let heldBytes = 0;
+  const waiting: (() => void)[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => sockets.delete(socket));
+    }
+    client.pipe(upstream);
+    upstream.on('data', (chunk: Buffer) => {
+      if (!held) return void client.write(chunk);
+      heldBytes += chunk.length;
+      waiting.push(() => client.write(chunk));
+    });
+    upstream.on('end', () => client.end());
+    client.on('close', () => upstream.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    hold: () => {
+      held = true;
+    },
+    heldBytes: () => heldBytes,
+    release: () => {
+      held = false;
+      for (const write of waiting.splice(0)) write();
+    },
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
