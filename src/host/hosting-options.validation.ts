@@ -6,7 +6,7 @@ import { validateOutboxOptions } from '../outbox/outbox-options.validation.js';
 import { ERROR_BEHAVIORS } from '../validation/background-service-options.validation.js';
 import { bindBoolean, bindNumber, OptionsValidator, type OptionsSource } from '../validation/options-validator.js';
 
-const HOSTING_KEYS = ['shutdownTimeoutMs', 'onServiceError', 'exitAfterSignal', 'redis', 'postgres', 'timeProvider', 'enabled', 'interceptors', 'staleAfterPeriods', 'outbox'] as const;
+const HOSTING_KEYS = ['shutdownTimeoutMs', 'onServiceError', 'exitAfterSignal', 'redis', 'postgres', 'timeProvider', 'enabled', 'interceptors', 'staleAfterPeriods', 'spreadMs', 'outbox'] as const;
 const ENABLED_KEYS = ['periodic', 'delayed', 'background', 'queueWorkers'] as const;
 const TIME_PROVIDER_METHODS = ['now', 'monotonic', 'setTimeout', 'onWallClockJump'] as const;
 const isTimeProvider = (value: unknown): boolean =>
@@ -56,6 +56,7 @@ export function bindHostingOptions(
     const enabled = check.nested('enabled', ENABLED_KEYS);
     bound.enabled = Object.fromEntries(ENABLED_KEYS.flatMap((key) => (enabled.get(key) === undefined ? [] : [[key, enabled.boolean(key)]])));
   }
+  set('spreadMs', check.duration('spreadMs'));
   set('staleAfterPeriods', check.check('staleAfterPeriods', isStaleAfterPeriods, `a positive integer up to ${MAX_STALE_AFTER_PERIODS}, or false`, bindStaleAfterPeriods));
   check.check('timeProvider', isTimeProvider, `a TimeProvider (TimeProvider.system, TimeProvider.createSystem(…), a VirtualTime from 'nest-hosting/testing', or an object with ${TIME_PROVIDER_METHODS.join(', ')})`);
   if (options?.redis !== undefined) assertRedisConnection(`${where}({ redis })`, options.redis);

@@ -188,6 +188,7 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
     // Exclusive tasks tick on a grid anchored at epoch 0, so that every instance computes the same slots.
     const schedule = definition.createSchedule(this.time);
     let run = invoke;
+    const spreadMs = definition.spreadMs ?? this.options.spreadMs ?? 0;
     let lastRunSlot: (() => Promise<number | undefined>) | undefined;
     let clusterSucceededAt: (() => Promise<number | undefined>) | undefined;
     if (definition.exclusive) {
@@ -197,7 +198,8 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
         : new PostgresExclusiveTickGate({ connection: postgres!, logger: this.logger }));
       const { onMissed } = definition;
       const catchUpWindowMs = typeof onMissed === 'object' ? onMissed.windowMs : undefined;
-      run = exclusiveTickRunner({ name: definition.name, schedule, jitterMs: definition.jitterMs, catchUpWindowMs, now: () => this.time.now() }, gate, run, this.logger);
+      // A spread tick is late by at most spreadMs, as a jittered one by jitterMs: the slot's claim outlives both.
+      run = exclusiveTickRunner({ name: definition.name, schedule, jitterMs: definition.jitterMs + spreadMs, catchUpWindowMs, now: () => this.time.now() }, gate, run, this.logger);
       // The cluster's last run of the task, read at start: slots every instance missed are dealt with as `onMissed` says.
       lastRunSlot = async () => gate.lastRun?.(definition.name);
       // Missed-run alerts: a success on any instance counts (read by the watcher's sweep).
@@ -209,6 +211,7 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
       run,
       {
         ...definition,
+        spreadMs,
         time: this.time,
         lastRunSlot,
         connections: definition.exclusive ? () => this.exclusiveGate?.connections?.() : undefined,

@@ -68,17 +68,37 @@ export class LateTaskWatcher {
     this.reported.clear();
   }
 
+  /**
+   * One pass over the tasks, allocating nothing per task: each local task judged, the exclusive ones
+   * gathered for the cluster read, and the next sweep armed (thousands of tasks are swept every second).
+   */
   private sweep(): void {
     this.timer = undefined;
     if (!this.running) return;
-    const tasks = this.units().filter((unit): unit is PeriodicTimer => unit instanceof PeriodicTimer);
-    const present = new Set(tasks);
-    for (const task of this.reported) if (!present.has(task)) this.reported.delete(task); // removed
-    // Exclusive tasks are judged once the cluster's last successes are read (a failed read keeps the local ones).
-    this.judge(tasks.filter((task) => !task.clusterWide));
-    const clusterWide = tasks.filter((task) => task.clusterWide);
-    if (clusterWide.length > 0) this.readCluster(clusterWide);
-    this.arm(tasks);
+    const units = this.units();
+    if (this.reported.size > 0) {
+      const present = new Set(units);
+      for (const task of this.reported) if (!present.has(task)) this.reported.delete(task); // removed
+    }
+    const now = this.time.now();
+    let wait = Infinity;
+    let clusterWide: PeriodicTimer[] | undefined;
+    for (const unit of units) {
+      if (!(unit instanceof PeriodicTimer)) continue;
+      // Exclusive tasks are judged once the cluster's last successes are read (a failed read keeps the local ones).
+      if (unit.clusterWide) (clusterWide ??= []).push(unit);
+      else this.judgeOne(unit, now);
+      const dueBy = unit.staleDueBy();
+      if (Number.isNaN(dueBy)) continue;
+      wait = Math.min(wait, Math.min(Math.max((dueBy - unit.staleReference()) / 4, MIN_SWEEP_MS), MAX_SWEEP_MS));
+      if (now <= dueBy) wait = Math.min(wait, dueBy - now + 1);
+    }
+    if (clusterWide) this.readCluster(clusterWide);
+    if (wait === Infinity) return; // nothing checked now: a task added later wakes the watcher
+    this.timer = this.time.setTimeout(
+      watchdog(() => this.sweep()),
+      Math.max(wait, 1),
+    );
   }
 
   /**
@@ -103,37 +123,26 @@ export class LateTaskWatcher {
 
   private judge(tasks: PeriodicTimer[]): void {
     const now = this.time.now();
-    for (const task of tasks) {
-      const stale = task.staleness(now);
-      const late = stale?.late ?? false;
-      if (late && !this.reported.has(task)) {
-        this.reported.add(task);
-        this.logger.warn(TASK_LATE(task.name, { now, since: stale!.since, succeeded: stale!.succeededAt !== undefined, dueBy: stale!.dueBy, budget: this.budgetText(task) }));
-      } else if (!late && this.reported.delete(task) && stale?.succeededAt !== undefined) {
-        this.logger.log(TASK_NO_LONGER_LATE(task.name, stale.succeededAt));
-      }
+    for (const task of tasks) this.judgeOne(task, now);
+  }
+
+  /** Says when `task` became late, or recovered; the full staleness is made only then. */
+  private judgeOne(task: PeriodicTimer, now: number): void {
+    const dueBy = task.staleDueBy();
+    const late = now > dueBy; // false when unchecked (NaN)
+    if (late === this.reported.has(task)) return;
+    const stale = task.staleness(now);
+    if (late) {
+      this.reported.add(task);
+      this.logger.warn(TASK_LATE(task.name, { now, since: stale!.since, succeeded: stale!.succeededAt !== undefined, dueBy: stale!.dueBy, budget: this.budgetText(task) }));
+    } else {
+      this.reported.delete(task);
+      if (stale?.succeededAt !== undefined) this.logger.log(TASK_NO_LONGER_LATE(task.name, stale.succeededAt));
     }
   }
 
   private budgetText(task: PeriodicTimer): StaleBudgetText {
     const budget = task.staleBudget!;
     return 'afterMs' in budget ? budget : { ...budget, schedule: task.schedule.describe() };
-  }
-
-  /** Arms for the earliest deadline to come, or a quarter of the smallest budget (1 s to 60 s). */
-  private arm(tasks: PeriodicTimer[]): void {
-    const now = this.time.now();
-    let wait = Infinity;
-    for (const task of tasks) {
-      const stale = task.staleness(now);
-      if (!stale) continue;
-      wait = Math.min(wait, Math.min(Math.max(stale.budgetMs / 4, MIN_SWEEP_MS), MAX_SWEEP_MS));
-      if (!stale.late) wait = Math.min(wait, stale.dueBy - now + 1);
-    }
-    if (wait === Infinity) return; // nothing checked now: a task added later wakes the watcher
-    this.timer = this.time.setTimeout(
-      watchdog(() => this.sweep()),
-      Math.max(wait, 1),
-    );
   }
 }

@@ -85,6 +85,14 @@ export interface HostingOptions {
    */
   staleAfterPeriods?: number | false;
   /**
+   * The default `spreadMs` of every periodic task that does not set its own: each tick delayed by a
+   * stable per-task offset in [0, spreadMs) derived from the task's name, so that many tasks on the
+   * same schedule fire spread over that window instead of in one herd. Off by default: a task's
+   * tick then starts at its slot (what `@nestjs/schedule` users and their tests expect).
+   * @default 0
+   */
+  spreadMs?: number;
+  /**
    * Interceptors around every unit of work (ticks, background service runs, queue items) and every
    * enqueue, outermost first, before any `@WorkInterceptor()` provider: instances, or classes (the
    * app's provider of that class when it is one, else an instance Nest makes in HostingModule,

@@ -8,6 +8,15 @@ export interface PeriodicTaskOptions {
   timeoutMs?: number;
   /** Delay each tick by a random 0..jitterMs, so that replicas do not fire at the same instant. @default 0 */
   jitterMs?: number;
+  /**
+   * Spread tasks that share a schedule: each tick is delayed by a stable offset in [0, spreadMs),
+   * derived from the task's name (the same in every process and after every restart), so that
+   * thousands of tasks on one period do not all fire in the same millisecond. `ctx.scheduledAt` stays
+   * the slot on the grid; the run starts the offset after it. The offset is kept below the gap to the
+   * next slot, so a spread tick is never counted as missed. `0` turns it off for this task.
+   * @default `HostingOptions.spreadMs` (0: off)
+   */
+  spreadMs?: number;
   /** One run per tick across all instances of the app (needs the distributed backend). @default false */
   exclusive?: boolean;
   /**

@@ -12,6 +12,8 @@ export interface PeriodicTaskDefinition {
   owner: string;
   runOnStart: boolean;
   jitterMs: number;
+  /** The task's own `spreadMs`; unset: the host's default. */
+  spreadMs?: number;
   timeoutMs?: number;
   exclusive: boolean;
   /** The first tick's delay after start-up (see `PeriodicTaskOptions.initialDelayMs`). */
@@ -29,7 +31,7 @@ export interface PeriodicTaskDefinition {
   createSchedule(time: TimeProvider): Schedule;
 }
 
-const TASK_KEYS = ['name', 'runOnStart', 'timeoutMs', 'jitterMs', 'exclusive', 'initialDelayMs', 'enabled', 'onMissed', 'staleAfterMs'] as const;
+const TASK_KEYS = ['name', 'runOnStart', 'timeoutMs', 'jitterMs', 'spreadMs', 'exclusive', 'initialDelayMs', 'enabled', 'onMissed', 'staleAfterMs'] as const;
 const SCHEDULE_KEYS = ['every', 'cron', 'timeZone', 'repeatedTime', ...TASK_KEYS] as const;
 const REPEATED_TIMES: readonly RepeatedTime[] = ['twice', 'once'];
 const PERIOD: DurationRule = { positive: true };
@@ -57,6 +59,7 @@ export function definePeriodicTask(
   check.boolean('exclusive');
   check.duration('timeoutMs', { min: 1 });
   check.duration('jitterMs');
+  const spreadMs = check.duration('spreadMs');
   check.boolean('enabled');
   const onMissed = missedPolicy(check);
   const staleAfterMs = check.check<number | false>('staleAfterMs', (v) => v === false || isDuration(v, STALE_AFTER), `${describeDuration(STALE_AFTER)}, or false`);
@@ -100,6 +103,7 @@ export function definePeriodicTask(
     owner,
     runOnStart: options.runOnStart ?? false,
     jitterMs: options.jitterMs ?? 0,
+    spreadMs,
     timeoutMs: options.timeoutMs,
     exclusive,
     initialDelayMs,

@@ -1,5 +1,6 @@
 import type { ConnectionStatus, ServiceStatus } from '../interfaces/service-status.interface.js';
-import { onWholeWallMs, type TimeProvider, type TimerHandle } from '../time/time-provider.js';
+import { onWholeWallMs, type TimeProvider } from '../time/time-provider.js';
+import { QueuedTimer, TimerQueue } from '../time/timer-queue.js';
 import type { MissedPolicy } from './periodic-task-definition.js';
 import type { Schedule } from './schedule.js';
 import { StaleDeadline, type StaleBudget, type Staleness } from './staleness.js';
@@ -12,6 +13,8 @@ export { SKIPPED_TICK, type TickRunner } from './tick-unit.js';
 export interface PeriodicTimerOptions {
   runOnStart: boolean;
   jitterMs: number;
+  /** Each tick delayed by a stable offset in [0, spreadMs) from the task's name (kept below the gap to the next slot). @default 0 */
+  spreadMs?: number;
   timeoutMs?: number;
   /**
    * The first tick is at now + initialDelayMs (an interval grid restarts there), or the first
@@ -46,7 +49,9 @@ export interface PeriodicTimerOptions {
  * skipped, or caught up one by one: `onMissed`).
  */
 export class PeriodicTimer extends TickUnit {
-  private timer?: TimerHandle;
+  /** The task's one timer, armed for each slot in the provider's shared queue. */
+  private readonly slotTimer = new QueuedTimer(() => this.slotDue());
+  private readonly queue: TimerQueue;
   /** When the armed timer is due on the schedule's clock (its slot plus jitter). */
   private dueAt = 0;
   private wallOffset?: number;
@@ -65,6 +70,8 @@ export class PeriodicTimer extends TickUnit {
   private staleSince = 0;
   /** The latest success on any instance, as the watcher last read it (epoch ms; 0: none known). */
   private clusterSucceededAt = 0;
+  /** The task's place in a `spreadMs` window, from its name: the same in every process. */
+  private readonly spreadFraction: number;
 
   constructor(
     name: string,
@@ -75,6 +82,8 @@ export class PeriodicTimer extends TickUnit {
     onError: (error: unknown, context: TickContext) => void,
   ) {
     super(name, run, options, onError);
+    this.queue = TimerQueue.of(options.time);
+    this.spreadFraction = options.spreadMs ? spreadFractionOf(name) : 0;
     if (options.staleBudget) this.staleDeadline = new StaleDeadline(options.staleBudget, schedule);
   }
 
@@ -96,9 +105,25 @@ export class PeriodicTimer extends TickUnit {
     const deadline = this.staleDeadline;
     if (!deadline || !this.started || this.stopped || this.options.hostRunning?.() === false) return undefined;
     const succeededAt = Math.max(this.tracker.succeededAt, this.clusterSucceededAt);
-    const since = succeededAt > 0 ? succeededAt : this.staleSince;
+    const since = this.staleReference();
     const dueBy = deadline.dueBy(since);
     return { late: now > dueBy, dueBy, since, budgetMs: dueBy - since, ...(succeededAt > 0 && { succeededAt }) };
+  }
+
+  /**
+   * The deadline of the task's next success (epoch ms), or NaN when it is not checked now (as
+   * `staleness`, without making an object: the watcher asks every task at every sweep).
+   */
+  staleDueBy(): number {
+    const deadline = this.staleDeadline;
+    if (!deadline || !this.started || this.stopped || this.options.hostRunning?.() === false) return Number.NaN;
+    return deadline.dueBy(this.staleReference());
+  }
+
+  /** What the missed-run budget counts from: the last success (on any instance), or the start. */
+  staleReference(): number {
+    const succeededAt = Math.max(this.tracker.succeededAt, this.clusterSucceededAt);
+    return succeededAt > 0 ? succeededAt : this.staleSince;
   }
 
   /** Reads the cluster's last success of an exclusive task; a failed read keeps what was known. Never rejects. */
@@ -187,25 +212,30 @@ export class PeriodicTimer extends TickUnit {
 
   private arm(slot: number): void {
     if (this.stopped || this.tracker.paused) return;
-    if (this.timer && this.nextSlot === slot) return; // still armed for it (a triggered run came between)
-    this.timer?.clear();
+    if (this.slotTimer.armed && this.nextSlot === slot) return; // still armed for it (a triggered run came between)
     this.nextSlot = slot;
     const jitter = this.options.jitterMs > 0 ? Math.random() * this.options.jitterMs : 0;
-    this.dueAt = slot + jitter;
+    this.dueAt = slot + this.spreadOffset(slot) + jitter;
     this.setTimer();
   }
 
   private setTimer(): void {
+    this.queue.arm(this.slotTimer, this.dueAt - this.clockNow());
+  }
+
+  /** The armed slot came due (or the wall clock says not yet: armed again). */
+  private slotDue(): void {
+    // A wall-clock slot is never run early: the wall clock may have been set back since it was armed.
+    if (this.schedule.clock === 'wall' && this.clockNow() < this.dueAt) return this.setTimer();
     const slot = this.nextSlot!;
-    this.timer = this.time.setTimeout(() => {
-      // A wall-clock slot is never run early: the wall clock may have been set back since it was armed.
-      if (this.schedule.clock === 'wall' && this.clockNow() < this.dueAt) return this.setTimer();
-      this.timer = undefined;
-      this.nextSlot = undefined;
-      if (this.current) return; // a triggered run is going; afterRun deals with this slot
-      // Fired late (a blocked event loop, a wall clock set forward): `onMissed` says what the slots passed do.
-      this.overdue(this.lastSlot, this.clockNow(), slot);
-    }, this.dueAt - this.clockNow());
+    this.nextSlot = undefined;
+    if (this.current) return; // a triggered run is going; afterRun deals with this slot
+    const now = this.clockNow();
+    // No later slot has passed (the common case): it runs at once under 'coalesce' and 'skip' (a
+    // catch-up runs a late slot only inside its window: overdue judges it).
+    if (typeof this.options.onMissed !== 'object' && slot > this.lastSlot && this.schedule.next(slot) > now) return void this.execute(slot, 0, false);
+    // Fired late (a blocked event loop, a wall clock set forward): `onMissed` says what the slots passed do.
+    this.overdue(this.lastSlot, now, slot);
   }
 
   /**
@@ -213,9 +243,22 @@ export class PeriodicTimer extends TickUnit {
    * in the past fires at once, and the slots passed are counted as the schedule's `onMissed` says).
    */
   private rearm(): void {
-    if (!this.timer || this.nextSlot === undefined) return;
-    this.timer.clear();
+    if (!this.slotTimer.armed || this.nextSlot === undefined) return;
     this.setTimer();
+  }
+
+  /**
+   * The task's stable offset after `slot`: its name's place in [0, 1) times `spreadMs`, or times the
+   * gap to the next slot when that is shorter (a spread tick is never late enough to pass a slot).
+   */
+  private spreadOffset(slot: number): number {
+    const spreadMs = this.options.spreadMs ?? 0;
+    if (spreadMs === 0) return 0;
+    const window = Math.min(spreadMs, this.schedule.periodMs ?? this.schedule.next(slot) - slot);
+    // On one of SPREAD_STEPS instants of the window (whole ms): tasks that share one wake together,
+    // so spreading thousands of tasks costs at most that many timer wakes per window, not one per task.
+    const step = Math.max(1, Math.floor(window / SPREAD_STEPS));
+    return Math.min(Math.floor((this.spreadFraction * window) / step) * step, Math.max(window - 1, 0));
   }
 
   /** Now, on the clock the schedule's slots are on. */
@@ -237,8 +280,7 @@ export class PeriodicTimer extends TickUnit {
   }
 
   protected disarm(): void {
-    this.timer?.clear();
-    this.timer = undefined;
+    this.queue.cancel(this.slotTimer);
     this.nextSlot = undefined;
   }
 
@@ -274,6 +316,10 @@ export class PeriodicTimer extends TickUnit {
    * passed went by without its run.
    */
   private overdue(after: number, now: number, due?: number): void {
+    if (due === undefined) {
+      const next = this.schedule.next(after);
+      if (next > now) return this.arm(next); // none passed (the common case after a run)
+    }
     let { count, last } = this.schedule.slotsBetween(after, now);
     if (count === 0 && due !== undefined) [count, last] = [1, due]; // a monotonic timer a hair early
     if (count === 0) return this.arm(this.schedule.next(after));
@@ -284,7 +330,7 @@ export class PeriodicTimer extends TickUnit {
     } else if (policy === 'skip') {
       if (due === undefined || count > 1) return this.skip(count, last); // none runs: back on the grid
     } else {
-      const oldest = now - policy.windowMs - this.options.jitterMs;
+      const oldest = now - policy.windowMs - this.options.jitterMs - (this.options.spreadMs ?? 0);
       const kept = this.schedule.lastSlots(Math.max(after, oldest - 1), now, policy.catchUp).filter((slot) => slot >= oldest);
       if (kept.length === 0) return this.skip(count, last);
       this.missed(count - kept.length);
@@ -302,6 +348,7 @@ export class PeriodicTimer extends TickUnit {
   }
 
   private missed(count: number): void {
+    if (count === 0) return;
     this.tracker.missedTicks += count;
     this.missedSinceRun += count;
   }
@@ -321,4 +368,23 @@ export class PeriodicTimer extends TickUnit {
     if (this.schedule.slotsBetween(recorded, startedAt).count === 0) return;
     this.overdue(recorded, this.clockNow());
   }
+}
+
+/** How many instants a `spreadMs` window is cut into. */
+const SPREAD_STEPS = 100;
+
+/** A stable fraction in [0, 1) of a task name (FNV-1a, 32 bits, finalised): where the task falls in a `spreadMs` window. */
+export function spreadFractionOf(name: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) {
+    hash ^= name.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  // MurmurHash3's finaliser: names that differ in their last character land far apart.
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
+  return (hash >>> 0) / 2 ** 32;
 }

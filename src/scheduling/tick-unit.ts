@@ -7,6 +7,35 @@ import { TimeProvider, watchdog, type TimerHandle } from '../time/time-provider.
 import { LazyAbortController } from './lazy-abort-controller.js';
 import { TickContext } from './tick-context.js';
 
+/** What `startRun` returns for a run that settled before it returned. */
+const SETTLED: Promise<void> = Promise.resolve();
+
+const isPromiseLike = (value: unknown): value is PromiseLike<unknown> =>
+  value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
+
+/** The run going on: its abort, its watchdog, and its settling, made only when someone waits for it. */
+class RunningTick {
+  private settling?: Promise<void>;
+  private resolve?: () => void;
+  private done = false;
+
+  constructor(
+    readonly controller: LazyAbortController,
+    readonly timeout: TimerHandle | undefined,
+  ) {}
+
+  /** Resolves when the run has settled (its outcome counted). */
+  get promise(): Promise<void> {
+    if (this.done) return SETTLED;
+    return (this.settling ??= new Promise<void>((resolve) => (this.resolve = resolve)));
+  }
+
+  settled(): void {
+    this.done = true;
+    this.resolve?.();
+  }
+}
+
 /** What a runner resolves with when the tick did not run here (an exclusive tick another instance ran). */
 export const SKIPPED_TICK = Symbol.for('nest-hosting:skipped-tick');
 
@@ -31,13 +60,15 @@ export abstract class TickUnit implements HostedUnit {
   readonly kind = 'periodic';
   protected readonly tracker: StatusTracker;
   protected readonly time: TimeProvider;
-  protected current?: { promise: Promise<void>; controller: AbortController };
+  protected current?: RunningTick;
   protected pendingTrigger?: { promise: Promise<void>; resolve: () => void };
   protected stopped = false;
   protected tickCount = 0;
   /** Unsubscribes from wall-clock jumps (units whose time is a wall-clock instant). */
   protected unsubscribeJumps?: () => void;
   private stopReason: unknown;
+  /** In `afterRun`, at the end of a run. */
+  private settling = false;
 
   constructor(
     readonly name: string,
@@ -123,8 +154,9 @@ export abstract class TickUnit implements HostedUnit {
   }
 
   /**
-   * Starts one run. The promise never rejects (settle() reports the run's failure) and is kept as
-   * `current` for stop() to await, so scheduled runs are started with `void`, not awaited.
+   * Starts one run. The promise never rejects (the run's failure is reported) and is the run's
+   * settling, so scheduled runs are started with `void`, not awaited. A run that returns without a
+   * promise settles before this returns: no promise is made for it, and the next slot is armed at once.
    */
   protected startRun(scheduledAtMs: number, missed: number, triggered: boolean): Promise<void> {
     const controller = new LazyAbortController();
@@ -134,25 +166,62 @@ export abstract class TickUnit implements HostedUnit {
     const { timeoutMs } = this.tickOptions;
     const timeout =
       timeoutMs === undefined ? undefined : this.time.setTimeout(watchdog(() => controller.abort(new Error(TICK_TIMED_OUT(this.name, timeoutMs)))), timeoutMs);
-    // `current` is set before the run starts: a run that throws synchronously settles at once.
-    const current = { controller, promise: Promise.resolve() };
+    // `current` is set before the run starts: stop() and busyWork() see a run that calls back into the unit.
+    const current = new RunningTick(controller, timeout);
     this.current = current;
-    current.promise = this.settle(context, controller, timeout);
+    if (!this.settling) return this.call(context, current);
+    // A run started by the end of another (a coalesced slot after an overrun, a queued trigger)
+    // starts on the next turn of the event loop: a task whose runs keep overrunning their slot
+    // neither grows the stack nor starves I/O, timers and shutdown signals.
+    setImmediate(() => {
+      if (!this.stopped) return void this.call(context, current);
+      this.tracker.runSkipped(); // stopped before it began: not a run
+      this.settle(current);
+    });
     return current.promise;
   }
 
-  private async settle(context: TickContext, controller: AbortController, timeout: TimerHandle | undefined): Promise<void> {
+  private call(context: TickContext, current: RunningTick): Promise<void> {
+    let result: unknown;
     try {
-      if ((await this.run(context)) === SKIPPED_TICK) this.tracker.runSkipped();
+      result = this.run(context);
+    } catch (error) {
+      this.failed(error, context, current.controller.signal);
+      this.settle(current);
+      return SETTLED;
+    }
+    if (isPromiseLike(result)) return this.settleLater(result, context, current);
+    if (result === SKIPPED_TICK) this.tracker.runSkipped();
+    else this.tracker.runSucceeded();
+    this.settle(current);
+    return SETTLED;
+  }
+
+  private async settleLater(result: PromiseLike<unknown>, context: TickContext, current: RunningTick): Promise<void> {
+    try {
+      if ((await result) === SKIPPED_TICK) this.tracker.runSkipped();
       else this.tracker.runSucceeded();
     } catch (error) {
-      this.failed(error, context, controller.signal);
-    } finally {
-      timeout?.clear();
+      this.failed(error, context, current.controller.signal);
     }
+    this.settle(current);
+  }
+
+  /** The run is over (its outcome counted): the watchdog goes, and the next run or slot is seen to. */
+  private settle(current: RunningTick): void {
+    current.timeout?.clear();
     this.current = undefined;
-    if (this.stopped) this.tracker.state = 'stopped';
-    else this.afterRun();
+    current.settled();
+    if (this.stopped) {
+      this.tracker.state = 'stopped';
+      return;
+    }
+    this.settling = true;
+    try {
+      this.afterRun();
+    } finally {
+      this.settling = false;
+    }
   }
 
   private failed(error: unknown, context: TickContext, signal: AbortSignal): void {

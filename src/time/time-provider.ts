@@ -100,6 +100,15 @@ export abstract class TimeProvider {
     return this.now() - this.monotonic();
   }
 
+  /**
+   * @internal How early the provider's timers may fire (ms): a timer due within this much of one that
+   * fires is fired with it. Node's timers keep whole-millisecond time and fire up to a millisecond
+   * before a `performance.now()` deadline; a virtual clock fires at the instant.
+   */
+  get timerSlackMs(): number {
+    return 0;
+  }
+
   /** The current wall-clock time as a `Date`. */
   date(): Date {
     return new Date(this.now());
@@ -178,6 +187,10 @@ class SystemTimeProvider extends TimeProvider {
 
   now(): number {
     return Date.now();
+  }
+
+  override get timerSlackMs(): number {
+    return 1;
   }
 
   monotonic(): number {

@@ -27,7 +27,7 @@ function thrownBy(define: () => unknown): Error {
   throw new Error('expected it to throw');
 }
 
-const HOSTING_KEYS = ['shutdownTimeoutMs', 'onServiceError', 'exitAfterSignal', 'redis', 'postgres', 'timeProvider', 'enabled', 'interceptors', 'staleAfterPeriods', 'outbox', 'isGlobal'];
+const HOSTING_KEYS = ['shutdownTimeoutMs', 'onServiceError', 'exitAfterSignal', 'redis', 'postgres', 'timeProvider', 'enabled', 'interceptors', 'staleAfterPeriods', 'spreadMs', 'outbox', 'isGlobal'];
 
 describe('HostingModule.forRoot / forRootAsync', () => {
   it('null options: a clear error, not "Cannot convert undefined or null to object"', () => {
@@ -121,10 +121,10 @@ describe('@Periodic', () => {
     });
 
   it('a misspelled option in either argument suggests the right one', () => {
-    const keys = ['every', 'cron', 'timeZone', 'repeatedTime', 'name', 'runOnStart', 'timeoutMs', 'jitterMs', 'exclusive', 'initialDelayMs', 'enabled', 'onMissed', 'staleAfterMs'];
+    const keys = ['every', 'cron', 'timeZone', 'repeatedTime', 'name', 'runOnStart', 'timeoutMs', 'jitterMs', 'spreadMs', 'exclusive', 'initialDelayMs', 'enabled', 'onMissed', 'staleAfterMs'];
     expect(define({ every: 100, runOnstart: true }).message).toBe(UNKNOWN_OPTION('@Periodic on Job.run', 'runOnstart', 'runOnStart', keys));
     expect(define(100, { timeout: 50 }).message).toBe(
-      UNKNOWN_OPTION('@Periodic on Job.run', 'timeout', 'timeoutMs', ['name', 'runOnStart', 'timeoutMs', 'jitterMs', 'exclusive', 'initialDelayMs', 'enabled', 'onMissed', 'staleAfterMs']),
+      UNKNOWN_OPTION('@Periodic on Job.run', 'timeout', 'timeoutMs', ['name', 'runOnStart', 'timeoutMs', 'jitterMs', 'spreadMs', 'exclusive', 'initialDelayMs', 'enabled', 'onMissed', 'staleAfterMs']),
     );
   });
 

@@ -1,0 +1,143 @@
+/**
+ * Thousands of periodic tasks share one timer queue: one armed timer for all of them, each tick on
+ * its own slot, and synchronous ticks settled without a promise (their next slot armed at once).
+ */
+import { Injectable, Module, type Type } from '@nestjs/common';
+import { HostingRegistry, Periodic, type TickContext } from '../../src/index.js';
+import { VirtualTime } from '../../src/testing/index.js';
+import { startHostingApp, waitFor } from '../support/hosting-app.js';
+
+const T0 = Date.parse('2026-06-01T00:00:00.000Z');
+
+/** `count` providers with one `@Periodic(periodMs)` task each, in modules of 500 (as a large app would split them). */
+function taskModules(count: number, periodMs: number, onTick: (ctx: TickContext) => unknown): Type[] {
+  const modules: Type[] = [];
+  for (let first = 0; first < count; first += 500) {
+    const providers = Array.from({ length: Math.min(500, count - first) }, (_, j) => {
+      @Injectable()
+      class Task {
+        @Periodic(periodMs, { name: `task-${first + j}` })
+        run(ctx: TickContext) {
+          return onTick(ctx);
+        }
+      }
+      return Task;
+    });
+    @Module({ providers })
+    class Tasks {}
+    modules.push(Tasks);
+  }
+  return modules;
+}
+
+describe('thousands of periodic tasks', () => {
+  it('2,000 tasks keep one timer armed between them, and each runs on every slot', async () => {
+    const runs = new Map<string, number[]>();
+    const time = new VirtualTime({ now: T0 });
+    const { app } = await startHostingApp({
+      time,
+      hosting: { staleAfterPeriods: false },
+      imports: taskModules(2_000, 1_000, (ctx) => {
+        const own = runs.get(ctx.name) ?? [];
+        own.push(ctx.scheduledAt.getTime() - T0);
+        runs.set(ctx.name, own);
+      }),
+    });
+    try {
+      // One timer for all the tasks' slots (not one per task).
+      expect(time.pendingTimers).toBe(1);
+      await time.advance(3_000);
+      expect(runs.size).toBe(2_000);
+      for (const [, slots] of runs) expect(slots).toEqual([1_000, 2_000, 3_000]);
+      expect(time.pendingTimers).toBe(1);
+      const statuses = app.get(HostingRegistry).list();
+      expect(statuses.filter((s) => s.kind === 'periodic' && s.runs === 3 && s.missedTicks === 0 && s.state === 'idle')).toHaveLength(2_000);
+    } finally {
+      await app.close();
+    }
+    expect(time.pendingTimers).toBe(0);
+  });
+
+  it('a synchronous tick is counted and its next slot armed before the timer callback returns', async () => {
+    const time = new VirtualTime({ now: T0 });
+    let seen: { runs: number; state: string; nextRunAt?: Date } | undefined;
+    let registry!: HostingRegistry;
+    @Injectable()
+    class Probe {
+      @Periodic(1_000, { name: 'probe' })
+      first() {}
+
+      // Fires right after `probe` in the same batch (armed after it): sees probe's run settled.
+      @Periodic(1_000, { name: 'reader' })
+      second() {
+        const { runs, state, nextRunAt } = registry.get('probe')!;
+        seen = { runs, state, nextRunAt };
+      }
+    }
+    const { app } = await startHostingApp({ time, providers: [Probe] });
+    registry = app.get(HostingRegistry);
+    try {
+      await time.advance(1_000);
+      expect(seen).toEqual({ runs: 1, state: 'idle', nextRunAt: new Date(T0 + 2_000) });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('a synchronous tick may remove or trigger its own task from inside its run', async () => {
+    const time = new VirtualTime({ now: T0 });
+    const calls: string[] = [];
+    let registry!: HostingRegistry;
+    @Injectable()
+    class SelfControl {
+      @Periodic(1_000, { name: 'self.trigger' })
+      again(ctx: TickContext) {
+        calls.push(`trigger ${ctx.triggered}`);
+        if (!ctx.triggered) void registry.trigger('self.trigger'); // queued: runs once this run settles
+      }
+
+      @Periodic(1_000, { name: 'self.remove' })
+      halt() {
+        calls.push('remove');
+        void registry.remove('self.remove');
+      }
+    }
+    const { app } = await startHostingApp({ time, providers: [SelfControl] });
+    registry = app.get(HostingRegistry);
+    try {
+      await time.advance(2_000);
+      expect(calls.filter((c) => c === 'remove')).toEqual(['remove']); // stopped and gone after its first run
+      expect(registry.get('self.remove')).toBeUndefined();
+      expect(calls.filter((c) => c.startsWith('trigger'))).toEqual(['trigger false', 'trigger true', 'trigger false', 'trigger true']);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('real timer: a synchronous tick that always overruns its period runs back to back, yielding to the event loop between runs (no stack growth, timers still fire)', async () => {
+    // Each run blocks 2 ms on a 1 ms period: every run ends with its next slot already passed, and
+    // the next run starts at once (coalesced). 1,500 of them in a row would overflow the stack if
+    // each started inside the end of the previous one, and starve the event loop (this test's own
+    // polling timer) if each started on a microtask.
+    let runs = 0;
+    let depthError: unknown;
+    @Injectable()
+    class Busy {
+      @Periodic(1, { name: 'busy' })
+      spin(ctx: TickContext) {
+        runs++;
+        const until = performance.now() + 2;
+        while (performance.now() < until);
+        if (ctx.missedTicks < 0) depthError = new Error('unreachable');
+      }
+    }
+    const { app } = await startHostingApp({ providers: [Busy], hosting: { staleAfterPeriods: false } });
+    try {
+      await waitFor(() => runs >= 1_500, 60_000, '1,500 runs');
+      expect(depthError).toBeUndefined();
+      expect(app.get(HostingRegistry).get('busy')).toMatchObject({ failures: 0 });
+    } finally {
+      await app.close();
+    }
+  });
+});
