@@ -220,7 +220,9 @@ export class PeriodicTimer extends TickUnit {
   }
 
   private setTimer(): void {
-    this.queue.arm(this.slotTimer, this.dueAt - this.clockNow());
+    // The due instant on the monotonic clock, computed from the slot alone (a wall-clock slot through
+    // the provider's clock offset), so that every task due at one instant lands in one bucket.
+    this.queue.armAt(this.slotTimer, this.schedule.clock === 'wall' ? this.dueAt - this.time.wallClockOffset() : this.dueAt);
   }
 
   /** The armed slot came due (or the wall clock says not yet: armed again). */

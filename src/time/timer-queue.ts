@@ -62,9 +62,11 @@ export class TimerQueue {
     return this.armedCount;
   }
 
-  /** Arms `timer` for `delayMs` from now on the monotonic clock (moving it if it was armed). */
-  arm(timer: QueuedTimer, delayMs: number): void {
-    const dueAt = this.time.monotonic() + delayMs;
+  /**
+   * Arms `timer` for the instant `dueAt` of the provider's monotonic clock (moving it if it was
+   * armed). An instant, not a delay: timers armed for one slot at different moments share its bucket.
+   */
+  armAt(timer: QueuedTimer, dueAt: number): void {
     if (!timer.armed) this.armedCount++;
     timer.armed = true;
     timer.dueAt = dueAt;
@@ -115,7 +117,9 @@ export class TimerQueue {
   private onFire(): void {
     this.timer = undefined;
     this.timerDueAt = Infinity;
-    const until = this.time.monotonic() + this.time.timerSlackMs;
+    // A provider given as a plain object (forRoot's timeProvider) may not say its slack: none.
+    const slack = (this.time as Partial<TimeProvider>).timerSlackMs;
+    const until = this.time.monotonic() + (typeof slack === 'number' ? slack : 0);
     this.firing = true;
     let failure: { error: unknown } | undefined;
     try {
