@@ -183,14 +183,16 @@ export abstract class TickUnit implements HostedUnit {
 
   private call(context: TickContext, current: RunningTick): Promise<void> {
     let result: unknown;
+    let promised: boolean;
     try {
       result = this.run(context);
+      promised = isPromiseLike(result); // reading `then` may throw (a hostile proxy): a failure like any
     } catch (error) {
       this.failed(error, context, current.controller.signal);
       this.settle(current);
       return SETTLED;
     }
-    if (isPromiseLike(result)) return this.settleLater(result, context, current);
+    if (promised) return this.settleLater(result as PromiseLike<unknown>, context, current);
     if (result === SKIPPED_TICK) this.tracker.runSkipped();
     else this.tracker.runSucceeded();
     this.settle(current);

@@ -114,6 +114,32 @@ describe('thousands of periodic tasks', () => {
     }
   });
 
+  it('a tick returning an object whose `then` throws is a failed run, and the schedule goes on', async () => {
+    const time = new VirtualTime({ now: T0 });
+    let runs = 0;
+    @Injectable()
+    class Hostile {
+      @Periodic(1_000, { name: 'hostile' })
+      run() {
+        runs++;
+        return Object.defineProperty({}, 'then', {
+          get() {
+            throw new Error('no then for you');
+          },
+        });
+      }
+    }
+    const { app, logger } = await startHostingApp({ time, providers: [Hostile] });
+    try {
+      await time.advance(3_000);
+      expect(runs).toBe(3);
+      expect(app.get(HostingRegistry).get('hostile')).toMatchObject({ runs: 3, failures: 3, state: 'idle', lastError: { message: 'no then for you' } });
+      expect(logger.errors()).toHaveLength(3);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('real timer: a synchronous tick that always overruns its period runs back to back, yielding to the event loop between runs (no stack growth, timers still fire)', async () => {
     // Each run blocks 2 ms on a 1 ms period: every run ends with its next slot already passed, and
     // the next run starts at once (coalesced). 1,500 of them in a row would overflow the stack if
