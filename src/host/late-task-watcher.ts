@@ -86,9 +86,9 @@ export class LateTaskWatcher {
     for (const unit of units) {
       if (!(unit instanceof PeriodicTimer)) continue;
       // Exclusive tasks are judged once the cluster's last successes are read (a failed read keeps the local ones).
-      if (unit.clusterWide) (clusterWide ??= []).push(unit);
-      else this.judgeOne(unit, now);
       const dueBy = unit.staleDueBy();
+      if (unit.clusterWide) (clusterWide ??= []).push(unit);
+      else this.judgeOne(unit, now, dueBy);
       if (Number.isNaN(dueBy)) continue;
       wait = Math.min(wait, Math.min(Math.max((dueBy - unit.staleReference()) / 4, MIN_SWEEP_MS), MAX_SWEEP_MS));
       if (now <= dueBy) wait = Math.min(wait, dueBy - now + 1);
@@ -123,12 +123,11 @@ export class LateTaskWatcher {
 
   private judge(tasks: PeriodicTimer[]): void {
     const now = this.time.now();
-    for (const task of tasks) this.judgeOne(task, now);
+    for (const task of tasks) this.judgeOne(task, now, task.staleDueBy());
   }
 
-  /** Says when `task` became late, or recovered; the full staleness is made only then. */
-  private judgeOne(task: PeriodicTimer, now: number): void {
-    const dueBy = task.staleDueBy();
+  /** Says when `task` (due by `dueBy`: its `staleDueBy()`) became late, or recovered; the full staleness is made only then. */
+  private judgeOne(task: PeriodicTimer, now: number, dueBy: number): void {
     const late = now > dueBy; // false when unchecked (NaN)
     if (late === this.reported.has(task)) return;
     const stale = task.staleness(now);

@@ -102,11 +102,10 @@ export class PeriodicTimer extends TickUnit {
    * is not checked: no budget, not started yet, stopped, or the host is stopping.
    */
   staleness(now: number = this.time.now()): Staleness | undefined {
-    const deadline = this.staleDeadline;
-    if (!deadline || !this.started || this.stopped || this.options.hostRunning?.() === false) return undefined;
+    const dueBy = this.staleDueBy();
+    if (Number.isNaN(dueBy)) return undefined;
     const succeededAt = Math.max(this.tracker.succeededAt, this.clusterSucceededAt);
     const since = this.staleReference();
-    const dueBy = deadline.dueBy(since);
     return { late: now > dueBy, dueBy, since, budgetMs: dueBy - since, ...(succeededAt > 0 && { succeededAt }) };
   }
 
@@ -376,7 +375,7 @@ export class PeriodicTimer extends TickUnit {
 const SPREAD_STEPS = 100;
 
 /** A stable fraction in [0, 1) of a task name (FNV-1a, 32 bits, finalised): where the task falls in a `spreadMs` window. */
-export function spreadFractionOf(name: string): number {
+function spreadFractionOf(name: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < name.length; i++) {
     hash ^= name.charCodeAt(i);
