@@ -281,7 +281,7 @@ export async function run(): Promise<BenchResult> {
     `\`@Periodic\` under \`HostingModule.forRoot({ spreadMs: period })\`; and the empty app: the same classes and modules, undecorated, no scheduler module (the floor). ` +
     `Each app in a Node process of its own (every process loads the same code: nest-hosting, @nestjs/schedule), idle (period ${IDLE_PERIOD_MS.toLocaleString('en-US')} ms, nothing due in the window) ` +
     `or ticking (period ${TICK_PERIOD_MS.toLocaleString('en-US')} ms). Start-up = \`NestFactory.createApplicationContext\` + \`app.init()\`; then a forced GC, a settle ` +
-    `(${SETTLE_IDLE_MS / 1_000} s idle, ${SETTLE_TICKING_MS / 1_000} s ticking: every task has ticked), a window of ${SECONDS} s with \`process.cpuUsage\` (user + system) → CPU ms per second of wall time, ` +
+    `(${SETTLE_IDLE_MS / 1_000} s idle, ${SETTLE_TICKING_MS / 1_000} s ticking: every task has ticked ten times, so that V8 has optimised each library's tick path and the window sees the steady state), a window of ${SECONDS} s with \`process.cpuUsage\` (user + system) → CPU ms per second of wall time, ` +
     `and, ticking, CPU µs per tick = the window's CPU ÷ the ticks its handlers counted (the process's whole CPU: its idle share included, the idle column is beside it); RSS and \`heapUsed\` after a forced GC at the end of the window; then \`app.close()\`. ` +
     `Start-up, close, memory and idle CPU come from the idle runs; per task = (app − the empty app of the same N and round) ÷ N. ` +
     `Lateness, in each handler, wall time \`performance.timeOrigin + performance.now()\` at its start minus: nest-hosting, \`ctx.scheduledAt\` (with \`spreadMs\`, the grid slot: the task's offset is included); ` +

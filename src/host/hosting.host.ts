@@ -41,7 +41,7 @@ import { exclusiveTickRunner } from '../distributed/exclusive-tick-runner.js';
 import { RedisExclusiveTickGate } from '../distributed/redis-exclusive-tick-gate.js';
 import { PostgresExclusiveTickGate } from '../distributed/postgres-exclusive-tick-gate.js';
 import { ScopeEndHooks } from '../scopes/scope-end-hooks.js';
-import { createInvoker } from '../scopes/scoped-invoker.js';
+import { createInvoker, createTickRunner } from '../scopes/scoped-invoker.js';
 import { afterAppBootstrap } from './after-app-bootstrap.js';
 import { BackgroundServiceRunner } from './background-service-runner.js';
 import { HostLifetime } from './host-lifetime.js';
@@ -170,8 +170,8 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
 
   private registerPeriodicTasks(): void {
     for (const { wrapper, methodName, definition } of this.explorer.periodicTasks()) {
-      const invoke = createInvoker(wrapper, this.moduleRef, this.hooks, this.interceptors.around('periodic', definition.name));
-      this.registry.register(this.periodicUnit(definition, (context) => invoke(context, methodName, context)), definition.owner);
+      const run = createTickRunner(wrapper, methodName, this.moduleRef, this.hooks, this.interceptors.around('periodic', definition.name));
+      this.registry.register(this.periodicUnit(definition, run), definition.owner);
     }
   }
 
@@ -226,8 +226,8 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
   /** `@Delayed` methods: each a `OneShotTimer` that runs once, its delay after the host started. */
   private registerDelayedTasks(): void {
     for (const { wrapper, methodName, definition } of this.explorer.delayedTasks()) {
-      const invoke = createInvoker(wrapper, this.moduleRef, this.hooks, this.interceptors.around('periodic', definition.name));
-      this.registry.register(this.delayedUnit(definition.name, definition.delayMs, (context) => invoke(context, methodName, context), definition), definition.owner);
+      const run = createTickRunner(wrapper, methodName, this.moduleRef, this.hooks, this.interceptors.around('periodic', definition.name));
+      this.registry.register(this.delayedUnit(definition.name, definition.delayMs, run, definition), definition.owner);
     }
   }
 
@@ -296,7 +296,7 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
       this.untrackIdle = this.time.trackIdle(() => this.registry.busyWork());
       this.phase = 'running'; // a unit added by one starting now is started at once (launch)
       for (const unit of this.registry.units()) unit.start();
-      this.lateTasks = new LateTaskWatcher(this.time, this.logger, () => this.registry.units());
+      this.lateTasks = new LateTaskWatcher(this.time, this.logger, this.registry);
       this.lateTasks.start();
       this.holdProcess();
     }

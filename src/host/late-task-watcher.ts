@@ -23,14 +23,27 @@ export function staleBudgetOf(definition: Pick<PeriodicTaskDefinition, 'staleAft
   return periods === false ? undefined : { afterPeriods: periods, timeoutMs: definition.timeoutMs ?? 0 };
 }
 
+/** Where the watcher reads the host's units, and a number that changes when they do. */
+export interface WatchedUnits {
+  units(): HostedUnit[];
+  readonly unitsVersion: number;
+}
+
 /**
  * Missed-run alerts for the whole host: one timer on the host's clock that sweeps every periodic
  * task, logs one warning when a task becomes late and one line when it succeeds again. Nothing on
- * a tick's path: a task's `late` in its status is computed when it is read; this only says it.
+ * a tick's path but one write: a task's `late` in its status is computed when it is read; this only says it.
  *
  * It wakes at the earliest deadline of the tasks not yet late, and at least every quarter of the
  * smallest budget (1 s to 60 s), when exclusive tasks also read the cluster's last success from
  * Redis. Its timer is a watchdog: a virtual clock does not take it for work waiting on time.
+ *
+ * Thousands of tasks are swept every second, so a sweep reads a board, not the tasks: each checked
+ * task has a place in a `Float64Array` that holds a time before which it cannot be late (its
+ * deadline, written by the task after each run when it is a fixed offset from its last success;
+ * else the deadline the last full look found). Only the tasks whose time has come, the ones
+ * reported late, and the exclusive ones (their deadline moves with other instances' successes)
+ * are looked at in full.
  */
 export class LateTaskWatcher {
   private timer?: TimerHandle;
@@ -41,11 +54,20 @@ export class LateTaskWatcher {
   private reading?: Promise<void>;
   /** The tasks of a sweep that came while a read was in flight: read once more after it. */
   private readAgain?: PeriodicTimer[];
+  /** The local tasks with a budget, each with its place on the boards. */
+  private tasks: PeriodicTimer[] = [];
+  /** Per task: no need to look before this (epoch ms; NaN: look at the next sweep). */
+  private checkAt = new Float64Array(0);
+  /** Per task: a quarter of its budget (1 s to 60 s), as its last full look found it. */
+  private quarters = new Float64Array(0);
+  /** The exclusive tasks with a budget: looked at in full, after the cluster read. */
+  private clusterWide: PeriodicTimer[] = [];
+  private unitsVersion = Number.NaN;
 
   constructor(
     private readonly time: TimeProvider,
     private readonly logger: LoggerService,
-    private readonly units: () => HostedUnit[],
+    private readonly units: WatchedUnits,
   ) {}
 
   start(): void {
@@ -53,10 +75,11 @@ export class LateTaskWatcher {
     this.sweep();
   }
 
-  /** A task was added while the host runs: its deadline may be the earliest. */
+  /** A task was added (or started) while the host runs: its deadline may be the earliest. */
   wake(): void {
     if (!this.running) return;
     this.timer?.clear();
+    this.unitsVersion = Number.NaN; // look at every task again
     this.sweep();
   }
 
@@ -66,34 +89,76 @@ export class LateTaskWatcher {
     this.timer = undefined;
     this.readAgain = undefined;
     this.reported.clear();
+    for (const task of this.tasks) task.detachStaleBoard();
+    this.tasks = [];
+    this.clusterWide = [];
+    this.unitsVersion = Number.NaN;
+  }
+
+  /** Builds the boards again when units were added or removed (every task is looked at in full at the next sweep). */
+  private refresh(): void {
+    if (this.units.unitsVersion === this.unitsVersion) return;
+    this.unitsVersion = this.units.unitsVersion;
+    for (const task of this.tasks) task.detachStaleBoard();
+    const units = this.units.units();
+    const present = new Set(units);
+    for (const task of this.reported) if (!present.has(task)) this.reported.delete(task); // removed
+    const tasks: PeriodicTimer[] = [];
+    const clusterWide: PeriodicTimer[] = [];
+    for (const unit of units) {
+      if (!(unit instanceof PeriodicTimer) || !unit.staleBudget) continue;
+      (unit.clusterWide ? clusterWide : tasks).push(unit);
+    }
+    this.checkAt = new Float64Array(tasks.length).fill(Number.NaN);
+    this.quarters = new Float64Array(tasks.length).fill(MAX_SWEEP_MS);
+    tasks.forEach((task, index) => task.attachStaleBoard(this.checkAt, index));
+    this.tasks = tasks;
+    this.clusterWide = clusterWide;
   }
 
   /**
-   * One pass over the tasks, allocating nothing per task: each local task judged, the exclusive ones
-   * gathered for the cluster read, and the next sweep armed (thousands of tasks are swept every second).
+   * One sweep: the local tasks whose board time has come judged, the late ones looked at again, the
+   * exclusive ones gathered for the cluster read, and the next sweep armed.
    */
   private sweep(): void {
     this.timer = undefined;
     if (!this.running) return;
-    const units = this.units();
-    if (this.reported.size > 0) {
-      const present = new Set(units);
-      for (const task of this.reported) if (!present.has(task)) this.reported.delete(task); // removed
-    }
+    this.refresh();
     const now = this.time.now();
+    const { checkAt, quarters, tasks } = this;
     let wait = Infinity;
-    let clusterWide: PeriodicTimer[] | undefined;
-    for (const unit of units) {
-      if (!(unit instanceof PeriodicTimer)) continue;
-      // Exclusive tasks are judged once the cluster's last successes are read (a failed read keeps the local ones).
-      const dueBy = unit.staleDueBy();
-      if (unit.clusterWide) (clusterWide ??= []).push(unit);
-      else this.judgeOne(unit, now, dueBy);
+    for (let i = 0; i < checkAt.length; i++) {
+      const at = checkAt[i]!;
+      if (at > now) {
+        // Not late before `at`: the board says so without a look at the task.
+        wait = Math.min(wait, quarters[i]!, at - now + 1);
+        continue;
+      }
+      const task = tasks[i]!;
+      const dueBy = task.staleDueBy();
+      checkAt[i] = dueBy; // NaN (not checked now: stopped, not started) is looked at again next time
+      this.judgeOne(task, now, dueBy);
       if (Number.isNaN(dueBy)) continue;
-      wait = Math.min(wait, Math.min(Math.max((dueBy - unit.staleReference()) / 4, MIN_SWEEP_MS), MAX_SWEEP_MS));
+      quarters[i] = quarterOf(dueBy - task.staleReference());
+      wait = Math.min(wait, quarters[i]!);
       if (now <= dueBy) wait = Math.min(wait, dueBy - now + 1);
     }
-    if (clusterWide) this.readCluster(clusterWide);
+    // A task reported late may have succeeded since (its board time moved on): see it recover.
+    for (const task of this.reported) {
+      if (task.clusterWide) continue;
+      const dueBy = task.staleDueBy();
+      this.judgeOne(task, now, dueBy);
+      if (!Number.isNaN(dueBy)) wait = Math.min(wait, quarterOf(dueBy - task.staleReference()));
+    }
+    // Exclusive tasks are judged once the cluster's last successes are read (a failed read keeps the local ones).
+    const clusterWide = this.clusterWide.filter((task) => {
+      const dueBy = task.staleDueBy();
+      if (Number.isNaN(dueBy)) return false;
+      wait = Math.min(wait, quarterOf(dueBy - task.staleReference()));
+      if (now <= dueBy) wait = Math.min(wait, dueBy - now + 1);
+      return true;
+    });
+    if (clusterWide.length > 0) this.readCluster(clusterWide);
     if (wait === Infinity) return; // nothing checked now: a task added later wakes the watcher
     this.timer = this.time.setTimeout(
       watchdog(() => this.sweep()),
@@ -144,4 +209,9 @@ export class LateTaskWatcher {
     const budget = task.staleBudget!;
     return 'afterMs' in budget ? budget : { ...budget, schedule: task.schedule.describe() };
   }
+}
+
+/** How often a task with this budget is looked at, at least: a quarter of it, 1 s to 60 s. */
+function quarterOf(budgetMs: number): number {
+  return Math.min(Math.max(budgetMs / 4, MIN_SWEEP_MS), MAX_SWEEP_MS);
 }

@@ -30,6 +30,8 @@ const MAX_DEAD_LETTER_PAGE = 1000;
 @Injectable()
 export class HostingRegistry {
   private readonly entries = new Map<string, { unit: HostedUnit; owner: string; removing?: Promise<void> }>();
+  /** @internal Bumped when a unit is registered or removed (the late-task watcher re-reads `units()` then). */
+  unitsVersion = 0;
   private factory?: RunTimeUnitFactory;
 
   /** The status of every background service, periodic task and queue, in registration order. */
@@ -165,7 +167,9 @@ export class HostingRegistry {
     if (unit.kind === 'queue') return Promise.reject(new ServiceKindError('remove', name, unit.kind, 'periodic and background'));
     if (!this.factory) return Promise.reject(new Error(NO_HOST('remove')));
     entry.removing ??= this.factory.stop(unit, UNIT_REMOVED(name)).then(() => {
-      if (this.entries.get(name) === entry) this.entries.delete(name);
+      if (this.entries.get(name) !== entry) return;
+      this.entries.delete(name);
+      this.unitsVersion++;
     });
     return entry.removing;
   }
@@ -271,6 +275,7 @@ export class HostingRegistry {
     const existing = this.entries.get(unit.name);
     if (existing) throw new Error(DUPLICATE_NAME(unit.name, existing.owner, owner));
     this.entries.set(unit.name, { unit, owner });
+    this.unitsVersion++;
   }
 
   /** @internal */

@@ -45,7 +45,8 @@ export class StatusTracker {
   private finishedAt = 0;
   /** When the last successful run finished (epoch ms; 0: none yet). Kept by `runSucceeded` only (ticks, services). */
   succeededAt = 0;
-  private durationMs?: number;
+  /** NaN until a run finished (a number field, never undefined: it is written at every run). */
+  private durationMs = Number.NaN;
   private lastError?: ServiceStatus['lastError'];
 
   constructor(
@@ -130,7 +131,7 @@ export class StatusTracker {
       consecutiveFailures: this.consecutiveFailures,
       lastStartedAt: this.startedAt ? new Date(this.startedAt) : undefined,
       lastFinishedAt: this.finishedAt ? new Date(this.finishedAt) : undefined,
-      lastDurationMs: this.durationMs,
+      lastDurationMs: Number.isNaN(this.durationMs) ? undefined : this.durationMs,
       lastError: this.lastError,
       missedTicks: this.missedTicks,
       paused: this.paused,

@@ -1,6 +1,6 @@
 import type { ConnectionStatus, ServiceStatus } from '../interfaces/service-status.interface.js';
 import { onWholeWallMs, type TimeProvider } from '../time/time-provider.js';
-import { QueuedTimer, TimerQueue } from '../time/timer-queue.js';
+import { TimerQueue, type QueuedTimer } from '../time/timer-queue.js';
 import type { MissedPolicy } from './periodic-task-definition.js';
 import type { Schedule } from './schedule.js';
 import { StaleDeadline, type StaleBudget, type Staleness } from './staleness.js';
@@ -48,14 +48,19 @@ export interface PeriodicTimerOptions {
  * slots that pass during an overrun folded into one immediate run and counted as missed (or
  * skipped, or caught up one by one: `onMissed`).
  */
-export class PeriodicTimer extends TickUnit {
-  /** The task's one timer, armed for each slot in the provider's shared queue. */
-  private readonly slotTimer = new QueuedTimer(() => this.slotDue());
+export class PeriodicTimer extends TickUnit implements QueuedTimer {
+  // The task is its own timer, armed for each slot in the provider's shared queue (`QueuedTimer`: the queue's fields).
+  queueDueAt = 0;
+  queueGeneration = 0;
+  queueArmed = false;
   private readonly queue: TimerQueue;
   /** When the armed timer is due on the schedule's clock (its slot plus jitter). */
   private dueAt = 0;
-  private wallOffset?: number;
-  private nextSlot?: number;
+  // Numbers, never undefined (NaN: none): a field that holds undefined or a number is boxed again at
+  // every write, and these are written at every tick.
+  private wallOffset = Number.NaN;
+  /** The slot the armed timer stands for (NaN: none armed). */
+  private nextSlot = Number.NaN;
   private lastSlot = 0;
   private started = false;
   /** `runOnStart` held by a pause made before start: the first tick runs on resume. */
@@ -70,6 +75,16 @@ export class PeriodicTimer extends TickUnit {
   private staleSince = 0;
   /** The latest success on any instance, as the watcher last read it (epoch ms; 0: none known). */
   private clusterSucceededAt = 0;
+  // Read at every tick, kept here rather than read from `options` (one object fewer to touch per tick).
+  private readonly jitterMs: number;
+  private readonly spreadMs: number;
+  /** Whether `onMissed` is a catch-up (the on-time fast path does not apply). */
+  private readonly catchesUp: boolean;
+  /** The late-task watcher's board and this task's place on it (see `LateTaskWatcher`), while it watches. */
+  private staleBoard?: Float64Array;
+  private staleIndex = 0;
+  /** The missed-run deadline's distance from the last success, when fixed (NaN: a cron budget, or none). */
+  private readonly staleOffset: number = Number.NaN;
   /** The task's place in a `spreadMs` window, from its name: the same in every process. */
   private readonly spreadFraction: number;
 
@@ -83,8 +98,27 @@ export class PeriodicTimer extends TickUnit {
   ) {
     super(name, run, options, onError);
     this.queue = TimerQueue.of(options.time);
+    this.jitterMs = options.jitterMs;
+    this.spreadMs = options.spreadMs ?? 0;
+    this.catchesUp = typeof options.onMissed === 'object';
     this.spreadFraction = options.spreadMs ? spreadFractionOf(name) : 0;
-    if (options.staleBudget) this.staleDeadline = new StaleDeadline(options.staleBudget, schedule);
+    if (options.staleBudget) {
+      this.staleDeadline = new StaleDeadline(options.staleBudget, schedule);
+      this.staleOffset = this.staleDeadline.fixedOffset;
+    }
+  }
+
+  /**
+   * The watcher gives the task a place on its board: after each run the task writes its deadline
+   * there (when it is a fixed offset from its last success), so a sweep need not look at it.
+   */
+  attachStaleBoard(board: Float64Array, index: number): void {
+    this.staleBoard = board;
+    this.staleIndex = index;
+  }
+
+  detachStaleBoard(): void {
+    this.staleBoard = undefined;
   }
 
   /** The missed-run budget, when the check is on. */
@@ -139,7 +173,7 @@ export class PeriodicTimer extends TickUnit {
 
   /** When the next scheduled tick is due, if one is armed. */
   get nextRunAt(): Date | undefined {
-    return this.nextSlot === undefined ? undefined : new Date(this.toWall(this.nextSlot));
+    return Number.isNaN(this.nextSlot) ? undefined : new Date(this.toWall(this.nextSlot));
   }
 
   /** The running tick's settling, if one runs (for `HostingRegistry.whenIdle`). */
@@ -211,9 +245,9 @@ export class PeriodicTimer extends TickUnit {
 
   private arm(slot: number): void {
     if (this.stopped || this.tracker.paused) return;
-    if (this.slotTimer.armed && this.nextSlot === slot) return; // still armed for it (a triggered run came between)
+    if (this.queueArmed && this.nextSlot === slot) return; // still armed for it (a triggered run came between)
     this.nextSlot = slot;
-    const jitter = this.options.jitterMs > 0 ? Math.random() * this.options.jitterMs : 0;
+    const jitter = this.jitterMs > 0 ? Math.random() * this.jitterMs : 0;
     this.dueAt = slot + this.spreadOffset(slot) + jitter;
     this.setTimer();
   }
@@ -221,20 +255,20 @@ export class PeriodicTimer extends TickUnit {
   private setTimer(): void {
     // The due instant on the monotonic clock, computed from the slot alone (a wall-clock slot through
     // the provider's clock offset), so that every task due at one instant lands in one bucket.
-    this.queue.armAt(this.slotTimer, this.schedule.clock === 'wall' ? this.dueAt - this.time.wallClockOffset() : this.dueAt);
+    this.queue.armAt(this, this.schedule.clock === 'wall' ? this.dueAt - this.queue.wallClockOffset() : this.dueAt);
   }
 
-  /** The armed slot came due (or the wall clock says not yet: armed again). */
-  private slotDue(): void {
+  /** The armed slot came due (or the wall clock says not yet: armed again). Called by the queue only. */
+  fireQueued(): void {
     // A wall-clock slot is never run early: the wall clock may have been set back since it was armed.
     if (this.schedule.clock === 'wall' && this.clockNow() < this.dueAt) return this.setTimer();
-    const slot = this.nextSlot!;
-    this.nextSlot = undefined;
+    const slot = this.nextSlot;
+    this.nextSlot = Number.NaN;
     if (this.current) return; // a triggered run is going; afterRun deals with this slot
     const now = this.clockNow();
     // No later slot has passed (the common case): it runs at once under 'coalesce' and 'skip' (a
     // catch-up runs a late slot only inside its window: overdue judges it).
-    if (typeof this.options.onMissed !== 'object' && slot > this.lastSlot && this.schedule.next(slot) > now) return void this.execute(slot, 0, false);
+    if (!this.catchesUp && slot > this.lastSlot && this.schedule.next(slot) > now) return void this.execute(slot, 0, false);
     // Fired late (a blocked event loop, a wall clock set forward): `onMissed` says what the slots passed do.
     this.overdue(this.lastSlot, now, slot);
   }
@@ -244,7 +278,7 @@ export class PeriodicTimer extends TickUnit {
    * in the past fires at once, and the slots passed are counted as the schedule's `onMissed` says).
    */
   private rearm(): void {
-    if (!this.slotTimer.armed || this.nextSlot === undefined) return;
+    if (!this.queueArmed || Number.isNaN(this.nextSlot)) return;
     this.setTimer();
   }
 
@@ -253,7 +287,7 @@ export class PeriodicTimer extends TickUnit {
    * gap to the next slot when that is shorter (a spread tick is never late enough to pass a slot).
    */
   private spreadOffset(slot: number): number {
-    const spreadMs = this.options.spreadMs ?? 0;
+    const spreadMs = this.spreadMs;
     if (spreadMs === 0) return 0;
     const window = Math.min(spreadMs, this.schedule.periodMs ?? this.schedule.next(slot) - slot);
     // On one of SPREAD_STEPS instants of the window (whole ms): tasks that share one wake together,
@@ -275,14 +309,14 @@ export class PeriodicTimer extends TickUnit {
    */
   private toWall(slot: number): number {
     if (this.schedule.clock === 'wall') return slot;
-    const offset = this.time.wallClockOffset();
-    if (this.wallOffset === undefined || Math.abs(offset - this.wallOffset) > 1_000) this.wallOffset = offset;
+    const offset = this.queue.wallClockOffset();
+    if (Number.isNaN(this.wallOffset) || Math.abs(offset - this.wallOffset) > 1_000) this.wallOffset = offset;
     return Math.round(slot + this.wallOffset);
   }
 
   protected disarm(): void {
-    this.queue.cancel(this.slotTimer);
-    this.nextSlot = undefined;
+    this.queue.cancel(this);
+    this.nextSlot = Number.NaN;
   }
 
   /** Starts one run at `slot` (scheduled runs: the grid moves on to it). */
@@ -291,7 +325,7 @@ export class PeriodicTimer extends TickUnit {
       missed += this.missedSinceRun;
       this.missedSinceRun = 0;
       this.lastSlot = slot;
-      this.nextSlot = undefined;
+      this.nextSlot = Number.NaN;
     }
     this.firstRunHeld = false;
     return this.startRun(this.toWall(slot), missed, triggered);
@@ -305,6 +339,8 @@ export class PeriodicTimer extends TickUnit {
 
   protected afterRun(): void {
     this.tracker.state = 'idle';
+    const board = this.staleBoard;
+    if (board !== undefined && this.tracker.succeededAt > 0 && !Number.isNaN(this.staleOffset)) board[this.staleIndex] = this.tracker.succeededAt + this.staleOffset;
     if (this.runPendingTrigger()) return;
     if (this.tracker.paused) return;
     this.overdue(this.lastSlot, this.clockNow());

@@ -34,6 +34,17 @@ export class StaleDeadline {
     private readonly schedule: Schedule,
   ) {}
 
+  /**
+   * The deadline's distance from its reference when it is the same for every reference (a fixed
+   * time, or slots of a fixed-rate grid); NaN for a cron budget (its slots are not evenly spaced).
+   */
+  get fixedOffset(): number {
+    const budget = this.budget;
+    if ('afterMs' in budget) return budget.afterMs;
+    const { schedule } = this;
+    return schedule instanceof FixedRateSchedule ? budget.afterPeriods * schedule.periodMs + budget.timeoutMs : Number.NaN;
+  }
+
   /** The deadline for a reference instant (epoch ms). */
   dueBy(ref: number): number {
     if (ref === this.ref) return this.due;
@@ -43,12 +54,11 @@ export class StaleDeadline {
   }
 
   private compute(ref: number): number {
-    const budget = this.budget;
-    if ('afterMs' in budget) return ref + budget.afterMs;
-    const { schedule } = this;
-    if (schedule instanceof FixedRateSchedule) return ref + budget.afterPeriods * schedule.periodMs + budget.timeoutMs;
+    const offset = this.fixedOffset;
+    if (!Number.isNaN(offset)) return ref + offset;
+    const budget = this.budget as { afterPeriods: number; timeoutMs: number };
     let slot = ref;
-    for (let i = 0; i < budget.afterPeriods; i++) slot = schedule.next(slot);
+    for (let i = 0; i < budget.afterPeriods; i++) slot = this.schedule.next(slot);
     return slot + budget.timeoutMs;
   }
 }

@@ -13,16 +13,15 @@ const SETTLED: Promise<void> = Promise.resolve();
 const isPromiseLike = (value: unknown): value is PromiseLike<unknown> =>
   value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
 
-/** The run going on: its abort, its watchdog, and its settling, made only when someone waits for it. */
-class RunningTick {
+/**
+ * The run going on: its abort (the controller of its `ctx.signal`, itself: one object per run),
+ * its watchdog, and its settling, made only when someone waits for it.
+ */
+class RunningTick extends LazyAbortController {
   private settling?: Promise<void>;
   private resolve?: () => void;
   private done = false;
-
-  constructor(
-    readonly controller: LazyAbortController,
-    readonly timeout: TimerHandle | undefined,
-  ) {}
+  timeout: TimerHandle | undefined = undefined;
 
   /** Resolves when the run has settled (its outcome counted). */
   get promise(): Promise<void> {
@@ -60,6 +59,8 @@ export abstract class TickUnit implements HostedUnit {
   readonly kind = 'periodic';
   protected readonly tracker: StatusTracker;
   protected readonly time: TimeProvider;
+  /** The run's watchdog (kept here: read at every run). */
+  private readonly timeoutMs: number | undefined;
   protected current?: RunningTick;
   protected pendingTrigger?: { promise: Promise<void>; resolve: () => void };
   protected stopped = false;
@@ -73,11 +74,12 @@ export abstract class TickUnit implements HostedUnit {
   constructor(
     readonly name: string,
     private readonly run: TickRunner,
-    private readonly tickOptions: TickUnitOptions,
+    tickOptions: TickUnitOptions,
     /** Reports a failed run; a throw here is contained, the unit goes on. */
     private readonly onError: (error: unknown, context: TickContext) => void,
   ) {
     this.time = tickOptions.time;
+    this.timeoutMs = tickOptions.timeoutMs;
     const { time } = tickOptions;
     this.tracker = new StatusTracker(name, 'periodic', time === TimeProvider.system ? Date.now : () => time.now());
   }
@@ -140,7 +142,7 @@ export abstract class TickUnit implements HostedUnit {
       return undefined;
     }
     this.tracker.state = 'stopping';
-    this.current.controller.abort(reason);
+    this.current.abort(reason);
     return this.current.promise;
   }
 
@@ -159,15 +161,13 @@ export abstract class TickUnit implements HostedUnit {
    * promise settles before this returns: no promise is made for it, and the next slot is armed at once.
    */
   protected startRun(scheduledAtMs: number, missed: number, triggered: boolean): Promise<void> {
-    const controller = new LazyAbortController();
-    const context = new TickContext(this.name, ++this.tickCount, scheduledAtMs, controller, missed, triggered);
+    const current = new RunningTick();
+    const context = new TickContext(this.name, ++this.tickCount, scheduledAtMs, current, missed, triggered);
     this.tracker.state = 'running';
     this.tracker.runStarted();
-    const { timeoutMs } = this.tickOptions;
-    const timeout =
-      timeoutMs === undefined ? undefined : this.time.setTimeout(watchdog(() => controller.abort(new Error(TICK_TIMED_OUT(this.name, timeoutMs)))), timeoutMs);
+    const timeoutMs = this.timeoutMs;
+    if (timeoutMs !== undefined) current.timeout = this.time.setTimeout(watchdog(() => current.abort(new Error(TICK_TIMED_OUT(this.name, timeoutMs)))), timeoutMs);
     // `current` is set before the run starts: stop() and busyWork() see a run that calls back into the unit.
-    const current = new RunningTick(controller, timeout);
     this.current = current;
     if (!this.settling) return this.call(context, current);
     // A run started by the end of another (a coalesced slot after an overrun, a queued trigger)
@@ -188,7 +188,7 @@ export abstract class TickUnit implements HostedUnit {
       result = this.run(context);
       promised = isPromiseLike(result); // reading `then` may throw (a hostile proxy): a failure like any
     } catch (error) {
-      this.failed(error, context, current.controller.signal);
+      this.failed(error, context, current.signal);
       this.settle(current);
       return SETTLED;
     }
@@ -204,7 +204,7 @@ export abstract class TickUnit implements HostedUnit {
       if ((await result) === SKIPPED_TICK) this.tracker.runSkipped();
       else this.tracker.runSucceeded();
     } catch (error) {
-      this.failed(error, context, current.controller.signal);
+      this.failed(error, context, current.signal);
     }
     this.settle(current);
   }

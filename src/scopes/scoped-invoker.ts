@@ -66,3 +66,19 @@ export function createInvoker(wrapper: Wrapper, moduleRef: ModuleRef, hooks: Sco
     return around ? around(request, first, contextId, () => inScope(contextId, method, first, second)) : inScope(contextId, method, first, second);
   };
 }
+
+/**
+ * What runs a `@Periodic` or `@Delayed` method with its tick context. A singleton provider without
+ * interceptors gets its method bound to it, read once here, when the app starts (as @nestjs/schedule
+ * binds its handlers): thousands of task classes would otherwise cost a megamorphic lookup and
+ * three closures per tick. Otherwise the invoker runs it (a DI scope per tick, interceptors).
+ */
+export function createTickRunner(wrapper: Wrapper, method: string | symbol, moduleRef: ModuleRef, hooks: ScopeEndHooks, around?: Around): (context: object) => unknown {
+  if (!around && wrapper.isDependencyTreeStatic() && !wrapper.isTransient) {
+    const instance = wrapper.instance as Callable | undefined;
+    const fn = instance?.[method];
+    if (typeof fn === 'function') return fn.bind(instance) as (context: object) => unknown;
+  }
+  const invoke = createInvoker(wrapper, moduleRef, hooks, around);
+  return (context) => invoke(context, method, context);
+}

@@ -1,28 +1,36 @@
 import type { TimeProvider, TimerHandle } from './time-provider.js';
 
 /**
- * A timer of a `TimerQueue`, made once by its owner and armed again and again: re-arming allocates
- * nothing but its place in the bucket of its due instant (a periodic task re-arms once per tick).
+ * What a `TimerQueue` arms: an object made once by its owner and armed again and again, which keeps
+ * its own place in the queue (a periodic task is its own timer: a tick touches one object, not a
+ * timer and a callback beside it). Re-arming allocates nothing but its place in the bucket of its
+ * due instant.
  */
-export class QueuedTimer {
-  /** When it is due, on the provider's monotonic clock (while armed). */
+export interface QueuedTimer {
+  /** The queue's: when it is due, on the provider's monotonic clock (while armed). */
+  queueDueAt: number;
+  /** The queue's: bumped by every arm and cancel (an entry left in a bucket by an earlier arm is stale). */
+  queueGeneration: number;
+  /** The queue's: whether it is armed. */
+  queueArmed: boolean;
+  /** Called when it comes due; a throw is rethrown once the batch it fired in is done. */
+  fireQueued(): void;
+}
+
+/**
+ * The timers due at one instant, in arming order (with the generation each was armed with). Its
+ * arrays are kept when it has fired and serve the next instant (`size` counts the entries): a grid of
+ * thousands of tasks re-arms into arrays already grown, not into new ones at every slot.
+ */
+class Bucket {
   dueAt = 0;
-  /** Bumped by every arm and cancel: an entry left in a bucket by an earlier arm is stale. */
-  generation = 0;
-  armed = false;
-
-  constructor(
-    /** Called when it comes due; a throw is rethrown once the batch it fired in is done. */
-    readonly fire: () => void,
-  ) {}
+  size = 0;
+  readonly timers: (QueuedTimer | undefined)[] = [];
+  readonly generations: number[] = [];
 }
 
-/** The timers due at one instant, in arming order (with the generation each was armed with). */
-interface Bucket {
-  dueAt: number;
-  timers: QueuedTimer[];
-  generations: number[];
-}
+/** Fired buckets kept for reuse, at most. */
+const SPARE_BUCKETS = 4;
 
 const queues = new WeakMap<TimeProvider, TimerQueue>();
 
@@ -44,6 +52,12 @@ export class TimerQueue {
   private timerDueAt = Infinity;
   private firing = false;
   private armedCount = 0;
+  /** The wall-clock offset read in this batch, once asked for. */
+  private batchWallOffset?: number;
+  /** Fired buckets, emptied, for the next instants. */
+  private readonly spares: Bucket[] = [];
+  /** The bucket armed into last (while it is in the map). */
+  private lastBucket?: Bucket;
 
   private constructor(private readonly time: TimeProvider) {}
 
@@ -67,26 +81,39 @@ export class TimerQueue {
    * armed). An instant, not a delay: timers armed for one slot at different moments share its bucket.
    */
   armAt(timer: QueuedTimer, dueAt: number): void {
-    if (!timer.armed) this.armedCount++;
-    timer.armed = true;
-    timer.dueAt = dueAt;
-    const generation = ++timer.generation;
-    let bucket = this.buckets.get(dueAt);
+    if (!timer.queueArmed) this.armedCount++;
+    timer.queueArmed = true;
+    timer.queueDueAt = dueAt;
+    const generation = ++timer.queueGeneration;
+    // Timers re-armed in one batch go to one instant, one after the other: the last bucket first.
+    let bucket = this.lastBucket?.dueAt === dueAt ? this.lastBucket : this.buckets.get(dueAt);
     if (!bucket) {
-      bucket = { dueAt, timers: [], generations: [] };
+      bucket = this.spares.pop() ?? new Bucket();
+      bucket.dueAt = dueAt;
       this.buckets.set(dueAt, bucket);
       this.pushInstant(dueAt);
       if (!this.firing && this.instants[0] === dueAt) this.armProvider();
     }
-    bucket.timers.push(timer);
-    bucket.generations.push(generation);
+    this.lastBucket = bucket;
+    const index = bucket.size++;
+    bucket.timers[index] = timer;
+    bucket.generations[index] = generation;
+  }
+
+  /**
+   * The provider's `wallClockOffset()`, read once per batch while the queue fires (a tick places its
+   * slot on the wall clock: thousands of ticks in a batch need one read, not two each).
+   */
+  wallClockOffset(): number {
+    if (!this.firing) return this.time.wallClockOffset();
+    return (this.batchWallOffset ??= this.time.wallClockOffset());
   }
 
   /** Disarms `timer` (a no-op when it is not armed). */
   cancel(timer: QueuedTimer): void {
-    if (!timer.armed) return;
-    timer.armed = false;
-    timer.generation++;
+    if (!timer.queueArmed) return;
+    timer.queueArmed = false;
+    timer.queueGeneration++;
     // None left armed: the buckets hold only stale entries, and no provider timer may keep the process alive.
     if (--this.armedCount === 0 && !this.firing) this.clear();
   }
@@ -94,6 +121,7 @@ export class TimerQueue {
   /** Drops every bucket and the provider timer (nothing is armed). */
   private clear(): void {
     this.buckets.clear();
+    this.lastBucket = undefined;
     this.instants.length = 0;
     this.disarmProvider();
   }
@@ -121,24 +149,29 @@ export class TimerQueue {
     const slack = (this.time as Partial<TimeProvider>).timerSlackMs;
     const until = this.time.monotonic() + (typeof slack === 'number' ? slack : 0);
     this.firing = true;
+    this.batchWallOffset = undefined;
     let failure: { error: unknown } | undefined;
     try {
       while (this.instants.length > 0 && this.instants[0]! <= until) {
         const dueAt = this.popInstant();
         const bucket = this.buckets.get(dueAt)!;
         this.buckets.delete(dueAt);
+        if (this.lastBucket === bucket) this.lastBucket = undefined;
         const { timers, generations } = bucket;
-        for (let i = 0; i < timers.length; i++) {
+        for (let i = 0; i < bucket.size; i++) {
           const timer = timers[i]!;
-          if (!timer.armed || timer.generation !== generations[i]) continue; // cancelled or re-armed since
-          timer.armed = false;
+          timers[i] = undefined; // the bucket is kept for reuse: it holds no timer once fired
+          if (!timer.queueArmed || timer.queueGeneration !== generations[i]) continue; // cancelled or re-armed since
+          timer.queueArmed = false;
           this.armedCount--;
           try {
-            timer.fire();
+            timer.fireQueued();
           } catch (error) {
             failure ??= { error };
           }
         }
+        bucket.size = 0;
+        if (this.spares.length < SPARE_BUCKETS) this.spares.push(bucket);
       }
     } finally {
       this.firing = false;

@@ -236,6 +236,48 @@ describe('missed-run alerts: ServiceStatus.late', () => {
     }
   });
 
+  it('among hundreds of tasks that keep succeeding, warns of the one that fails at its deadline, also after tasks are removed and added', async () => {
+    const { moduleRef, registry, time, logger } = await start([]);
+    const failing = new Set<string>();
+    const add = (name: string) =>
+      registry.addPeriodic(name, { every: 1_000 }, () => {
+        if (failing.has(name)) throw new Error('the upstream is down');
+      });
+    try {
+      for (let i = 0; i < 300; i++) add(`task-${i}`);
+      await time.advance(10_000); // every task succeeded ten times
+      expect(lateLines(logger)).toHaveLength(0);
+      failing.add('task-123'); // its last success: at 10 s (added at 0 s: slots on whole seconds)
+      await time.advance(2_000);
+      expect(lateLines(logger)).toHaveLength(0);
+      expect(registry.get('task-123')).toMatchObject({ late: false, dueBy: at(12_000) });
+      await time.advance(1);
+      expect(lateLines(logger).map((e) => e.message)).toEqual([expect.stringContaining('Periodic task "task-123" is late')]);
+      expect(registry.list().filter((s) => s.late).map((s) => s.name)).toEqual(['task-123']);
+
+      // Tasks removed and added: each task keeps its own watch.
+      await Promise.all([registry.remove('task-5'), registry.remove('task-6')]);
+      add('task-300'); // at 12.001 s: its slots at 13.001 s, 14.001 s, …
+      await time.advance(2_499); // 14.5 s
+      failing.add('task-150'); // last success at 14 s: due by 16 s
+      failing.add('task-300'); // last success at 14.001 s: due by 16.001 s
+      await time.advance(1_500); // 16 s: not late yet (late once past the deadline)
+      expect(lateLines(logger)).toHaveLength(1);
+      await time.advance(2);
+      expect(lateLines(logger).map((e) => e.message.split(':')[0]).sort()).toEqual([
+        'Periodic task "task-123" is late',
+        'Periodic task "task-150" is late',
+        'Periodic task "task-300" is late',
+      ]);
+      failing.delete('task-123');
+      await time.advance(1_000);
+      expect(recoveredLines(logger).map((e) => e.message)).toEqual([expect.stringContaining('Periodic task "task-123" succeeded again')]);
+      expect(registry.list().filter((s) => s.late).map((s) => s.name).sort()).toEqual(['task-150', 'task-300']);
+    } finally {
+      await moduleRef.close();
+    }
+  });
+
   it('initialDelayMs: before its first success, a task counts from its first slot', async () => {
     const { job, Job } = flakyJob({ every: 1_000, initialDelayMs: 10_000 });
     job.failing = true;

@@ -166,4 +166,26 @@ describe('thousands of periodic tasks', () => {
       await app.close();
     }
   });
+
+  it("reads a singleton's @Periodic method once, when the app starts: a replacement set on the instance later is not called", async () => {
+    const calls: string[] = [];
+    @Injectable()
+    class Purge {
+      @Periodic(1_000, { name: 'purge' })
+      run() {
+        calls.push(`original:${this instanceof Purge}`);
+      }
+    }
+    const time = new VirtualTime({ now: T0 });
+    const { app } = await startHostingApp({ time, providers: [Purge], hosting: { staleAfterPeriods: false } });
+    try {
+      const purge = app.get(Purge);
+      purge.run = () => void calls.push('replaced');
+      await time.advance(1_000);
+      await app.get(HostingRegistry).trigger('purge');
+      expect(calls).toEqual(['original:true', 'original:true']); // bound to its instance, read at start-up
+    } finally {
+      await app.close();
+    }
+  });
 });
