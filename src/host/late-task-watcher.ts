@@ -109,9 +109,15 @@ export class LateTaskWatcher {
       if (!(unit instanceof PeriodicTimer) || !unit.staleBudget) continue;
       (unit.clusterWide ? clusterWide : tasks).push(unit);
     }
-    this.checkAt = new Float64Array(tasks.length).fill(Number.NaN);
+    const checkAt = new Float64Array(tasks.length);
     this.quarters = new Float64Array(tasks.length).fill(MAX_SWEEP_MS);
-    tasks.forEach((task, index) => task.attachStaleBoard(this.checkAt, index));
+    tasks.forEach((task, index) => {
+      // What the task knows without computing its deadline (a cron deadline costs the cron package's
+      // search, twice: a thousand cron tasks took over a second at start-up); else NaN, a full look.
+      checkAt[index] = task.staleLowerBound();
+      task.attachStaleBoard(checkAt, index);
+    });
+    this.checkAt = checkAt;
     this.tasks = tasks;
     this.clusterWide = clusterWide;
   }

@@ -117,6 +117,16 @@ export class PeriodicTimer extends TickUnit implements QueuedTimer {
     this.staleIndex = index;
   }
 
+  /**
+   * A time before which the task cannot be late, known without computing its deadline (epoch ms), or
+   * NaN. For a cron budget, its armed slot: the deadline is the budget's n-th slot after the last
+   * success (or the start), and the armed slot is the first slot after the last run's, which is no
+   * later (a wall-clock slot never runs early). Interval budgets are a sum, cheap to compute: NaN.
+   */
+  staleLowerBound(): number {
+    return this.queueArmed && this.schedule.clock === 'wall' && Number.isNaN(this.staleOffset) ? this.nextSlot : Number.NaN;
+  }
+
   detachStaleBoard(): void {
     this.staleBoard = undefined;
   }
