@@ -125,6 +125,9 @@ describe('missed-run alerts of an exclusive task (cluster-wide)', () => {
     const a = await job.start('a');
     try {
       await a.time.advanceTo(T0 + 10_000); // succeeds here, and in Redis
+      // The run's claim and release are real Redis round trips: on a loaded machine they may outlast
+      // the turns VirtualTime gives work it cannot see waiting on I/O.
+      await waitFor(() => a.status().lastSucceededAt !== undefined, 15_000, 'the 10 s run recorded');
       expect(a.status()).toMatchObject({ late: false, lastSucceededAt: new Date(T0 + 10_000), dueBy: new Date(T0 + 30_000) });
       await redis.stop();
       await a.time.advanceTo(T0 + 30_000); // the 20 s and 30 s slots cannot be claimed: skipped

@@ -66,14 +66,14 @@ describe('sample app (main.ts as a real process)', () => {
     // Backdate rows from outside, as a long-running shop would have them.
     const db = openShopDb(dataDir);
     const old = new Date(Date.now() - 40 * 86_400_000).toISOString();
-    // Order and email in one transaction: the purge (every 500 ms) would take an old order caught without its email.
-    const insert = db.transaction((sent: boolean) => {
+    const insert = (sent: boolean) => {
       const id = Number(db.prepare(`INSERT INTO orders (customer_email, items, total_cents, created_at) VALUES ('old@example.com', '[]', 100, ?)`).run(old).lastInsertRowid);
       db.prepare(`INSERT INTO emails (order_id, recipient, subject, queued_at, sent_at) VALUES (?, 'old@example.com', 'old', ?, ?)`).run(id, old, sent ? old : null);
       return id;
-    });
-    const oldSent = [insert(true), insert(true)];
-    const oldPending = insert(false);
+    };
+    // Every row in one transaction: the purge (every 500 ms) sees all of them or none (an order caught
+    // without its email would be taken; a purge between two inserts would take the old orders in two runs).
+    const { oldSent, oldPending } = db.transaction(() => ({ oldSent: [insert(true), insert(true)], oldPending: insert(false) }))();
     db.close();
 
     await eventually(async () => (await sample.get(`/orders/${oldSent[1]}`)).status === 404, 30_000, 'the cleanup');
