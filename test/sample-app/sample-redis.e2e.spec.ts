@@ -32,9 +32,12 @@ describe('sample app with REDIS_URL (BullMQ backend)', () => {
     }
     await eventually(() => ordersWithoutSentEmail(dataDir).length === 0, 90_000, 'every email sent');
 
-    // Each email was sent once, and the work was spread over the processes.
+    // Each email was sent once, and the work was spread over the processes. A process writes "sent"
+    // to the database before its log line, which then crosses a pipe: wait for the lines too.
     const processes = [main.child, ...workers];
-    const sentBy = processes.map((p) => [...p.output().matchAll(/Sent confirmation of order #(\d+)/g)].map((m) => Number(m[1])));
+    const sentByNow = () => processes.map((p) => [...p.output().matchAll(/Sent confirmation of order #(\d+)/g)].map((m) => Number(m[1])));
+    await eventually(() => sentByNow().flat().length >= ids.length, 30_000, 'a "Sent" line for every order');
+    const sentBy = sentByNow();
     expect(sentBy.flat().sort((a, b) => a - b)).toEqual(ids);
     expect(sentBy.filter((sent) => sent.length > 0).length).toBeGreaterThanOrEqual(2);
     // Whichever process sent it, the job saw the request id of the POST that placed its order (a BullMQ job header, nestjs-cls).
