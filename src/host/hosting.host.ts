@@ -54,7 +54,7 @@ import { RunTimeUnits } from './run-time-units.js';
 import { LateTaskWatcher, staleBudgetOf } from './late-task-watcher.js';
 import type { HostPhase } from '../registry/run-time-tasks.js';
 import type { HostedUnit } from '../registry/hosted-unit.js';
-import { TimeProvider } from '../time/time-provider.js';
+import { onWholeWallMs, TimeProvider } from '../time/time-provider.js';
 import { WorkInterceptors } from '../interception/work-interceptors.js';
 import { resolveInterceptors } from './resolve-interceptors.js';
 
@@ -169,24 +169,32 @@ export class HostingHost implements OnModuleInit, OnApplicationBootstrap, Before
   }
 
   private registerPeriodicTasks(): void {
+    // One origin for every interval grid found at start-up, as Node gives every timer armed in one
+    // turn one start: tasks with the same period share their slots (one timer wake for all of them;
+    // `spreadMs` places them apart), rather than falling apart by the microseconds between their
+    // registrations (thousands of tasks took ~90 wakes a second instead of one).
+    const origin = onWholeWallMs(this.time, this.time.monotonic());
     for (const { wrapper, methodName, definition } of this.explorer.periodicTasks()) {
       const run = createTickRunner(wrapper, methodName, this.moduleRef, this.hooks, this.interceptors.around('periodic', definition.name));
-      this.registry.register(this.periodicUnit(definition, run), definition.owner);
+      this.registry.register(this.periodicUnit(definition, run, origin), definition.owner);
     }
   }
 
-  /** The unit of one periodic task, decorated or added at run time: its timer, or a `DisabledUnit` when switched off here. */
-  private periodicUnit(definition: PeriodicTaskDefinition, run: TickRunner): HostedUnit {
+  /**
+   * The unit of one periodic task, decorated or added at run time: its timer, or a `DisabledUnit`
+   * when switched off here. `origin`: where an interval grid starts (unset: now).
+   */
+  private periodicUnit(definition: PeriodicTaskDefinition, run: TickRunner, origin?: number): HostedUnit {
     if (!this.isEnabled('periodic', definition.enabled)) return new DisabledUnit(definition.name, 'periodic', definition.createSchedule(this.time).describe());
-    return this.createPeriodicTimer(definition, run);
+    return this.createPeriodicTimer(definition, run, origin);
   }
 
   /** The timer of one periodic task (with the exclusive gate when it is exclusive). */
-  private createPeriodicTimer(definition: PeriodicTaskDefinition, invoke: TickRunner): PeriodicTimer {
+  private createPeriodicTimer(definition: PeriodicTaskDefinition, invoke: TickRunner, origin: number | undefined): PeriodicTimer {
     const { redis, postgres } = this.options;
     if (definition.exclusive && !redis && !postgres) throw new Error(EXCLUSIVE_NEEDS_REDIS(definition.owner));
     // Exclusive tasks tick on a grid anchored at epoch 0, so that every instance computes the same slots.
-    const schedule = definition.createSchedule(this.time);
+    const schedule = definition.createSchedule(this.time, origin);
     let run = invoke;
     const spreadMs = definition.spreadMs ?? this.options.spreadMs ?? 0;
     let lastRunSlot: (() => Promise<number | undefined>) | undefined;

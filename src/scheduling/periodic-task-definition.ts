@@ -25,10 +25,11 @@ export interface PeriodicTaskDefinition {
   /** Missed-run alert budget (`PeriodicTaskOptions.staleAfterMs`): unset for the host's default, false for none. */
   staleAfterMs?: number | false;
   /**
-   * The task's schedule on `time`: an interval grid starting now on the monotonic clock, or (for an
+   * The task's schedule on `time`: an interval grid on the monotonic clock from `originMs` (a
+   * monotonic instant on a whole wall-clock millisecond, `onWholeWallMs`; unset: now), or (for an
    * exclusive task, whose instances must agree on the slots) anchored at epoch 0 on the wall clock.
    */
-  createSchedule(time: TimeProvider): Schedule;
+  createSchedule(time: TimeProvider, originMs?: number): Schedule;
 }
 
 const TASK_KEYS = ['name', 'runOnStart', 'timeoutMs', 'jitterMs', 'spreadMs', 'exclusive', 'initialDelayMs', 'enabled', 'onMissed', 'staleAfterMs'] as const;
@@ -67,10 +68,10 @@ export function definePeriodicTask(
   if (initialDelayMs !== undefined && options.runOnStart === true)
     check.fail('initialDelayMs', 'unset when runOnStart is true (runOnStart runs the first tick at once; initialDelayMs delays it: choose one)');
 
-  let createSchedule: (time: TimeProvider) => Schedule;
+  let createSchedule: (time: TimeProvider, originMs?: number) => Schedule;
   const exclusive = options.exclusive ?? false;
-  const everyMs = (period: number) => (time: TimeProvider) =>
-    exclusive ? new FixedRateSchedule(period, 0, 'wall') : new FixedRateSchedule(period, onWholeWallMs(time, time.monotonic()));
+  const everyMs = (period: number) => (time: TimeProvider, originMs?: number) =>
+    exclusive ? new FixedRateSchedule(period, 0, 'wall') : new FixedRateSchedule(period, originMs ?? onWholeWallMs(time, time.monotonic()));
   if (!isObject) {
     if (!isDuration(schedule, PERIOD)) throw new TypeError(INVALID_PERIOD(owner, schedule, where));
     createSchedule = everyMs(schedule);

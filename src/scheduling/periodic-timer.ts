@@ -50,7 +50,6 @@ export interface PeriodicTimerOptions {
  */
 export class PeriodicTimer extends TickUnit implements QueuedTimer {
   // The task is its own timer, armed for each slot in the provider's shared queue (`QueuedTimer`: the queue's fields).
-  queueDueAt = 0;
   queueGeneration = 0;
   queueArmed = false;
   private readonly queue: TimerQueue;
@@ -59,6 +58,8 @@ export class PeriodicTimer extends TickUnit implements QueuedTimer {
   // Numbers, never undefined (NaN: none): a field that holds undefined or a number is boxed again at
   // every write, and these are written at every tick.
   private wallOffset = Number.NaN;
+  /** The schedule's clock as the end of the last run read it for its status (NaN: not read), taken by `afterRun`. */
+  private settledNow = Number.NaN;
   /** The slot the armed timer stands for (NaN: none armed). */
   private nextSlot = Number.NaN;
   private lastSlot = 0;
@@ -270,15 +271,18 @@ export class PeriodicTimer extends TickUnit implements QueuedTimer {
 
   /** The armed slot came due (or the wall clock says not yet: armed again). Called by the queue only. */
   fireQueued(): void {
+    // Monotonic slots: the clock as the batch last read it (its start, or the end of the run before),
+    // at most one run's bookkeeping old, and the run's start in the status.
+    const wall = this.schedule.clock === 'wall';
+    const now = wall ? this.time.now() : this.queue.recentNow();
     // A wall-clock slot is never run early: the wall clock may have been set back since it was armed.
-    if (this.schedule.clock === 'wall' && this.clockNow() < this.dueAt) return this.setTimer();
+    if (wall && now < this.dueAt) return this.setTimer();
     const slot = this.nextSlot;
     this.nextSlot = Number.NaN;
     if (this.current) return; // a triggered run is going; afterRun deals with this slot
-    const now = this.clockNow();
     // No later slot has passed (the common case): it runs at once under 'coalesce' and 'skip' (a
     // catch-up runs a late slot only inside its window: overdue judges it).
-    if (!this.catchesUp && slot > this.lastSlot && this.schedule.next(slot) > now) return void this.execute(slot, 0, false);
+    if (!this.catchesUp && slot > this.lastSlot && this.schedule.next(slot) > now) return void this.execute(slot, 0, false, wall ? now : now + this.queue.wallClockOffset());
     // Fired late (a blocked event loop, a wall clock set forward): `onMissed` says what the slots passed do.
     this.overdue(this.lastSlot, now, slot);
   }
@@ -329,8 +333,8 @@ export class PeriodicTimer extends TickUnit implements QueuedTimer {
     this.nextSlot = Number.NaN;
   }
 
-  /** Starts one run at `slot` (scheduled runs: the grid moves on to it). */
-  private execute(slot: number, missed: number, triggered: boolean): Promise<void> {
+  /** Starts one run at `slot` (scheduled runs: the grid moves on to it); `startedAt`: the wall clock, when just read. */
+  private execute(slot: number, missed: number, triggered: boolean, startedAt?: number): Promise<void> {
     if (!triggered) {
       missed += this.missedSinceRun;
       this.missedSinceRun = 0;
@@ -338,7 +342,7 @@ export class PeriodicTimer extends TickUnit implements QueuedTimer {
       this.nextSlot = Number.NaN;
     }
     this.firstRunHeld = false;
-    return this.startRun(this.toWall(slot), missed, triggered);
+    return this.startRun(this.toWall(slot), missed, triggered, startedAt);
   }
 
   /** A triggered run is scheduled at now, on the wall clock (one clock read, no slot to place). */
@@ -347,13 +351,28 @@ export class PeriodicTimer extends TickUnit implements QueuedTimer {
     return this.startRun(this.time.now(), 0, true);
   }
 
+  /**
+   * The run's end on the wall clock, read once for its status and for the next slot (`afterRun`): a
+   * wall-clock schedule reads its clock; a monotonic one in a batch reads the monotonic clock (placed
+   * on the wall clock by the batch's offset, and serving the next timer of the batch as its start).
+   * Outside a batch (a run that settled later) the tracker reads the wall clock, and `afterRun` its own.
+   */
+  protected override finishedNow(): number | undefined {
+    if (this.schedule.clock === 'wall') return (this.settledNow = this.time.now());
+    if (!this.queue.inBatch) return undefined;
+    const now = (this.settledNow = this.queue.readNow());
+    return now + this.queue.wallClockOffset();
+  }
+
   protected afterRun(): void {
+    const settledNow = this.settledNow;
+    this.settledNow = Number.NaN;
     this.tracker.state = 'idle';
     const board = this.staleBoard;
     if (board !== undefined && this.tracker.succeededAt > 0 && !Number.isNaN(this.staleOffset)) board[this.staleIndex] = this.tracker.succeededAt + this.staleOffset;
     if (this.runPendingTrigger()) return;
     if (this.tracker.paused) return;
-    this.overdue(this.lastSlot, this.clockNow());
+    this.overdue(this.lastSlot, Number.isNaN(settledNow) ? this.clockNow() : settledNow);
   }
 
   /**

@@ -159,12 +159,13 @@ export abstract class TickUnit implements HostedUnit {
    * Starts one run. The promise never rejects (the run's failure is reported) and is the run's
    * settling, so scheduled runs are started with `void`, not awaited. A run that returns without a
    * promise settles before this returns: no promise is made for it, and the next slot is armed at once.
+   * `startedAt`: the wall-clock start, when the caller has just read the clock (unset: read here).
    */
-  protected startRun(scheduledAtMs: number, missed: number, triggered: boolean): Promise<void> {
+  protected startRun(scheduledAtMs: number, missed: number, triggered: boolean, startedAt?: number): Promise<void> {
     const current = new RunningTick();
     const context = new TickContext(this.name, ++this.tickCount, scheduledAtMs, current, missed, triggered);
     this.tracker.state = 'running';
-    this.tracker.runStarted();
+    this.tracker.runStarted(startedAt);
     const timeoutMs = this.timeoutMs;
     if (timeoutMs !== undefined) current.timeout = this.time.setTimeout(watchdog(() => current.abort(new Error(TICK_TIMED_OUT(this.name, timeoutMs)))), timeoutMs);
     // `current` is set before the run starts: stop() and busyWork() see a run that calls back into the unit.
@@ -194,7 +195,7 @@ export abstract class TickUnit implements HostedUnit {
     }
     if (promised) return this.settleLater(result as PromiseLike<unknown>, context, current);
     if (result === SKIPPED_TICK) this.tracker.runSkipped();
-    else this.tracker.runSucceeded();
+    else this.tracker.runSucceeded(undefined, this.finishedNow());
     this.settle(current);
     return SETTLED;
   }
@@ -202,11 +203,19 @@ export abstract class TickUnit implements HostedUnit {
   private async settleLater(result: PromiseLike<unknown>, context: TickContext, current: RunningTick): Promise<void> {
     try {
       if ((await result) === SKIPPED_TICK) this.tracker.runSkipped();
-      else this.tracker.runSucceeded();
+      else this.tracker.runSucceeded(undefined, this.finishedNow());
     } catch (error) {
       this.failed(error, context, current.signal);
     }
     this.settle(current);
+  }
+
+  /**
+   * The wall-clock time a run ends at, for its status, read by a subclass that needs the time then
+   * too (one clock read for both); undefined: the tracker reads its clock.
+   */
+  protected finishedNow(): number | undefined {
+    return undefined;
   }
 
   /** The run is over (its outcome counted): the watchdog goes, and the next run or slot is seen to. */
@@ -228,8 +237,8 @@ export abstract class TickUnit implements HostedUnit {
 
   private failed(error: unknown, context: TickContext, signal: AbortSignal): void {
     // A run that gives up because the host stopped it has stopped cleanly; a timeout stays a failure.
-    if (this.stopped && signal.reason === this.stopReason && isAbortCaused(error, signal)) return this.tracker.runStopped();
-    this.tracker.runFailed(error);
+    if (this.stopped && signal.reason === this.stopReason && isAbortCaused(error, signal)) return this.tracker.runStopped(undefined, this.finishedNow());
+    this.tracker.runFailed(error, undefined, this.finishedNow());
     try {
       this.onError(error, context);
     } catch {

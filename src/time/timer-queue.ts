@@ -7,8 +7,6 @@ import type { TimeProvider, TimerHandle } from './time-provider.js';
  * due instant.
  */
 export interface QueuedTimer {
-  /** The queue's: when it is due, on the provider's monotonic clock (while armed). */
-  queueDueAt: number;
   /** The queue's: bumped by every arm and cancel (an entry left in a bucket by an earlier arm is stale). */
   queueGeneration: number;
   /** The queue's: whether it is armed. */
@@ -52,6 +50,8 @@ export class TimerQueue {
   private timerDueAt = Infinity;
   private firing = false;
   private armedCount = 0;
+  /** The monotonic clock as last read in this batch (`readNow`; at first, the batch's start). */
+  private latestNow = 0;
   /** The wall-clock offset read in this batch, once asked for. */
   private batchWallOffset?: number;
   /** Fired buckets, emptied, for the next instants. */
@@ -71,6 +71,26 @@ export class TimerQueue {
     return queue;
   }
 
+  /** Whether a batch is firing (its timers are being called). */
+  get inBatch(): boolean {
+    return this.firing;
+  }
+
+  /**
+   * The monotonic clock: while a batch fires, as last read in it (at its start, or by `readNow` at
+   * the end of the run before: a tick fired in a batch needs no read of its own); else read now.
+   */
+  recentNow(): number {
+    return this.firing ? this.latestNow : this.time.monotonic();
+  }
+
+  /** Reads the monotonic clock; while a batch fires, the read serves the timers after it (`recentNow`). */
+  readNow(): number {
+    const now = this.time.monotonic();
+    if (this.firing) this.latestNow = now;
+    return now;
+  }
+
   /** How many timers are armed. */
   get size(): number {
     return this.armedCount;
@@ -83,7 +103,6 @@ export class TimerQueue {
   armAt(timer: QueuedTimer, dueAt: number): void {
     if (!timer.queueArmed) this.armedCount++;
     timer.queueArmed = true;
-    timer.queueDueAt = dueAt;
     const generation = ++timer.queueGeneration;
     // Timers re-armed in one batch go to one instant, one after the other: the last bucket first.
     let bucket = this.lastBucket?.dueAt === dueAt ? this.lastBucket : this.buckets.get(dueAt);
@@ -147,7 +166,8 @@ export class TimerQueue {
     this.timerDueAt = Infinity;
     // A provider given as a plain object (forRoot's timeProvider) may not say its slack: none.
     const slack = (this.time as Partial<TimeProvider>).timerSlackMs;
-    const until = this.time.monotonic() + (typeof slack === 'number' ? slack : 0);
+    this.latestNow = this.time.monotonic();
+    const until = this.latestNow + (typeof slack === 'number' ? slack : 0);
     this.firing = true;
     this.batchWallOffset = undefined;
     let failure: { error: unknown } | undefined;

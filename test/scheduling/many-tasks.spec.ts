@@ -167,6 +167,74 @@ describe('thousands of periodic tasks', () => {
     }
   });
 
+  it('real timer: interval tasks found at start-up share one grid origin, so tasks with the same period share their slots (one timer wake for all)', async () => {
+    // 3,000 registrations take milliseconds of real time: were each grid to start at its own
+    // registration, the slots would fall on as many different milliseconds modulo the period.
+    const slots = new Map<string, number[]>();
+    const { app } = await startHostingApp({
+      hosting: { staleAfterPeriods: false },
+      imports: taskModules(3_000, 500, (ctx) => {
+        const own = slots.get(ctx.name) ?? [];
+        own.push(ctx.scheduledAt.getTime());
+        slots.set(ctx.name, own);
+      }),
+    });
+    try {
+      await waitFor(() => slots.size === 3_000 && [...slots.values()].every((own) => own.length >= 2), 60_000, 'every task to run twice');
+      const phases = new Set([...slots.values()].flat().map((at) => at % 500));
+      expect([...phases]).toHaveLength(1);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('a synchronous tick that blocks its batch: the tasks due at the same instant after it see the time it took (their passed slots coalesced, their status times their own)', async () => {
+    // A virtual clock that a tick moves forward while it runs, as a run that blocks the event loop moves the real one.
+    class BlockingTime extends VirtualTime {
+      private blocked = 0;
+      block(ms: number): void {
+        this.blocked += ms;
+      }
+      override now(): number {
+        return super.now() + this.blocked;
+      }
+      override monotonic(): number {
+        return super.monotonic() + this.blocked;
+      }
+    }
+    const time = new BlockingTime({ now: T0 });
+    const runs: string[] = [];
+    const seen = (ctx: TickContext) => runs.push(`${ctx.name}@${ctx.scheduledAt.getTime() - T0} missed ${ctx.missedTicks}`);
+    @Injectable()
+    class First {
+      @Periodic(1_000, { name: 'first' })
+      run(ctx: TickContext) {
+        seen(ctx);
+        if (ctx.tick === 1) time.block(2_500); // the first run takes 2.5 s: slots 2,000 and 3,000 pass meanwhile
+      }
+    }
+    @Injectable()
+    class Second {
+      @Periodic(1_000, { name: 'second' })
+      run(ctx: TickContext) {
+        seen(ctx);
+      }
+    }
+    const { app } = await startHostingApp({ time, providers: [First, Second], hosting: { staleAfterPeriods: false } });
+    try {
+      await time.advance(1_000);
+      // 'second' was due at 1,000 with 'first', and fired after it, at 3,500: one run for its three slots.
+      expect(runs).toEqual(['first@1000 missed 0', 'second@3000 missed 2', 'first@3000 missed 1']);
+      const second = app.get(HostingRegistry).get('second');
+      expect(second).toMatchObject({ runs: 1, missedTicks: 2, lastDurationMs: 0 });
+      expect(second?.lastStartedAt?.getTime()).toBe(T0 + 3_500);
+      expect(second?.lastFinishedAt?.getTime()).toBe(T0 + 3_500);
+      expect(app.get(HostingRegistry).get('first')?.lastStartedAt?.getTime()).toBe(T0 + 3_500);
+    } finally {
+      await app.close();
+    }
+  });
+
   it("reads a singleton's @Periodic method once, when the app starts: a replacement set on the instance later is not called", async () => {
     const calls: string[] = [];
     @Injectable()
