@@ -1,0 +1,98 @@
+/**
+ * How many Redis connections BullMQ queues with a worker hold in one process (README "Redis
+ * connections per queue and process"), counted by the server (`CLIENT LIST`), on a real
+ * redis-server: four per queue from a URL or options; with the app's ioredis instance, the
+ * producers share it (BullMQ's `Queue` uses an instance as it is), so three per queue and the instance.
+ */
+import { Injectable, type Type } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { HostingModule, HostingRegistry, QueueWorker } from '../../src/index.js';
+import { sleep, startHostingApp, waitFor, type HostingApp } from '../support/hosting-app.js';
+import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
+
+let redis: RedisServerHandle;
+let admin: Redis;
+let counter = 0;
+
+beforeAll(async () => {
+  redis = await startRedisServer();
+  admin = new Redis({ host: redis.host, port: redis.port, connectionName: 'test-admin' });
+});
+afterAll(async () => {
+  admin?.disconnect();
+  await redis?.stop();
+});
+
+async function waitForAsync(predicate: () => Promise<boolean>, what: string): Promise<void> {
+  for (const deadline = Date.now() + 30_000; !(await predicate()); ) {
+    if (Date.now() > deadline) throw new Error(`timed out after 30 s waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/** The server's clients other than this test's admin connection. */
+async function clients(): Promise<string[]> {
+  const list = (await admin.client('LIST')) as string;
+  return list.split('\n').filter((line) => line.trim() !== '' && !/ name=test-admin /.test(line));
+}
+
+/** `count` queues on BullMQ, each with a `@QueueWorker`, under `forRoot({ redis: connection })`; resolves once every queue's connections are up. */
+async function appWithQueues(connection: string | Redis, count: number): Promise<{ started: HostingApp; names: string[] }> {
+  const names = Array.from({ length: count }, () => `conn-${process.pid}-${++counter}`);
+  const workers: Type[] = names.map((name) => {
+    @Injectable()
+    class Worker {
+      @QueueWorker(name)
+      handle(): void {}
+    }
+    return Worker;
+  });
+  const started = await startHostingApp({
+    hosting: { redis: connection },
+    imports: names.map((name) => HostingModule.registerQueue({ name, backend: 'bullmq' })),
+    providers: workers,
+  });
+  const registry = started.app.get(HostingRegistry);
+  const up = () =>
+    names.every((name) => {
+      const connections = registry.get(name)?.connections ?? [];
+      return connections.length > 0 && connections.every((c) => c.state === 'up');
+    });
+  await waitFor(up, 30_000, "every queue's connections up");
+  // Each worker's blocking connection (BullMQ names it `bull:<base64 of the queue name>`) is the last to come.
+  await waitForAsync(async () => {
+    const listed = await clients();
+    return names.every((name) => listed.some((line) => line.includes(` name=bull:${Buffer.from(name).toString('base64')}`)));
+  }, "every worker's blocking connection");
+  return { started, names };
+}
+
+describe('Redis connections of BullMQ queues with a worker, in one process', () => {
+  it('from a URL: four per queue (producer, the worker\'s command and blocking connections, the cancel subscriber)', async () => {
+    const before = (await clients()).length;
+    const { started } = await appWithQueues(redis.url, 3);
+    try {
+      expect((await clients()).length - before).toBe(12);
+    } finally {
+      await started.app.close();
+    }
+    await waitForAsync(async () => (await clients()).length === before, 'the app to close its connections');
+  });
+
+  it("from the app's ioredis instance: the producers share it, so three per queue and the instance; the app keeps it open after close", async () => {
+    const before = (await clients()).length;
+    const instance = new Redis({ host: redis.host, port: redis.port });
+    try {
+      const { started } = await appWithQueues(instance, 3);
+      try {
+        expect((await clients()).length - before).toBe(10);
+      } finally {
+        await started.app.close();
+      }
+      await waitForAsync(async () => (await clients()).length === before + 1, 'the app to close its own connections (not the instance)');
+      expect(instance.status).toBe('ready');
+    } finally {
+      instance.disconnect();
+    }
+  });
+});
