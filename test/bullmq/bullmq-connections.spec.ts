@@ -2,17 +2,21 @@
  * How many Redis connections BullMQ queues with a worker hold in one process (README "Redis
  * connections per queue and process"), counted by the server (`CLIENT LIST`), on a real
  * redis-server: four per queue from a URL or options; with the app's ioredis instance, the
- * producers share it (BullMQ's `Queue` uses an instance as it is), so three per queue and the instance.
+ * producers share it (BullMQ's `Queue` uses an instance as it is), so three per queue and the
+ * instance; with an instance that has `maxRetriesPerRequest: null`, the workers' commands share it
+ * too (two per queue and the instance), and items still run.
  */
 import { Injectable, type Type } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { HostingModule, HostingRegistry, QueueWorker } from '../../src/index.js';
+import { getQueueToken, HostingModule, HostingRegistry, QueueWorker, type WorkQueue } from '../../src/index.js';
 import { sleep, startHostingApp, waitFor, type HostingApp } from '../support/hosting-app.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
 
 let redis: RedisServerHandle;
 let admin: Redis;
 let counter = 0;
+/** Items the workers handled, as `<queue>:<item>`. */
+const handled: string[] = [];
 
 beforeAll(async () => {
   redis = await startRedisServer();
@@ -30,11 +34,18 @@ async function waitForAsync(predicate: () => Promise<boolean>, what: string): Pr
   }
 }
 
-/** The server's clients other than this test's admin connection. */
-async function clients(): Promise<string[]> {
+/** The server's clients other than this test's admin connection, opened after the client with id `after` (ids only grow). */
+async function clients(after = lastId): Promise<string[]> {
   const list = (await admin.client('LIST')) as string;
-  return list.split('\n').filter((line) => line.trim() !== '' && !/ name=test-admin /.test(line));
+  return list.split('\n').filter((line) => line.trim() !== '' && !/ name=test-admin /.test(line) && Number(/(?:^| )id=(\d+)/.exec(line)?.[1]) > after);
 }
+
+/** The newest client id (clients of an earlier test may still be closing: they are not counted). */
+let lastId = 0;
+beforeEach(async () => {
+  const ids = ((await admin.client('LIST')) as string).split('\n').map((line) => Number(/(?:^| )id=(\d+)/.exec(line)?.[1] ?? 0));
+  lastId = Math.max(...ids);
+});
 
 /** `count` queues on BullMQ, each with a `@QueueWorker`, under `forRoot({ redis: connection })`; resolves once every queue's connections are up. */
 async function appWithQueues(connection: string | Redis, count: number): Promise<{ started: HostingApp; names: string[] }> {
@@ -43,7 +54,9 @@ async function appWithQueues(connection: string | Redis, count: number): Promise
     @Injectable()
     class Worker {
       @QueueWorker(name)
-      handle(): void {}
+      handle(item: string): void {
+        handled.push(`${name}:${item}`);
+      }
     }
     return Worker;
   });
@@ -59,37 +72,55 @@ async function appWithQueues(connection: string | Redis, count: number): Promise
       return connections.length > 0 && connections.every((c) => c.state === 'up');
     });
   await waitFor(up, 30_000, "every queue's connections up");
-  // Each worker's blocking connection (BullMQ names it `bull:<base64 of the queue name>`) is the last to come.
+  // The last to come: each worker's blocking connection (BullMQ names it `bull:<base64 of the queue
+  // name>`) and each cancel subscriber's SUBSCRIBE (the monitor counts it up once connected).
   await waitForAsync(async () => {
     const listed = await clients();
-    return names.every((name) => listed.some((line) => line.includes(` name=bull:${Buffer.from(name).toString('base64')}`)));
-  }, "every worker's blocking connection");
+    const blocking = names.every((name) => listed.some((line) => line.includes(` name=bull:${Buffer.from(name).toString('base64')}`)));
+    return blocking && listed.filter((line) => / cmd=subscribe /.test(line)).length === names.length;
+  }, "every worker's blocking connection and cancel subscription");
   return { started, names };
 }
 
 describe('Redis connections of BullMQ queues with a worker, in one process', () => {
   it('from a URL: four per queue (producer, the worker\'s command and blocking connections, the cancel subscriber)', async () => {
-    const before = (await clients()).length;
     const { started } = await appWithQueues(redis.url, 3);
     try {
-      expect((await clients()).length - before).toBe(12);
+      expect((await clients()).length).toBe(12);
     } finally {
       await started.app.close();
     }
-    await waitForAsync(async () => (await clients()).length === before, 'the app to close its connections');
+    await waitForAsync(async () => (await clients()).length === 0, 'the app to close its connections');
   });
 
   it("from the app's ioredis instance: the producers share it, so three per queue and the instance; the app keeps it open after close", async () => {
-    const before = (await clients()).length;
     const instance = new Redis({ host: redis.host, port: redis.port });
     try {
       const { started } = await appWithQueues(instance, 3);
       try {
-        expect((await clients()).length - before).toBe(10);
+        expect((await clients()).length).toBe(10);
       } finally {
         await started.app.close();
       }
-      await waitForAsync(async () => (await clients()).length === before + 1, 'the app to close its own connections (not the instance)');
+      await waitForAsync(async () => (await clients()).length === 1, 'the app to close its own connections (not the instance)');
+      expect(instance.status).toBe('ready');
+    } finally {
+      instance.disconnect();
+    }
+  });
+
+  it("from an ioredis instance with maxRetriesPerRequest: null: the producers and the workers' commands share it, so two per queue and the instance; items run", async () => {
+    const instance = new Redis({ host: redis.host, port: redis.port, maxRetriesPerRequest: null });
+    try {
+      const { started, names } = await appWithQueues(instance, 3);
+      try {
+        expect((await clients()).length).toBe(7);
+        for (const name of names) await started.app.get<WorkQueue<string>>(getQueueToken(name)).enqueue('x');
+        await waitFor(() => names.every((name) => handled.includes(`${name}:x`)), 30_000, 'every queue to handle its item');
+      } finally {
+        await started.app.close();
+      }
+      await waitForAsync(async () => (await clients()).length === 1, 'the app to close its own connections (not the instance)');
       expect(instance.status).toBe('ready');
     } finally {
       instance.disconnect();

@@ -16,13 +16,15 @@ export interface BullMqConnections {
  * The connections of one queue (`owner` names who gave `connection`, in errors). Options and URLs
  * become connections that BullMQ creates and closes: the producer fails fast while Redis is down (`enableOfflineQueue: false`, as BullMQ
  * advises for producers), the worker waits and retries. An ioredis instance is shared by the
- * producer as given (the app owns it); the worker connects with a copy of its options, because
- * BullMQ's blocking connection needs `maxRetriesPerRequest: null`, which ioredis does not default to.
+ * producer as given (the app owns it), and by the worker for its commands when it has
+ * `maxRetriesPerRequest: null` (BullMQ's rule for a worker's connection; it then duplicates the
+ * instance for its blocking one); otherwise the worker connects with a copy of its options and that
+ * setting, which ioredis does not default to.
  */
 export function bullMqConnections(owner: string, connection: ConnectionOptions): BullMqConnections {
   if (isRedisClient(connection)) {
     const client = connection as RedisClientLike & { isCluster?: boolean };
-    const shared = Boolean(client.isCluster) || !client.options;
+    const shared = Boolean(client.isCluster) || !client.options || client.options.maxRetriesPerRequest === null;
     const worker = shared ? client : { ...client.options, maxRetriesPerRequest: null };
     return { producer: client as BullConnection, worker: worker as BullConnection, ownsProducer: false, ownsWorker: !shared };
   }
