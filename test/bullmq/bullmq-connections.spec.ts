@@ -7,7 +7,7 @@
  * too (two per queue and the instance), and items still run.
  */
 import { Injectable, type Type } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { getQueueToken, HostingModule, HostingRegistry, QueueWorker, type WorkQueue } from '../../src/index.js';
 import { sleep, startHostingApp, waitFor, type HostingApp } from '../support/hosting-app.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
@@ -82,6 +82,28 @@ async function appWithQueues(connection: string | Redis, count: number): Promise
   return { started, names };
 }
 
+/**
+ * Three queues on the app's ioredis instance made with `options`: `expected` connections, the
+ * instance's included; an item runs on every queue; after close only the instance is left, open.
+ */
+async function countOnInstance(options: RedisOptions, expected: number): Promise<void> {
+  const instance = new Redis({ host: redis.host, port: redis.port, ...options });
+  try {
+    const { started, names } = await appWithQueues(instance, 3);
+    try {
+      expect((await clients()).length).toBe(expected);
+      for (const name of names) await started.app.get<WorkQueue<string>>(getQueueToken(name)).enqueue('x');
+      await waitFor(() => names.every((name) => handled.includes(`${name}:x`)), 30_000, 'every queue to handle its item');
+    } finally {
+      await started.app.close();
+    }
+    await waitForAsync(async () => (await clients()).length === 1, 'the app to close its own connections (not the instance)');
+    expect(instance.status).toBe('ready');
+  } finally {
+    instance.disconnect();
+  }
+}
+
 describe('Redis connections of BullMQ queues with a worker, in one process', () => {
   it('from a URL: four per queue (producer, the worker\'s command and blocking connections, the cancel subscriber)', async () => {
     const { started } = await appWithQueues(redis.url, 3);
@@ -93,37 +115,11 @@ describe('Redis connections of BullMQ queues with a worker, in one process', () 
     await waitForAsync(async () => (await clients()).length === 0, 'the app to close its connections');
   });
 
-  it("from the app's ioredis instance: the producers share it, so three per queue and the instance; the app keeps it open after close", async () => {
-    const instance = new Redis({ host: redis.host, port: redis.port });
-    try {
-      const { started } = await appWithQueues(instance, 3);
-      try {
-        expect((await clients()).length).toBe(10);
-      } finally {
-        await started.app.close();
-      }
-      await waitForAsync(async () => (await clients()).length === 1, 'the app to close its own connections (not the instance)');
-      expect(instance.status).toBe('ready');
-    } finally {
-      instance.disconnect();
-    }
+  it("from the app's ioredis instance: the producers share it, so three per queue and the instance; items run; the app keeps it open after close", async () => {
+    await countOnInstance({}, 10);
   });
 
   it("from an ioredis instance with maxRetriesPerRequest: null: the producers and the workers' commands share it, so two per queue and the instance; items run", async () => {
-    const instance = new Redis({ host: redis.host, port: redis.port, maxRetriesPerRequest: null });
-    try {
-      const { started, names } = await appWithQueues(instance, 3);
-      try {
-        expect((await clients()).length).toBe(7);
-        for (const name of names) await started.app.get<WorkQueue<string>>(getQueueToken(name)).enqueue('x');
-        await waitFor(() => names.every((name) => handled.includes(`${name}:x`)), 30_000, 'every queue to handle its item');
-      } finally {
-        await started.app.close();
-      }
-      await waitForAsync(async () => (await clients()).length === 1, 'the app to close its own connections (not the instance)');
-      expect(instance.status).toBe('ready');
-    } finally {
-      instance.disconnect();
-    }
+    await countOnInstance({ maxRetriesPerRequest: null }, 7);
   });
 });
