@@ -9,7 +9,7 @@
 import { Injectable, type Type } from '@nestjs/common';
 import { Redis, type RedisOptions } from 'ioredis';
 import { getQueueToken, HostingModule, HostingRegistry, QueueWorker, type WorkQueue } from '../../src/index.js';
-import { sleep, startHostingApp, waitFor, type HostingApp } from '../support/hosting-app.js';
+import { startHostingApp, waitFor, waitForAsync, type HostingApp } from '../support/hosting-app.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
 
 let redis: RedisServerHandle;
@@ -26,13 +26,6 @@ afterAll(async () => {
   admin?.disconnect();
   await redis?.stop();
 });
-
-async function waitForAsync(predicate: () => Promise<boolean>, what: string): Promise<void> {
-  for (const deadline = Date.now() + 30_000; !(await predicate()); ) {
-    if (Date.now() > deadline) throw new Error(`timed out after 30 s waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 /** The server's clients other than this test's admin connection, opened after the client with id `after` (ids only grow). */
 async function clients(after = lastId): Promise<string[]> {
@@ -78,7 +71,7 @@ async function appWithQueues(connection: string | Redis, count: number): Promise
     const listed = await clients();
     const blocking = names.every((name) => listed.some((line) => line.includes(` name=bull:${Buffer.from(name).toString('base64')}`)));
     return blocking && listed.filter((line) => / cmd=subscribe /.test(line)).length === names.length;
-  }, "every worker's blocking connection and cancel subscription");
+  }, 30_000, "every worker's blocking connection and cancel subscription");
   return { started, names };
 }
 
@@ -97,7 +90,7 @@ async function countOnInstance(options: RedisOptions, expected: number): Promise
     } finally {
       await started.app.close();
     }
-    await waitForAsync(async () => (await clients()).length === 1, 'the app to close its own connections (not the instance)');
+    await waitForAsync(async () => (await clients()).length === 1, 30_000, 'the app to close its own connections (not the instance)');
     expect(instance.status).toBe('ready');
   } finally {
     instance.disconnect();
@@ -112,7 +105,7 @@ describe('Redis connections of BullMQ queues with a worker, in one process', () 
     } finally {
       await started.app.close();
     }
-    await waitForAsync(async () => (await clients()).length === 0, 'the app to close its connections');
+    await waitForAsync(async () => (await clients()).length === 0, 30_000, 'the app to close its connections');
   });
 
   it("from the app's ioredis instance: the producers share it, so three per queue and the instance; items run; the app keeps it open after close", async () => {

@@ -8,7 +8,7 @@ import { Injectable } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { HostingModule, HostingRegistry, InjectQueue, QueueWorker, type QueueEvent, type WorkQueue } from '../../src/index.js';
 import { spawnChildApp, type ChildApp } from '../support/child-app.js';
-import { sleep, startHostingApp, waitFor, type HostingApp } from '../support/hosting-app.js';
+import { sleep, startHostingApp, waitFor, waitForAsync, type HostingApp } from '../support/hosting-app.js';
 import { fixture } from '../support/paths.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-server.js';
 
@@ -57,14 +57,6 @@ async function producer(queue: string, workers: Array<new (...args: never[]) => 
   });
   apps.push(started);
   return { queue: started.app.get(Producer).queue, registry: started.app.get(HostingRegistry) };
-}
-
-async function waitForAsync(predicate: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 function bullQueue(name: string): Queue {

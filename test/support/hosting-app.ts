@@ -59,6 +59,15 @@ export async function waitFor(predicate: () => boolean, timeoutMs = 10_000, what
   }
 }
 
+/** `waitFor` with a predicate that needs I/O (a Redis read): polled every 20 ms. */
+export async function waitForAsync(predicate: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
 /** Resolves when `signal` aborts, at once if it already has (a service may get an aborted signal). */
 export const untilAborted = (signal: AbortSignal): Promise<void> =>
   signal.aborted ? Promise.resolve() : new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
