@@ -129,7 +129,7 @@ describe('BullMQ payload checks need no Redis', () => {
       await expect(started.app.get(Producer).queue.enqueue({ at: new Date() })).rejects.toThrow(
         `WorkQueue.enqueue on queue "${QUEUE}" (bullmq): item.at is a Date`,
       );
-      expect(Date.now() - startedAt).toBeLessThan(1_000);
+      expect(Date.now() - startedAt).toBeLessThan(2_500); // under the 5 s enqueue timeout
     } finally {
       await started.app.close();
     }

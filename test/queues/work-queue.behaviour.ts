@@ -359,7 +359,7 @@ export function describeWorkQueueBehaviour(label: string, backend: () => Backend
       class Worker {
         @QueueWorker(name)
         async handle(item: number) {
-          if (item === 0) await sleep(60);
+          if (item === 0) await sleep(300);
         }
       }
       @Injectable()
@@ -373,7 +373,7 @@ export function describeWorkQueueBehaviour(label: string, backend: () => Backend
       await waitFor(() => registry.get(name)?.processed === 1);
       const slow = registry.get(name)!;
       expect(slow.runs).toBe(1);
-      expect(slow.lastDurationMs).toBeGreaterThanOrEqual(40);
+      expect(slow.lastDurationMs).toBeGreaterThanOrEqual(250);
       expect(slow.lastStartedAt!.getTime()).toBeGreaterThanOrEqual(before - 5);
       expect(slow.lastFinishedAt!.getTime() - slow.lastStartedAt!.getTime()).toBe(slow.lastDurationMs);
 
@@ -384,7 +384,7 @@ export function describeWorkQueueBehaviour(label: string, backend: () => Backend
       const fast = registry.get(name)!;
       expect(fast.runs).toBe(201);
       expect(fast.lastFinishedAt!.getTime()).toBeGreaterThanOrEqual(burst - 5);
-      expect(fast.lastDurationMs).toBeLessThan(40);
+      expect(fast.lastDurationMs).toBeLessThan(250); // a margin a busy machine's pauses stay under
       await app.close();
     });
 
