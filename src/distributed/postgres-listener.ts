@@ -42,6 +42,9 @@ export class PostgresListener {
   private closed = false;
   private attempt = 0;
   private timer?: NodeJS.Timeout;
+  private heard!: () => void;
+  /** Settles when a session first listens (it is retried for ever until then; not after `close`). */
+  readonly listening = new Promise<void>((resolve) => (this.heard = resolve));
 
   constructor(private readonly options: PostgresListenerOptions) {
     if (!/^[A-Za-z_][A-Za-z0-9_$]*$/.test(options.channel)) throw new TypeError(`PostgresListener: channel ${JSON.stringify(options.channel)} is not a simple identifier`);
@@ -86,6 +89,7 @@ export class PostgresListener {
       if (this.session !== session) return; // lost while it subscribed
       this.attempt = 0;
       this.ready = true;
+      this.heard();
       this.options.onUp();
     } catch (error) {
       if (session) this.lost(session, error);

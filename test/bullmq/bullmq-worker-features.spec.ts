@@ -6,7 +6,8 @@
  */
 import { Injectable } from '@nestjs/common';
 import { Queue } from 'bullmq';
-import { HostingModule, HostingRegistry, InjectQueue, QueueWorker, type QueueEvent, type WorkQueue } from '../../src/index.js';
+import { Redis, type RedisOptions } from 'ioredis';
+import { HostingModule, HostingRegistry, InjectQueue, QueueItemCancelledError, QueueWorker, type JobContext, type QueueEvent, type WorkQueue } from '../../src/index.js';
 import { spawnChildApp, type ChildApp } from '../support/child-app.js';
 import { sleep, startHostingApp, waitFor, waitForAsync, type HostingApp } from '../support/hosting-app.js';
 import { fixture } from '../support/paths.js';
@@ -174,6 +175,60 @@ describe('BullMQ worker features across processes', () => {
     // The id is free again.
     await expect(queue.cancel(id)).resolves.toBe('not-found');
     expect(child.output()).not.toMatch(/UNHANDLED/);
+  });
+
+  it('a worker takes no item before it hears cancels: a cancel from another process just after the item started aborts it, even when the subscription is slow', async () => {
+    const name = uniqueName('cancel-window');
+    /** An ioredis instance whose duplicates (the cancel subscriber is one) SUBSCRIBE 1.5 s late: a slow subscription, made wide. */
+    class SlowSubscribe extends Redis {
+      override duplicate(override?: Partial<RedisOptions>): Redis {
+        const copy = super.duplicate(override);
+        const subscribe = copy.subscribe.bind(copy) as (...channels: string[]) => Promise<unknown>;
+        (copy as { subscribe: unknown }).subscribe = async (...channels: string[]) => {
+          await sleep(1_500);
+          return subscribe(...channels);
+        };
+        return copy;
+      }
+    }
+    const connection = new SlowSubscribe({ host: redis.host, port: redis.port, maxRetriesPerRequest: null });
+    const { queue } = await producer(name); // the producer-only app: its cancel is published, not local
+    const id = await queue.enqueue({ kind: 'wait' }); // waiting before the worker comes up
+    const started: string[] = [];
+    const aborted: unknown[] = [];
+    @Injectable()
+    class Worker {
+      @QueueWorker(name)
+      async handle(_item: Item, ctx: JobContext) {
+        started.push(ctx.id);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 8_000); // not cancelled: it completes
+          ctx.signal.addEventListener('abort', () => {
+            clearTimeout(timer);
+            aborted.push(ctx.signal.reason);
+            resolve();
+          });
+        });
+        ctx.signal.throwIfAborted();
+      }
+    }
+    const workerApp = await startHostingApp({
+      hosting: { redis: connection },
+      imports: [HostingModule.registerQueue({ name, backend: 'bullmq' })],
+      providers: [Worker],
+    });
+    apps.push(workerApp);
+    try {
+      await waitFor(() => started.length === 1, 15_000, 'the item to start');
+      await expect(queue.cancel(id)).resolves.toBe('aborted');
+      // Without the wait for the subscription, the item started before it and the cancel reached no one.
+      await waitFor(() => aborted.length === 1, 6_000, 'the running item to see the cancel');
+      expect(aborted[0]).toBeInstanceOf(QueueItemCancelledError);
+    } finally {
+      await workerApp.app.close();
+      apps.splice(apps.indexOf(workerApp), 1);
+      connection.disconnect();
+    }
   });
 
   it("events of another process's work reach a subscriber here: completed, failed (retried, then last), deadLettered, stalled", async () => {

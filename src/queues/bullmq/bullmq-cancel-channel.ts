@@ -21,11 +21,15 @@ interface PubSubClient {
  * cancels, so a busy queue costs its workers nothing here (BullMQ's event stream, read by
  * `QueueEvents`, would make every worker process read every job's events). A cancel published while
  * the subscriber is disconnected is not seen (pub/sub keeps no backlog): its item runs to its end.
+ * The worker takes its first item only once the first SUBSCRIBE is confirmed (`listening`).
  */
 export class BullMqCancelChannel {
   private subscriber?: PubSubClient;
   private unwatch?: () => void;
   private closed = false;
+  private heard!: () => void;
+  /** Settles when the first SUBSCRIBE is confirmed, or failed (then reported through `onError`). */
+  readonly listening = new Promise<void>((resolve) => (this.heard = resolve));
 
   constructor(
     /** The channel's name. */
@@ -55,11 +59,18 @@ export class BullMqCancelChannel {
     subscriber.subscribe(this.channel).then(
       () => {
         if (subscriber.status === 'ready') monitor.partUp(part);
+        this.heard();
       },
       (error: unknown) => {
         if (!this.closed) onError(error);
+        this.heard(); // the worker runs all the same: only cancels of running items go unheard
       },
     );
+  }
+
+  /** No subscriber could be made (the producer's client failed): the worker runs without hearing cancels. */
+  giveUp(): void {
+    this.heard();
   }
 
   /** Publishes a cancel of `id` on `channel` through `client` (the producer's connection: no subscriber needed). */

@@ -225,6 +225,8 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
   private limitedUntil = 0;
   /** Cancels of running jobs, heard by every process with a worker on the queue (opened with the worker). */
   private cancels?: CancelListener;
+  /** The cancel listener first listened (or failed for good): the worker may take items. */
+  private cancelsHeard = false;
   /** The queue's cluster-wide events, opened on the first `subscribe`. */
   private events?: BullMqQueueEvents;
   private eventsOpening?: Promise<void>;
@@ -544,7 +546,8 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
   resume(): void {
     this.paused = false;
     const worker = this.worker;
-    if (worker && !this.workerHalted) worker.resume().catch((error: unknown) => this.onWorkerError(worker, error));
+    // Before the cancel listener listens, the worker has not run: `runWhenCancelsHeard` starts it.
+    if (worker && !this.workerHalted && this.cancelsHeard) worker.resume().catch((error: unknown) => this.onWorkerError(worker, error));
   }
 
   /**
@@ -753,7 +756,8 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
         ...this.store.workerOptions,
         // No `name`: with one, BullMQ writes it into every job it fetches (a `processedBy` field: a
         // larger HMSET per job, and a larger reply to decode), which raw BullMQ workers do not pay.
-        autorun: !this.paused, // paused through HostingRegistry before the worker came up
+        // Started by `runWhenCancelsHeard` once this process hears cancels (and not paused through HostingRegistry).
+        autorun: false,
       } as WorkerOptions,
       this.store.backendFactory(bull),
     );
@@ -775,6 +779,22 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
       else this.publishRetry(job, error);
     });
     this.listenForCancels(this.queue!);
+    this.runWhenCancelsHeard(worker);
+  }
+
+  /**
+   * Runs `worker` once the cancel listener listens: an item it took before could be cancelled by
+   * another process while no one here hears the channel, and the cancel would be lost (pub/sub and
+   * NOTIFY keep no backlog). At once for a restarted worker (the listener stays).
+   */
+  private runWhenCancelsHeard(worker: Worker): void {
+    const run = () => {
+      this.cancelsHeard = true;
+      if (worker !== this.worker || this.stopping || this.paused || this.workerHalted) return; // resume or a restart runs it
+      worker.resume().catch((error: unknown) => this.onWorkerError(worker, error)); // not running yet: BullMQ's resume runs it
+    };
+    if (this.cancelsHeard) run();
+    else void this.cancels!.listening.then(run);
   }
 
   /**

@@ -228,7 +228,10 @@ export class RedisStore implements BullMqStore {
     const channel = new BullMqCancelChannel(this.cancelChannel(queue), onCancel);
     queue.getBackend().client.then(
       (client) => channel.start(client, monitor, part, seen, onError),
-      (error: unknown) => monitor.partDown(part, error),
+      (error: unknown) => {
+        monitor.partDown(part, error);
+        channel.giveUp();
+      },
     );
     return channel;
   }

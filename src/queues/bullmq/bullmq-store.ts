@@ -141,5 +141,11 @@ export interface ConnectionWatch {
 /** The listener of a queue's cancel channel, in one process. */
 export interface CancelListener {
   readonly isReady: boolean;
+  /**
+   * Settles once the listener first hears the channel, or its subscribe failed for good (reported
+   * then: cancels of running items are not heard). The worker takes no item before, so that a cancel
+   * of an item it took is never published before anyone here listens.
+   */
+  readonly listening: Promise<void>;
   close(): void;
 }
