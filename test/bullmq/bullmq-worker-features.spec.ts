@@ -292,6 +292,41 @@ describe('BullMQ worker features across processes', () => {
     expect(started[1]).toBeGreaterThanOrEqual(until - 50);
   });
 
+  it("an idle queue does not read the limiter's window; it does once items wait (one store call a second, not two, while idle)", async () => {
+    const name = uniqueName('limited-idle');
+    const started: number[] = [];
+    @Injectable()
+    class Worker {
+      @QueueWorker(name, { limiter: { max: 1, durationMs: 3_000 } })
+      handle() {
+        started.push(Date.now());
+      }
+    }
+    // Every command Redis runs, as MONITOR shows it: BullMQ's getRateLimitTtl script is the EVALSHA
+    // with two keys, the queue's limiter and meta keys.
+    const client = new Redis({ host: redis.host, port: redis.port });
+    const monitor = await client.monitor();
+    const windowReads: number[] = [];
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args[0]?.toLowerCase() === 'evalsha' && args[2] === '2' && args[3]?.endsWith(`${name}:limiter`) && args[4]?.endsWith(`${name}:meta`)) windowReads.push(Date.now());
+    });
+    try {
+      const { queue, registry } = await producer(name, [Worker]);
+      await waitFor(() => registry.get(name)?.connections?.every((c) => c.state === 'up') === true, 15_000, 'the connections up');
+      await sleep(2_500); // two refreshes of the counts or more
+      expect(windowReads).toEqual([]);
+      await queue.enqueueMany([{ kind: 'quick' }, { kind: 'quick' }]);
+      await waitFor(() => started.length === 1, 15_000, 'the first item');
+      // The second waits for the next window: now the refresh reads it.
+      await waitFor(() => windowReads.length > 0, 5_000, "a read of the limiter's window");
+      await waitFor(() => registry.get(name)?.rateLimitedUntil !== undefined, 5_000, 'rateLimitedUntil');
+      await waitFor(() => started.length === 2, 15_000, 'the second item');
+    } finally {
+      monitor.disconnect();
+      client.disconnect();
+    }
+  });
+
   it("progress reported by a worker in another process is the BullMQ job's progress", async () => {
     const name = uniqueName('progress');
     const child = await worker(name, { JOB_MS: '200' });

@@ -464,7 +464,7 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
 
   /**
    * While tries may not start (a handler's `RateLimitedError`, or the limiter's window is full, as
-   * Redis said at the last refresh of the counts, every second): the instant they may.
+   * the store said at the last refresh of the counts, every second while items wait): the instant they may.
    */
   rateLimitedUntil(): number | undefined {
     const until = this.limitedUntil;
@@ -1211,16 +1211,18 @@ export class BullMqQueueBackend<T> implements QueueBackend<T> {
     if (this.refreshing || !this.queue || !this.producer.isUp) return;
     this.refreshing = true;
     try {
-      // With a worker here, the rate limit too (the same round trip's worth: one more script call).
-      const policy = this.workerSpec?.policy;
-      const [counts, limitTtl] = await Promise.all([
-        this.queue.getJobCounts(...COUNTED_STATES),
-        policy ? this.queue.getRateLimitTtl(policy.limiter?.max ?? this.store.unlimitedMax) : 0,
-      ]);
+      const counts = await this.queue.getJobCounts(...COUNTED_STATES);
       this.producerWatch?.succeeded();
-      if (policy) this.limitedUntil = limitTtl > 0 ? Date.now() + limitTtl : 0;
       this.depth = UNDELIVERED_STATES.reduce((sum, state) => sum + (counts[state] ?? 0), 0);
       this.failedCount = counts.failed ?? 0;
+      // With a worker here and items waiting, the rate limit too (one more script call): a window with
+      // nothing waiting holds nothing back, and an idle queue costs one call a second, not two. A
+      // window read before stays until it passes.
+      const policy = this.workerSpec?.policy;
+      if (policy && this.depth > 0 && this.queue) {
+        const limitTtl = await this.queue.getRateLimitTtl(policy.limiter?.max ?? this.store.unlimitedMax);
+        this.limitedUntil = limitTtl > 0 ? Date.now() + limitTtl : 0;
+      }
     } catch (error) {
       this.onProducerError(error);
     } finally {
