@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { repoRoot } from '../test/support/paths.js';
 import { runInChild } from './bench-child.js';
 import { fmt, median, sized, sleep, spread, table, type BenchResult } from './bench-result.js';
-import { CRON, INTERVAL_MS, TASKS, type IdleCase, type IdleFigure } from './idle-cost.case.js';
+import { CRON, INTERVAL_MS, MAX_REDUCER_WAIT_MS, TASKS, type IdleCase, type IdleFigure } from './idle-cost.case.js';
 
 const caseFile = path.join(repoRoot, 'bench', 'idle-cost.case.ts');
 const SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? sized(30, 1));
@@ -59,7 +59,7 @@ export async function run(): Promise<BenchResult> {
       '`@Periodic` under `HostingModule.forRoot()`, and `@Interval` / `@Cron` under `ScheduleModule.forRoot()` (the anchor); ' +
       `and an empty Nest app (the floor). Nothing is due in the window. After start-up, a forced GC and a 1 s settle, each app waits ` +
       `for the major collections V8's memory reducer runs some seconds after start-up (the window opens 3 s after the last ` +
-      `collection once a major one was seen, or after 50 s); that wait, its CPU and its major collections are shown in their own ` +
+      `collection once a major one was seen, or after ${MAX_REDUCER_WAIT_MS / 1_000} s); that wait, its CPU and its major collections are shown in their own ` +
       `column, so they are neither hidden nor left to land in some windows and not others. Then CPU % = (user + system CPU of ` +
       `\`process.cpuUsage\`) / wall time over ${SECONDS} s; collections seen in the windows: ${windowGcs}. ` +
       `Each app in a Node process of its own; rounds: ${ROUNDS}, each running the three apps side by side, started ${STAGGER_MS / 1_000} s apart ` +
